@@ -79,7 +79,9 @@ class Descriptor:
         )
 
     def to_json(self) -> JSONDict:
-        out: JSONDict = {"mediaType": self.media_type, "digest": str(self.digest), "size": self.size}
+        out: JSONDict = {
+            "mediaType": self.media_type, "digest": str(self.digest), "size": self.size
+        }
         out.update(self.extra)
         if self.platform is not None:
             plat: JSONDict = {"architecture": self.platform.architecture, "os": self.platform.os}

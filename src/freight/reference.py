@@ -130,9 +130,9 @@ class Reference:
 
 def parse_registry_or_reference(text: str) -> str | Reference:
     """A destination is either a bare registry host (`localhost:5000`) or a reference."""
-    if "/" not in text and "@" not in text and _looks_like_host(text):
-        if text.count(":") <= 1 or text.startswith("["):
-            return validate_registry(text)
+    bare = "/" not in text and "@" not in text and _looks_like_host(text)
+    if bare and (text.count(":") <= 1 or text.startswith("[")):
+        return validate_registry(text)
     return Reference.parse(text)
 
 
