@@ -1,0 +1,3 @@
+from freight.cli import main
+
+main()

@@ -1,0 +1,85 @@
+"""What freight remembers between runs, in the user's cache directory.
+
+* `converted/<setting>/<source digest>`: the digest and size a layer had after conversion
+  with that setting, so re-pushing an unchanged image HEAD-checks the result and skips it
+  without compressing anything.
+* `locations/<registry>/<digest>`: repositories of that registry known to hold the blob,
+  so a push to another repository can mount it instead of uploading.
+
+Entries are tiny files written atomically (temp file + rename), so concurrent runs are safe
+and a damaged entry is simply ignored. FREIGHT_CACHE_DIR moves it; an empty value turns it off.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from freight.digest import Digest
+
+MAX_LOCATIONS = 16  # repositories remembered per blob; more adds nothing to mount choices
+
+
+def default_cache_dir() -> Path | None:
+    configured = os.environ.get("FREIGHT_CACHE_DIR")
+    if configured is not None:
+        return Path(configured) if configured else None
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("freight"))
+
+
+class Cache:
+    """A directory of small facts; with `root=None` it remembers nothing."""
+
+    def __init__(self, root: Path | None) -> None:
+        self.root = root
+
+    def converted(self, source: Digest, setting: str) -> tuple[Digest, int] | None:
+        text = self._read("converted", setting, str(source).replace(":", "-"))
+        try:
+            digest_text, size_text = (text or "").split()
+            return Digest.parse(digest_text), int(size_text)
+        except Exception:
+            return None
+
+    def remember_converted(self, source: Digest, setting: str, digest: Digest, size: int) -> None:
+        self._write(f"{digest} {size}\n", "converted", setting, str(source).replace(":", "-"))
+
+    def locations(self, registry: str, digest: Digest) -> list[str]:
+        text = self._read("locations", _safe(registry), str(digest).replace(":", "-"))
+        return [line for line in (text or "").splitlines() if line]
+
+    def remember_location(self, registry: str, digest: Digest, repository: str) -> None:
+        known = self.locations(registry, digest)
+        if repository in known:
+            return
+        known = [repository, *known][:MAX_LOCATIONS]
+        self._write("\n".join(known) + "\n", "locations", _safe(registry),
+                    str(digest).replace(":", "-"))
+
+    def _read(self, *parts: str) -> str | None:
+        if self.root is None:
+            return None
+        try:
+            return self.root.joinpath(*parts).read_text()
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def _write(self, text: str, *parts: str) -> None:
+        if self.root is None:
+            return
+        path = self.root.joinpath(*parts)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a cache that cannot be written only costs speed
+
+
+def _safe(registry: str) -> str:
+    return registry.replace("/", "_").replace(":", "_")

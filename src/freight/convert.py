@@ -1,0 +1,166 @@
+"""Layer transforms: keep the bytes, or (de)compress them once while hashing every stage.
+
+The output of a transform is written to a spool file (on disk, never in memory) so the
+upload can be retried from its start, and its digest and size are known only when the last
+byte has passed. Input is fed to the compressor in fixed-size blocks, so the same input
+always gives the same output bytes (and the same digest) with the same settings.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Protocol
+
+from freight import mediatypes as mt
+from freight.digest import Digest, Hasher
+from freight.errors import SourceError
+
+BLOCK = 1 << 20  # fixed compressor feed size: determinism depends on it, never change it
+DEFAULT_GZIP_LEVEL = 1  # ISA-L level 1: ~4x zlib's speed, ratio within 3% of zlib -6
+DEFAULT_ZSTD_LEVEL = 3  # zstd's own default: the usual speed/ratio balance
+SETTINGS = ("gzip", "zstd", "none", "keep")
+_TARGET = {"gzip": mt.GZIP, "zstd": mt.ZSTD, "none": mt.NONE}
+
+
+def target_compression(setting: str, media_type: str) -> str | None:
+    """The compression to convert a layer to, or None to send its bytes unchanged."""
+    source = mt.layer_compression(media_type)
+    if setting == "keep" or source is None:
+        return None
+    target = _TARGET[setting]
+    return None if target == source else target
+
+
+class Readable(Protocol):
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Converted:
+    digest: Digest
+    size: int
+    path: str
+
+
+class _HashingReader:
+    """Reads from `inner`, hashing (and counting) every byte that passes."""
+
+    def __init__(self, inner: Readable, hasher: Hasher) -> None:
+        self._inner, self._hasher = inner, hasher
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._inner.read(n)
+        self._hasher.update(data)
+        return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def drain(self) -> None:
+        while self.read(BLOCK):
+            pass
+
+
+def read_block(reader: Readable, size: int = BLOCK) -> bytes:
+    """Exactly `size` bytes unless the stream ends first (decoders return short reads)."""
+    parts, got = [], 0
+    while got < size:
+        data = reader.read(size - got)
+        if not data:
+            break
+        parts.append(data)
+        got += len(data)
+    return b"".join(parts)
+
+
+def _decoder(raw: _HashingReader, compression: str) -> Readable:
+    decoder: Readable = raw
+    if compression == mt.GZIP:
+        from isal import igzip
+
+        decoder = igzip.IGzipFile(fileobj=raw)  # type: ignore[no-untyped-call]
+    elif compression == mt.ZSTD:
+        import zstandard
+
+        decoder = zstandard.ZstdDecompressor().stream_reader(
+            raw,  # type: ignore[arg-type]
+            read_across_frames=True, closefd=False)
+    return decoder
+
+
+class _Encoder:
+    _obj: Any
+
+    def __init__(self, compression: str) -> None:
+        if compression == mt.GZIP:
+            from isal import isal_zlib
+
+            self._obj = isal_zlib.compressobj(DEFAULT_GZIP_LEVEL, isal_zlib.DEFLATED, 31)
+        elif compression == mt.ZSTD:
+            import zstandard
+
+            self._obj = zstandard.ZstdCompressor(level=DEFAULT_ZSTD_LEVEL).compressobj()
+        else:
+            self._obj = None
+
+    def compress(self, block: bytes) -> bytes:
+        return block if self._obj is None else bytes(self._obj.compress(block))
+
+    def flush(self) -> bytes:
+        return b"" if self._obj is None else bytes(self._obj.flush())
+
+
+def convert(
+    source: Readable, *, source_compression: str, target: str, spool_dir: str,
+    expected: Digest | None, diff_id: Digest | None, what: str,
+) -> Converted:
+    """Transcode `source` into a new spool file; verify its digest and diff_id on the way."""
+    raw_hash, plain_hash, out_hash = Hasher(), Hasher(), Hasher()
+    raw = _HashingReader(source, raw_hash)
+    fd, path = tempfile.mkstemp(prefix="layer-", dir=spool_dir)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            decoded = _decoder(raw, source_compression)
+            _pump(decoded, plain_hash, _Encoder(target), out, out_hash, what)
+            raw.drain()
+        _check(raw_hash, plain_hash, expected, diff_id, what)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return Converted(out_hash.digest, out_hash.size, path)
+
+
+def _pump(decoded: Readable, plain: Hasher, encoder: _Encoder,
+          out: BinaryIO, out_hash: Hasher, what: str) -> None:
+    while block := _decode_block(decoded, what):
+        plain.update(block)
+        _write(out, out_hash, encoder.compress(block))
+    _write(out, out_hash, encoder.flush())
+
+
+def _decode_block(decoded: Readable, what: str) -> bytes:
+    try:
+        return read_block(decoded)
+    except Exception as exc:  # gzip, isal and zstandard raise unrelated types for bad data
+        raise SourceError(f"{what}: cannot decompress the layer ({exc})") from None
+
+
+def _write(out: BinaryIO, hasher: Hasher, data: bytes) -> None:
+    if data:
+        hasher.update(data)
+        out.write(data)
+
+
+def _check(raw: Hasher, plain: Hasher, expected: Digest | None, diff_id: Digest | None,
+           what: str) -> None:
+    if expected is not None:
+        raw.check(expected, what)
+    if diff_id is not None:
+        plain.check(diff_id, f"{what} (uncompressed, against its diff_id)")

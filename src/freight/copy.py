@@ -1,0 +1,227 @@
+"""The engine: move an image tree from a source into a registry repository.
+
+Order of work: blobs first (in parallel, each HEAD-checked, mounted when another repository
+of the registry is known to hold it, else uploaded), then each manifest once all it refers
+to is present, children before their index, and tags last of all — so no tag ever points
+at an image that is not complete. Layers are converted at most once per push.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from freight import mediatypes as mt
+from freight.cache import Cache
+from freight.convert import convert, target_compression
+from freight.digest import Digest, Hasher
+from freight.manifest import Descriptor, Index, Manifest
+from freight.progress import Progress
+from freight.sinks.registry import RegistrySink
+from freight.sources.model import Blob, ImageNode, IndexNode, Node
+
+UPLOADED, SKIPPED, MOUNTED = "uploaded", "skipped", "mounted"
+
+
+@dataclass(frozen=True)
+class BlobResult:
+    media_type: str
+    digest: Digest
+    size: int
+    action: str  # uploaded, skipped or mounted
+
+
+Transferred = tuple[Descriptor, bytes, list[BlobResult]]  # the node's new manifest and its blobs
+
+
+@dataclass
+class Engine:
+    """Shared by all images of one push: thread pool, conversion memo, known blob locations."""
+
+    registry: str
+    setting: str
+    jobs: int
+    cache: Cache
+    progress: Progress
+    spool_dir: str
+    pool: ThreadPoolExecutor = field(init=False)
+    _converted: dict[tuple[Digest | int, str], tuple[Digest, int, str | None]] = field(
+        default_factory=dict, init=False)
+    _locks: dict[object, threading.Lock] = field(default_factory=dict, init=False)
+    _guard: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def __post_init__(self) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="freight-blob")
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def lock(self, key: object) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def transfer(self, node: Node, sink: RegistrySink) -> Transferred:
+        """Push everything `node` refers to (not the node itself); return its new manifest."""
+        if isinstance(node, IndexNode):
+            return self._index(node, sink)
+        return self._image(node, sink)
+
+    def _index(self, node: IndexNode, sink: RegistrySink) -> Transferred:
+        children, results = [], []
+        for desc, child in node.children:
+            child_desc, raw, blobs = self.transfer(child, sink)
+            sink.put_manifest(str(child_desc.digest), raw, child_desc.media_type)
+            results.extend(blobs)
+            children.append(Descriptor(child_desc.media_type, child_desc.digest, child_desc.size,
+                                       desc.platform, desc.annotations, desc.extra))
+        if children == list(node.index.manifests):
+            return node.index.descriptor(), node.index.raw, results
+        kind = node.index.media_type
+        if any(c.media_type == mt.OCI_MANIFEST for c in children):
+            kind = mt.OCI_INDEX
+        index = Index.build(kind, children, node.index.annotations or None)
+        return index.descriptor(), index.raw, results
+
+    def _image(self, node: ImageNode, sink: RegistrySink) -> Transferred:
+        finals = [target_compression(self.setting, b.media_type)
+                  or mt.layer_compression(b.media_type) for b in node.layers]
+        docker_source = node.manifest is None or node.manifest.media_type == mt.DOCKER_MANIFEST
+        docker = docker_source and all(c == mt.GZIP for c in finals)
+        futures: list[Future[tuple[Descriptor, str]]] = [
+            self.pool.submit(self._layer, layer, sink, docker) for layer in node.layers]
+        config = self._config(node, sink, docker)
+        layers = [f.result() for f in futures]
+        results = [_result(config), *(_result(r) for r in layers)]
+        manifest = self._manifest(node, config[0], [d for d, _ in layers], docker)
+        return manifest.descriptor(), manifest.raw, results
+
+    def _manifest(self, node: ImageNode, config: Descriptor, layers: list[Descriptor],
+                  docker: bool) -> Manifest:
+        source = node.manifest
+        if source is not None and source.config == config and list(source.layers) == layers:
+            return source  # nothing changed: the original bytes keep the original digest
+        kind = mt.DOCKER_MANIFEST if docker else mt.OCI_MANIFEST
+        return Manifest.build(kind, config, layers)
+
+    def _config(self, node: ImageNode, sink: RegistrySink,
+                docker: bool) -> tuple[Descriptor, str]:
+        blob = node.config
+        media_type = blob.media_type
+        if media_type in (mt.DOCKER_CONFIG, mt.OCI_CONFIG):
+            media_type = mt.DOCKER_CONFIG if docker else mt.OCI_CONFIG
+        if node.manifest is not None and node.manifest.config.media_type == media_type:
+            media_type = node.manifest.config.media_type
+        digest = blob.digest or self._hash(blob)
+        action = self._ensure(sink, digest, blob.size, blob, blob.what or "config")
+        return Descriptor(media_type, digest, blob.size), action
+
+    def _layer(self, blob: Blob, sink: RegistrySink, docker: bool) -> tuple[Descriptor, str]:
+        target = target_compression(self.setting, blob.media_type)
+        if target is None:
+            digest = blob.digest or self._hash(blob)
+            action = self._ensure(sink, digest, blob.size, blob, blob.what)
+            media_type = blob.media_type
+            if docker and mt.layer_compression(media_type) == mt.GZIP:
+                media_type = mt.DOCKER_LAYER_GZIP
+            return Descriptor(media_type, digest, blob.size), action
+        media_type = mt.layer_type(target, docker=docker)
+        digest, size, action = self._converted_layer(blob, target, sink)
+        return Descriptor(media_type, digest, size), action
+
+    def _converted_layer(self, blob: Blob, target: str,
+                         sink: RegistrySink) -> tuple[Digest, int, str]:
+        key = blob.diff_id or blob.digest
+        with self.lock(("convert", key or id(blob), target)):
+            known = self.cache.converted(key, self.setting) if key else None
+            if known is not None:
+                with self.lock(("blob", sink.repository, known[0])):
+                    action = self._reuse(sink, known[0], blob.what)
+                if action is not None:
+                    return known[0], known[1], action
+            digest, size, path = self._convert(blob, target, key)
+        # the opener is called, and its file closed, by the upload
+        source = Blob(blob.media_type, size, lambda: open(path, "rb"),  # noqa: SIM115
+                      digest, what=blob.what)
+        return digest, size, self._ensure(sink, digest, size, source, blob.what, verify=False)
+
+    def _convert(self, blob: Blob, target: str, key: Digest | None) -> tuple[Digest, int, str]:
+        memo = self._converted.get((key or id(blob), target))
+        if memo is not None and memo[2] is not None:
+            return memo[0], memo[1], memo[2]
+        verb = "decompress" if target == mt.NONE else "compress"
+        bar = f"{blob.what}#convert"
+        self.progress.blob_start(bar, f"{verb} {blob.what}", blob.size)
+        source = mt.layer_compression(blob.media_type) or mt.NONE
+        with blob.open() as raw:
+            counted = _Counting(raw, lambda n: self.progress.blob_advance(bar, n))
+            out = convert(counted, source_compression=source, target=target,
+                          spool_dir=self.spool_dir, expected=blob.digest, diff_id=blob.diff_id,
+                          what=blob.what)
+        self.progress.blob_done(bar, "converted")
+        self._converted[(key or id(blob), target)] = (out.digest, out.size, out.path)
+        if key is not None:
+            self.cache.remember_converted(key, self.setting, out.digest, out.size)
+        return out.digest, out.size, out.path
+
+    def _hash(self, blob: Blob) -> Digest:
+        hasher = Hasher()
+        with blob.open() as f:
+            while chunk := f.read(1 << 20):
+                hasher.update(chunk)
+        return hasher.digest
+
+    def _reuse(self, sink: RegistrySink, digest: Digest, what: str) -> str | None:
+        """SKIPPED if the repository has the blob, MOUNTED if a mount worked, else None."""
+        if sink.has_blob(digest):
+            self._remember(sink, digest)
+            self.progress.blob_done(what, SKIPPED)
+            return SKIPPED
+        for other in self.cache.locations(self.registry, digest):
+            if other == sink.repository:
+                continue
+            session = sink.mount(digest, other)
+            if session is None:
+                self._remember(sink, digest)
+                self.progress.blob_done(what, MOUNTED)
+                return MOUNTED
+            sink.cancel(session)
+            break
+        return None
+
+    def _ensure(self, sink: RegistrySink, digest: Digest, size: int, blob: Blob, what: str,
+                *, verify: bool = True) -> str:
+        """Make sure the repository holds the blob: skip, mount or upload it."""
+        with self.lock(("blob", sink.repository, digest)):
+            action = self._reuse(sink, digest, what)
+            if action is not None:
+                return action
+            self.progress.blob_start(what, f"upload {what}", size)
+            sink.upload(digest, size, blob.open, verify=verify,
+                        progress=lambda n: self.progress.blob_advance(what, n))
+            self._remember(sink, digest)
+            self.progress.blob_done(what, UPLOADED)
+            return UPLOADED
+
+    def _remember(self, sink: RegistrySink, digest: Digest) -> None:
+        self.cache.remember_location(self.registry, digest, sink.repository)
+
+
+def _result(item: tuple[Descriptor, str]) -> BlobResult:
+    desc, action = item
+    return BlobResult(desc.media_type, desc.digest, desc.size, action)
+
+
+class _Counting:
+    """Reports how many bytes were read from `inner`."""
+
+    def __init__(self, inner: BinaryIO, report: Callable[[int], None]) -> None:
+        self._inner, self._report = inner, report
+
+    def read(self, n: int = -1) -> bytes:
+        data: bytes = self._inner.read(n)
+        self._report(len(data))
+        return data
+

@@ -1,0 +1,1 @@
+"""Where images go. A sink stores blobs and manifests; the engine (copy.py) drives it."""

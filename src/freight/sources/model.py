@@ -1,0 +1,63 @@
+"""What a source yields: images as trees of blobs that can be opened lazily."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from freight.digest import Digest
+from freight.manifest import Descriptor, Index, Manifest, Platform
+
+Opener = Callable[[], BinaryIO]
+
+
+@dataclass(frozen=True)
+class Blob:
+    """Bytes in a source. `digest` is what the bytes must hash to, when the source says."""
+
+    media_type: str
+    size: int
+    open: Opener = field(compare=False)
+    digest: Digest | None = None
+    diff_id: Digest | None = None  # for filesystem layers: digest of the uncompressed tar
+    what: str = ""  # for messages: "layer 2 of app:1 (abc/layer.tar)"
+
+
+@dataclass(frozen=True)
+class ImageNode:
+    """One single-platform image: a config and its layers, in rootfs order."""
+
+    config: Blob
+    layers: tuple[Blob, ...]
+    manifest: Manifest | None = None  # the source's own manifest, pushed as-is when unchanged
+    platform: Platform | None = None
+
+
+@dataclass(frozen=True)
+class IndexNode:
+    """An index; each child keeps its descriptor (platform, annotations) from the source."""
+
+    index: Index
+    children: tuple[tuple[Descriptor, Node], ...]
+
+
+Node = ImageNode | IndexNode
+
+
+@dataclass(frozen=True)
+class SourceImage:
+    """A root image of a source, with the names the source gives it."""
+
+    root: Node
+    names: tuple[str, ...]  # references the source gives it ("busybox:latest"), may be empty
+    label: str  # for messages: the first name or a short image id
+    bare_tags: tuple[str, ...] = ()  # tags without a repository (OCI layout `ref.name: v1`)
+    notes: tuple[str, ...] = ()  # warnings to show (e.g. platforms missing from the archive)
+
+    @property
+    def image_id(self) -> Digest | None:
+        root = self.root
+        if isinstance(root, ImageNode):
+            return root.config.digest
+        return None

@@ -1,0 +1,208 @@
+"""OCI image layouts: a directory, an OCI archive, or the layout inside a Docker 25+ save.
+
+`index.json` is followed down to manifests; media types, digests and sizes come from the
+descriptors. An index whose platforms are only partly present (docker's containerd store
+saves that way) is narrowed to one platform that is complete, with a note naming what is
+missing. Metadata blobs are verified when read; layers while they stream.
+"""
+
+from __future__ import annotations
+
+import platform as host
+from dataclasses import dataclass
+
+from freight import mediatypes as mt
+from freight.digest import Digest
+from freight.errors import SourceError
+from freight.manifest import Descriptor, ImageConfig, Index, Manifest, Platform, load_json
+from freight.sources.files import Files, read_small
+from freight.sources.model import Blob, ImageNode, IndexNode, Node, Opener, SourceImage
+
+IMAGE_NAME = "io.containerd.image.name"  # full reference, written by docker and containerd
+REF_NAME = "org.opencontainers.image.ref.name"  # a tag (docker) or a reference (others)
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le",
+         "s390x": "s390x", "riscv64": "riscv64"}
+
+
+def host_platform() -> Platform:
+    """The platform docker would pick on this machine."""
+    machine = host.machine().lower()
+    return Platform("linux", _ARCH.get(machine, machine))
+
+
+def is_layout(files: Files) -> bool:
+    return files.size("oci-layout") is not None and files.size("index.json") is not None
+
+
+class Missing(Exception):
+    """A blob the layout's index refers to is not in the layout."""
+
+
+@dataclass
+class _Reader:
+    files: Files
+
+    def blob_path(self, digest: Digest) -> str:
+        return f"blobs/{digest.algorithm}/{digest.encoded}"
+
+    def exists(self, desc: Descriptor) -> bool:
+        return self.files.size(self.blob_path(desc.digest)) is not None
+
+    def metadata(self, desc: Descriptor, what: str) -> bytes:
+        path = self.blob_path(desc.digest)
+        if self.files.size(path) is None:
+            raise Missing(f"{what} {desc.digest}")
+        raw = read_small(self.files, path, what)
+        if Digest.of(raw) != desc.digest or len(raw) != desc.size:
+            raise SourceError(f"{self.files.label}: {what} {path} does not match its descriptor")
+        return raw
+
+    def node(self, desc: Descriptor, label: str) -> Node:
+        if mt.is_index(desc.media_type):
+            return self.index_node(desc, label)
+        if mt.is_manifest(desc.media_type):
+            return self.image_node(desc, label)
+        raise Missing(f"unsupported entry {desc.media_type or 'without media type'} {desc.digest}")
+
+    def index_node(self, desc: Descriptor, label: str) -> IndexNode:
+        index = Index.parse(self.metadata(desc, "index"), desc.media_type, f"index of {label}")
+        children = tuple((child, self.node(child, label)) for child in index.manifests)
+        return IndexNode(index, children)
+
+    def image_node(self, desc: Descriptor, label: str) -> ImageNode:
+        raw = self.metadata(desc, "manifest")
+        manifest = Manifest.parse(raw, desc.media_type, f"manifest of {label}")
+        config_raw = self.metadata(manifest.config, "config")
+        config_blob = Blob(manifest.config.media_type, manifest.config.size,
+                           self._opener(manifest.config.digest), manifest.config.digest,
+                           what=f"config of {label}")
+        diff_ids, plat = self._config_facts(manifest, config_raw, label)
+        layers = self._layers(manifest, diff_ids, label)
+        return ImageNode(config_blob, layers, manifest, desc.platform or plat)
+
+    def _config_facts(
+        self, manifest: Manifest, raw: bytes, label: str
+    ) -> tuple[tuple[Digest, ...] | None, Platform | None]:
+        if manifest.config.media_type not in (mt.OCI_CONFIG, mt.DOCKER_CONFIG):
+            return None, None  # an artifact: nothing to check layers against
+        config = ImageConfig.parse(raw, f"config of {label}")
+        return config.diff_ids, config.platform
+
+    def _layers(
+        self, manifest: Manifest, diff_ids: tuple[Digest, ...] | None, label: str
+    ) -> tuple[Blob, ...]:
+        descs = list(manifest.layers)
+        if diff_ids is not None:
+            descs = _docker_25_0_order(descs, diff_ids)
+        blobs = []
+        for i, desc in enumerate(descs):
+            if not self.exists(desc):
+                raise Missing(f"layer {desc.digest}")
+            diff_id = None
+            if diff_ids is not None and i < len(diff_ids):
+                diff_id = diff_ids[i]
+            blobs.append(Blob(desc.media_type, desc.size, self._opener(desc.digest), desc.digest,
+                              diff_id, f"layer {i + 1} of {label} ({desc.digest.short})"))
+        return tuple(blobs)
+
+    def _opener(self, digest: Digest) -> Opener:
+        path = self.blob_path(digest)
+        return lambda: self.files.open(path)
+
+
+def _docker_25_0_order(layers: list[Descriptor], diff_ids: tuple[Digest, ...]) -> list[Descriptor]:
+    """Docker 25.0.0 wrote uncompressed layers in random order; put them in rootfs order."""
+    by_digest = {d.digest: d for d in layers}
+    if [d.digest for d in layers] != list(diff_ids) and set(by_digest) == set(diff_ids):
+        return [by_digest[d] for d in diff_ids]
+    return layers
+
+
+def read_layout(files: Files, *, platform: Platform | None = None) -> list[SourceImage]:
+    """One SourceImage per distinct root in `index.json`, in index order."""
+    layout = load_json(read_small(files, "oci-layout", "layout header"), "oci-layout")
+    if "imageLayoutVersion" not in layout:
+        raise SourceError(f"{files.label}: oci-layout has no imageLayoutVersion")
+    index = Index.parse(read_small(files, "index.json", "index"), mt.OCI_INDEX, "index.json")
+    reader = _Reader(files)
+    images = []
+    for desc, names, bare in _group(index.manifests):
+        label = names[0] if names else (f"{bare[0]}" if bare else f"image {desc.digest.short}")
+        images.append(_root(reader, desc, names, bare, label, platform))
+    if not images:
+        raise SourceError(f"{files.label}: index.json lists no images")
+    return images
+
+
+_Named = tuple[Descriptor, tuple[str, ...], tuple[str, ...]]
+
+
+def _group(entries: tuple[Descriptor, ...]) -> list[_Named]:
+    """Entries with the same digest are one image with several names (docker writes that)."""
+    order: dict[Digest, tuple[Descriptor, list[str], list[str]]] = {}
+    for desc in entries:
+        _, names, bare = order.setdefault(desc.digest, (desc, [], []))
+        full = desc.annotations.get(IMAGE_NAME)
+        ref = desc.annotations.get(REF_NAME)
+        if full:
+            names.append(full)
+        elif ref and ("/" in ref or ":" in ref):
+            names.append(ref)
+        elif ref:
+            bare.append(ref)
+    return [(d, tuple(dict.fromkeys(n)), tuple(dict.fromkeys(b))) for d, n, b in order.values()]
+
+
+def _root(
+    reader: _Reader, desc: Descriptor, names: tuple[str, ...], bare: tuple[str, ...],
+    label: str, platform: Platform | None,
+) -> SourceImage:
+    if mt.is_index(desc.media_type):
+        node, notes = _narrow(reader, desc, label, platform)
+    else:
+        try:
+            node, notes = reader.node(desc, label), ()
+        except Missing as exc:
+            where = f"{reader.files.label}: {label}"
+            raise SourceError(f"{where}: {exc} is not in the archive") from None
+    return SourceImage(node, names, label, bare, notes)
+
+
+def _narrow(
+    reader: _Reader, desc: Descriptor, label: str, platform: Platform | None
+) -> tuple[Node, tuple[str, ...]]:
+    """The whole index if complete and no platform is asked for, else one complete child."""
+    index = Index.parse(reader.metadata(desc, "index"), desc.media_type, f"index of {label}")
+    present: list[tuple[Descriptor, Node]] = []
+    missing: list[str] = []
+    for child in index.manifests:
+        try:
+            present.append((child, reader.node(child, label)))
+        except Missing as exc:
+            missing.append(f"{child.platform or 'no platform'} ({exc} absent)")
+    if not missing and platform is None:
+        return IndexNode(index, tuple(present)), ()
+    chosen = _choose(present, platform)
+    if chosen is None:
+        want = platform or "any platform"
+        raise SourceError(f"{reader.files.label}: {label}: no complete image for {want} in the "
+                          f"archive (missing: {'; '.join(missing) or 'none'})")
+    notes: tuple[str, ...] = ()
+    if missing:
+        notes = (f"{label}: pushing {chosen[0].platform} only; the archive lacks "
+                 + "; ".join(missing),)
+    return chosen[1], notes
+
+
+def _choose(
+    present: list[tuple[Descriptor, Node]], platform: Platform | None
+) -> tuple[Descriptor, Node] | None:
+    images = [(d, n) for d, n in present
+              if d.platform is not None and d.platform.os != "unknown"]
+    want = platform or host_platform()
+    for desc, node in images:
+        if desc.platform is not None and want.matches(desc.platform):
+            return desc, node
+    if platform is None and images:
+        return images[0]
+    return None

@@ -1,0 +1,1 @@
+"""The only client code that touches the network: one HTTP client per registry, with auth."""
