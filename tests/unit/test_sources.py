@@ -1,0 +1,158 @@
+"""Reading archives: formats, symlinked layers, wrapped archives, and bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from freight import mediatypes as mt
+from freight.errors import SourceError
+from freight.sources import open_archive
+from freight.sources.model import ImageNode
+from unit.synthetic import add, legacy_archive, sample_layers, sha
+
+
+def _read_all(blob_open) -> bytes:  # type: ignore[no-untyped-def]
+    with blob_open() as f:
+        return f.read()
+
+
+def test_legacy_archive_with_symlinked_duplicate(tmp_path: Path) -> None:
+    a, b = sample_layers()
+    path = legacy_archive(tmp_path / "a.tar", [(["app:1"], [a, b, a])])
+    with open_archive(str(path)) as src:
+        (image,) = src.images
+        assert image.names == ("app:1",)
+        assert isinstance(image.root, ImageNode)
+        layers = image.root.layers
+        assert [str(layer.digest) for layer in layers] == [sha(a), sha(b), sha(a)]
+        assert [layer.digest for layer in layers] == [layer.diff_id for layer in layers]
+        assert _read_all(layers[2].open) == a  # read through docker's symlink
+        assert all(layer.media_type == mt.OCI_LAYER for layer in layers)
+
+
+def test_multi_image_and_untagged(tmp_path: Path) -> None:
+    a, b = sample_layers()
+    path = legacy_archive(tmp_path / "m.tar", [(["one:1", "one:2"], [a]), ([], [a, b])])
+    with open_archive(str(path)) as src:
+        assert [i.names for i in src.images] == [("one:1", "one:2"), ()]
+        assert src.images[1].label.startswith("image ")
+
+
+@pytest.mark.parametrize("wrap", ["gzip", "zstd"])
+def test_wrapped_archives_detected_by_magic(tmp_path: Path, wrap: str) -> None:
+    plain = legacy_archive(tmp_path / "p.tar", [(["app:1"], sample_layers())]).read_bytes()
+    data = gzip.compress(plain) if wrap == "gzip" else zstandard.ZstdCompressor().compress(plain)
+    path = tmp_path / "archive.bin"  # the name says nothing: magic bytes decide
+    path.write_bytes(data)
+    with open_archive(str(path)) as src:
+        assert src.images[0].names == ("app:1",)
+
+
+def test_compressed_layer_is_sniffed(tmp_path: Path) -> None:
+    path = legacy_archive(tmp_path / "g.tar", [(["app:1"], sample_layers())], gzip_layers=True)
+    with open_archive(str(path)) as src:
+        root = src.images[0].root
+        assert isinstance(root, ImageNode)
+        assert root.layers[0].media_type == mt.OCI_LAYER_GZIP
+        assert root.layers[0].digest is None  # unknown until hashed
+
+
+def _rewrite(src: Path, dst: Path, edit) -> Path:  # type: ignore[no-untyped-def]
+    with tarfile.open(src) as tin, tarfile.open(dst, "w") as tout:
+        for info in tin:
+            data = tin.extractfile(info).read() if info.isfile() else None  # type: ignore[union-attr]
+            name, data = edit(info.name, data)
+            if name is None:
+                continue
+            if data is None:
+                tout.addfile(info)
+            else:
+                add(tout, name, data)
+    return dst
+
+
+def _manifest_edit(change):  # type: ignore[no-untyped-def]
+    def edit(name: str, data: bytes | None):  # type: ignore[no-untyped-def]
+        if name == "manifest.json":
+            return name, change(data)
+        return name, data
+    return edit
+
+
+BAD = {
+    "missing layer": lambda m: json.dumps(
+        [{**json.loads(m)[0], "Layers": ["nope/layer.tar", "x/layer.tar"]}]).encode(),
+    "escaping path": lambda m: json.dumps([{**json.loads(m)[0],
+                                             "Config": "../../etc/passwd"}]).encode(),
+    "malformed": lambda m: b"[{not json",
+    "wrong shape": lambda m: b'{"Config": 1}',
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_manifest_json(tmp_path: Path, case: str) -> None:
+    good = legacy_archive(tmp_path / "g.tar", [(["app:1"], sample_layers())])
+    bad = _rewrite(good, tmp_path / "bad.tar", _manifest_edit(BAD[case]))
+    with pytest.raises(SourceError):
+        open_archive(str(bad))
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00" * 10, bytes(range(256)) * 50, b"PK\x03\x04zip"])
+def test_not_an_archive(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "x.tar"
+    path.write_bytes(content)
+    with pytest.raises(SourceError):
+        open_archive(str(path))
+
+
+def test_truncated_archive(tmp_path: Path) -> None:
+    good = legacy_archive(tmp_path / "g.tar", [(["app:1"], sample_layers())]).read_bytes()
+    path = tmp_path / "t.tar"
+    path.write_bytes(good[: len(good) // 2])
+    with pytest.raises(SourceError):
+        open_archive(str(path))
+
+
+def test_truncated_gzip_wrapper(tmp_path: Path) -> None:
+    plain = legacy_archive(tmp_path / "g.tar", [(["app:1"], sample_layers())]).read_bytes()
+    path = tmp_path / "t.tar.gz"
+    path.write_bytes(gzip.compress(plain)[:-100])
+    with pytest.raises(SourceError):
+        open_archive(str(path))
+
+
+def test_missing_file() -> None:
+    with pytest.raises(SourceError, match="no such file"):
+        open_archive("/nonexistent/archive.tar")
+
+
+def test_oci_layout_directory(tmp_path: Path) -> None:
+    a, b = sample_layers()
+    blobs = tmp_path / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def put(data: bytes) -> dict[str, object]:
+        (blobs / sha(data).split(":")[1]).write_bytes(data)
+        return {"digest": sha(data), "size": len(data)}
+
+    from unit.synthetic import config_for
+    config = config_for([a, b])
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST,
+                           "config": {"mediaType": mt.OCI_CONFIG, **put(config)},
+                           "layers": [{"mediaType": mt.OCI_LAYER, **put(x)} for x in (b, a)]})
+    desc = {"mediaType": mt.OCI_MANIFEST, **put(manifest.encode()),
+            "annotations": {"org.opencontainers.image.ref.name": "v1"}}
+    (tmp_path / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (tmp_path / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [desc]}))
+    with open_archive(str(tmp_path)) as src:
+        (image,) = src.images
+        assert image.bare_tags == ("v1",)
+        assert isinstance(image.root, ImageNode)
+        # Docker 25.0.0 shuffled layers: they come back in rootfs (diff_ids) order
+        assert [str(layer.digest) for layer in image.root.layers] == [sha(a), sha(b)]
