@@ -129,10 +129,15 @@ class Reference:
 
 
 def parse_registry_or_reference(text: str) -> str | Reference:
-    """A destination is either a bare registry host (`localhost:5000`) or a reference."""
-    bare = "/" not in text and "@" not in text and _looks_like_host(text)
-    if bare and (text.count(":") <= 1 or text.startswith("[")):
-        return validate_registry(text)
+    """A destination is a bare registry (`localhost:5000`, `reg.example`) or a reference.
+
+    Like docker, a single word with a colon (`app:1`) is a repository and tag; a registry
+    on its own needs a dot, `localhost`, or brackets (IPv6).
+    """
+    if "/" not in text and "@" not in text:
+        host = text.rsplit(":", 1)[0] if not text.endswith("]") else text
+        if "." in host or host == "localhost" or host.startswith("["):
+            return validate_registry(text)
     return Reference.parse(text)
 
 
