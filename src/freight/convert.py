@@ -161,6 +161,6 @@ def _write(out: BinaryIO, hasher: Hasher, data: bytes) -> None:
 def _check(raw: Hasher, plain: Hasher, expected: Digest | None, diff_id: Digest | None,
            what: str) -> None:
     if expected is not None:
-        raw.check(expected, what)
+        raw.check(expected, f"{what} (against its diff_id)" if expected == diff_id else what)
     if diff_id is not None:
         plain.check(diff_id, f"{what} (uncompressed, against its diff_id)")

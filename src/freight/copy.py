@@ -122,7 +122,8 @@ class Engine:
         target = target_compression(self.setting, blob.media_type)
         if target is None:
             digest = blob.digest or self._hash(blob)
-            action = self._ensure(sink, digest, blob.size, blob, blob.what)
+            what = f"{blob.what} (against its diff_id)" if digest == blob.diff_id else blob.what
+            action = self._ensure(sink, digest, blob.size, blob, what)
             media_type = blob.media_type
             if docker and mt.layer_compression(media_type) == mt.GZIP:
                 media_type = mt.DOCKER_LAYER_GZIP
@@ -199,7 +200,7 @@ class Engine:
             if action is not None:
                 return action
             self.progress.blob_start(what, f"upload {what}", size)
-            sink.upload(digest, size, blob.open, verify=verify,
+            sink.upload(digest, size, blob.open, verify=verify, what=what,
                         progress=lambda n: self.progress.blob_advance(what, n))
             self._remember(sink, digest)
             self.progress.blob_done(what, UPLOADED)

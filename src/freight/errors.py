@@ -49,7 +49,8 @@ class DigestMismatch(SourceError):
     """Bytes did not hash to the digest that described them."""
 
     def __init__(self, what: str, expected: str, actual: str) -> None:
-        super().__init__(f"{what}: content has digest {actual}, expected {expected}")
+        super().__init__(f"{what}: the content does not match (its digest is {actual}, "
+                         f"expected {expected}); the input is damaged or was modified")
         self.expected = expected
         self.actual = actual
 

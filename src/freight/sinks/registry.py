@@ -74,8 +74,15 @@ class RegistrySink:
 
     def upload(self, digest: Digest, size: int, opener: Callable[[], BinaryIO], *,
                session: str | None = None, verify: bool = True,
-               progress: Progress = _noop) -> None:
+               progress: Progress = _noop, what: str = "blob") -> None:
         """Upload a blob of known digest and size, verifying the bytes as they go."""
+        try:
+            self._upload(digest, size, opener, session, verify, progress)
+        except DigestMismatch as exc:
+            raise DigestMismatch(what, exc.expected, exc.actual) from None
+
+    def _upload(self, digest: Digest, size: int, opener: Callable[[], BinaryIO],
+                session: str | None, verify: bool, progress: Progress) -> None:
         url = session or self.start()
         chunk = self.chunk_size or (FALLBACK_CHUNK if self._min_chunk else None)
         if chunk:

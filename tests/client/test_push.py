@@ -1,0 +1,121 @@
+"""freight push end to end against the embedded registry (real HTTP on loopback)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+import freight
+from freight import mediatypes as mt
+from freight.cli import main
+from freight.errors import EXIT_BAD_INPUT, EXIT_NETWORK, EXIT_USAGE
+from unit.synthetic import legacy_archive, sample_layers
+
+ACCEPT = ", ".join(mt.ACCEPT_MANIFESTS)
+
+
+def _manifest(host: str, repo: str, ref: str) -> dict:  # type: ignore[type-arg]
+    reply = httpx.get(f"http://{host}/v2/{repo}/manifests/{ref}", headers={"Accept": ACCEPT})
+    assert reply.status_code == 200, reply.text
+    return reply.json()  # type: ignore[no-any-return]
+
+
+def _blob(host: str, repo: str, digest: str) -> bytes:
+    return httpx.get(f"http://{host}/v2/{repo}/blobs/{digest}").content
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Path:
+    a, b = sample_layers()
+    return legacy_archive(tmp_path / "app.tar", [(["team/app:1"], [a, b, a])])
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd", "none", "keep"])
+def test_layer_types_match_bytes(served: str, archive: Path, compression: str) -> None:
+    (result,) = freight.push(str(archive), f"{served}/team/app:1", compression=compression)
+    manifest = _manifest(served, "team/app", "1")
+    assert result.digest == freight.Digest.of(
+        httpx.get(f"http://{served}/v2/team/app/manifests/1", headers={"Accept": ACCEPT}).content)
+    expected = {"gzip": mt.GZIP, "zstd": mt.ZSTD, "none": mt.NONE, "keep": mt.NONE}[compression]
+    for layer in manifest["layers"]:
+        data = _blob(served, "team/app", layer["digest"])
+        assert mt.sniff_compression(data) == expected
+        assert mt.layer_compression(layer["mediaType"]) == expected
+        assert len(data) == layer["size"]
+    # the config is pushed byte for byte: the image ID does not change
+    config = _blob(served, "team/app", manifest["config"]["digest"])
+    assert freight.Digest.of(config) == freight.Digest.parse(manifest["config"]["digest"])
+    assert (manifest["mediaType"] == mt.DOCKER_MANIFEST) == (compression == "gzip")
+
+
+def test_second_push_uploads_nothing(served: str, archive: Path) -> None:
+    first = freight.push(str(archive), f"{served}/team/app:1")
+    second = freight.push(str(archive), f"{served}/team/app:1")
+    uploaded = [b.digest for b in first[0].blobs if b.action == "uploaded"]
+    assert sorted(uploaded) == sorted({b.digest for b in first[0].blobs})  # each blob once
+    assert {b.action for b in second[0].blobs} == {"skipped"}
+    assert first[0].digest == second[0].digest  # gzip is deterministic
+
+
+def test_other_repository_mounts(served: str, archive: Path) -> None:
+    freight.push(str(archive), f"{served}/team/app:1")
+    (result,) = freight.push(str(archive), f"{served}/other/app:1")
+    actions = [b.action for b in result.blobs]
+    assert "mounted" in actions and "uploaded" not in actions
+
+
+def test_chunked_upload(served: str, archive: Path) -> None:
+    (result,) = freight.push(str(archive), f"{served}/team/app:1", chunk_size=4096)
+    for blob in result.blobs:
+        assert freight.Digest.of(_blob(served, "team/app", str(blob.digest))) == blob.digest
+
+
+def test_multi_image_to_bare_registry(served: str, tmp_path: Path) -> None:
+    a, b = sample_layers()
+    path = legacy_archive(tmp_path / "m.tar", [(["one:1", "one:2"], [a]),
+                                                (["team/two:x"], [a, b])])
+    results = freight.push(str(path), served)
+    assert sorted(str(r.reference) for r in results) == [
+        f"{served}/one:1", f"{served}/one:2", f"{served}/team/two:x"]
+    with pytest.raises(freight.UsageError, match="--image"):
+        freight.push(str(path), f"{served}/x/y:1")
+    (picked,) = freight.push(str(path), f"{served}/x/y:1", image="team/two")
+    assert str(picked.reference) == f"{served}/x/y:1"
+
+
+def test_cli_json_and_pinned_lines(served: str, archive: Path) -> None:
+    run = CliRunner().invoke(main, ["push", str(archive), f"{served}/team/app", "--json"])
+    assert run.exit_code == 0, run.output
+    data = json.loads(run.stdout.strip())
+    assert data["reference"] == f"{served}/team/app:1"  # the tag comes from the archive
+    assert "uploaded" in {b["action"] for b in data["blobs"]}
+    run = CliRunner().invoke(main, ["push", str(archive), f"{served}/team/app:2"])
+    assert run.stdout.strip() == f"{served}/team/app:2@{data['digest']}"
+
+
+@pytest.mark.parametrize("compression", ["gzip", "none"])
+def test_diff_id_mismatch_writes_no_tag(served: str, tmp_path: Path, compression: str) -> None:
+    a, b = sample_layers()
+    path = legacy_archive(tmp_path / "bad.tar", [(["team/app:1"], [a, b])])
+    data = path.read_bytes()
+    needle = b"hello\n" * 100
+    path.write_bytes(data.replace(needle, b"HELLO\n" * 100, 1))
+    run = CliRunner().invoke(main, ["push", str(path), f"{served}/team/app:1",
+                                    "--compression", compression])
+    assert run.exit_code == EXIT_BAD_INPUT, run.output
+    assert "diff_id" in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    reply = httpx.get(f"http://{served}/v2/team/app/manifests/1", headers={"Accept": ACCEPT})
+    assert reply.status_code == 404
+
+
+def test_usage_and_network_errors(archive: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    run = runner.invoke(main, ["push", str(archive), "Bad/Name:1"])
+    assert run.exit_code == EXIT_USAGE and "Traceback" not in run.output
+    run = runner.invoke(main, ["push", str(archive), "127.0.0.1:9/team/app:1"])
+    assert run.exit_code == EXIT_NETWORK
+    assert "cannot connect" in run.stderr
