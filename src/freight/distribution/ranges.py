@@ -1,0 +1,49 @@
+"""Byte ranges: the `Range` of a blob GET (RFC 9110 §14) and the lenient upload `Content-Range`."""
+
+from __future__ import annotations
+
+import re
+
+_BYTES_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+# OCI sends `start-end`; RFC 9110 style `bytes start-end/total` is accepted too, since some
+# clients send it and refusing it gains nothing.
+_UPLOAD_RANGE = re.compile(r"(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?")
+
+
+class Unsatisfiable(ValueError):
+    """The range lies outside the content: answer 416 with `Content-Range: bytes */<size>`."""
+
+
+def parse_byte_range(value: str | None, size: int) -> tuple[int, int] | None:
+    """The inclusive (start, end) a single-range `Range` header asks of `size` bytes.
+
+    None means "send everything" (no header, a malformed one, or several ranges, which a
+    server may ignore); raises Unsatisfiable when no byte of the range exists.
+    """
+    if not value:
+        return None
+    found = _BYTES_RANGE.fullmatch(value.strip())
+    if found is None or found.group(1) == found.group(2) == "":
+        return None
+    first, last = found.group(1), found.group(2)
+    if first == "":  # suffix range: the last N bytes
+        count = int(last)
+        if count == 0 or size == 0:
+            raise Unsatisfiable(value)
+        return max(size - count, 0), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if last and int(last) < start:
+        return None
+    if start >= size:
+        raise Unsatisfiable(value)
+    return start, end
+
+
+def parse_upload_range(value: str) -> tuple[int, int] | None:
+    """(start, end) inclusive from an upload chunk's `Content-Range`, or None if malformed."""
+    found = _UPLOAD_RANGE.fullmatch(value.strip())
+    if found is None:
+        return None
+    start, end = int(found.group(1)), int(found.group(2))
+    return (start, end) if start <= end else None

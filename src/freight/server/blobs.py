@@ -1,0 +1,195 @@
+"""Blob endpoints: fetch (with Range), delete, and the upload flows of protocol.md §2.
+
+Upload Locations are `/v2/<name>/blobs/uploads/<id>` and carry no state: the session's
+offset is the size of its data on disk, so a replayed or stale chunk is detected by its
+`Content-Range` (416) and a GET on any Location reports where to resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from freight.digest import Digest
+from freight.distribution import routes
+from freight.distribution.headers import upload_range
+from freight.distribution.ranges import Unsatisfiable, parse_byte_range, parse_upload_range
+from freight.server.exchange import (
+    Context,
+    HTTPError,
+    Request,
+    Response,
+    parse_digest,
+    repository,
+)
+
+_BLOB_HEADERS = [("Content-Type", "application/octet-stream"), ("Accept-Ranges", "bytes"),
+                 ("Cache-Control", "max-age=31536000")]  # content-addressed: never changes
+
+
+def blob_location(repo: str, digest: Digest) -> str:
+    return f"/v2/{repo}/blobs/{digest}"
+
+
+def upload_location(repo: str, session: str) -> str:
+    return f"/v2/{repo}/blobs/uploads/{session}"
+
+
+def upload_response(status: int, repo: str, session: str, size: int) -> Response:
+    """202/204 for a session holding `size` bytes: where to send the next request, and how far."""
+    return Response(status, [("Location", upload_location(repo, session)),
+                             ("Range", upload_range(size)), ("Docker-Upload-UUID", session)])
+
+
+def created(repo: str, digest: Digest) -> Response:
+    return Response(201, [("Location", blob_location(repo, digest)),
+                          ("Docker-Content-Digest", str(digest))])
+
+
+# -- blobs ---------------------------------------------------------------------------------
+
+async def get_blob(ctx: Context, req: Request, route: routes.Route) -> Response:
+    """GET/HEAD a blob of the repository; a single `Range` gives 206."""
+    repo, digest = repository(route), parse_digest(route.ref)
+    size = ctx.storage.blob_size(repo, digest)
+    if size is None:
+        raise HTTPError("BLOB_UNKNOWN", str(digest))
+    headers = [*_BLOB_HEADERS, ("Docker-Content-Digest", str(digest)), ("Etag", f'"{digest}"')]
+    if req.method == "HEAD":
+        return Response(200, [*headers, ("Content-Length", str(size))])
+    try:
+        wanted = parse_byte_range(req.header("range"), size)
+    except Unsatisfiable:
+        raise HTTPError("BLOB_UNKNOWN", "range not satisfiable", status=416,
+                        headers=(("Content-Range", f"bytes */{size}"),)) from None
+    try:
+        file = ctx.storage.open_blob(digest)
+    except FileNotFoundError:
+        raise HTTPError("BLOB_UNKNOWN", str(digest)) from None
+    if wanted is None:
+        return Response(200, headers, file=file, length=size)
+    start, end = wanted
+    return Response(206, [*headers, ("Content-Range", f"bytes {start}-{end}/{size}")],
+                    file=file, offset=start, length=end - start + 1)
+
+
+async def delete_blob(ctx: Context, req: Request, route: routes.Route) -> Response:
+    repo, digest = repository(route), parse_digest(route.ref)
+    if not await asyncio.to_thread(ctx.storage.unlink_blob, repo, digest):
+        raise HTTPError("BLOB_UNKNOWN", str(digest))
+    return Response(202)
+
+
+# -- uploads -------------------------------------------------------------------------------
+
+async def start_upload(ctx: Context, req: Request, route: routes.Route) -> Response:
+    """POST: mount (201), single-request upload with `?digest=` (201), or a new session (202)."""
+    repo = repository(route)
+    if req.arg("mount") is not None:
+        mounted = await _try_mount(ctx, repo, req.arg("mount"), req.arg("from"))
+        if mounted is not None:
+            return mounted
+    elif req.arg("digest") is not None:
+        digest = parse_digest(req.arg("digest"))
+        session = await asyncio.to_thread(ctx.uploads.start, repo)
+        async with ctx.uploads.lock(session):
+            await _append(ctx, req, session, 0)
+            return await _close(ctx, repo, session, digest)
+    session = await asyncio.to_thread(ctx.uploads.start, repo)
+    return upload_response(202, repo, session, 0)
+
+
+async def _try_mount(ctx: Context, repo: str, mount: str | None,
+                     source: str | None) -> Response | None:
+    """201 if the blob could be linked from `source`; None to fall back to a new session."""
+    if not mount or not source or not routes.valid_name(source) or not Digest.is_valid(mount):
+        return None
+    digest = Digest.parse(mount)
+    if ctx.storage.blob_size(repo, digest) is not None or await asyncio.to_thread(
+            ctx.storage.mount_blob, repo, source, digest):
+        return created(repo, digest)
+    return None
+
+
+def _session(ctx: Context, route: routes.Route) -> tuple[str, str, int]:
+    """(repo, session id, offset) of an existing session, else BLOB_UPLOAD_UNKNOWN."""
+    repo = repository(route)
+    size = ctx.uploads.size(repo, route.ref)
+    if size is None:
+        raise HTTPError("BLOB_UPLOAD_UNKNOWN", route.ref[:100])
+    return repo, route.ref, size
+
+
+async def upload_status(ctx: Context, req: Request, route: routes.Route) -> Response:
+    repo, session, size = _session(ctx, route)
+    return upload_response(204, repo, session, size)
+
+
+async def cancel_upload(ctx: Context, req: Request, route: routes.Route) -> Response:
+    _, session, _ = _session(ctx, route)
+    async with ctx.uploads.lock(session):  # never pull the data from under a running commit
+        _session(ctx, route)
+        await asyncio.to_thread(ctx.uploads.remove, session)
+    return Response(204, [("Docker-Upload-UUID", session)])
+
+
+async def patch_upload(ctx: Context, req: Request, route: routes.Route) -> Response:
+    """Append a chunk (in order, checked against `Content-Range`) or a streamed body."""
+    repo, session, _ = _session(ctx, route)
+    async with ctx.uploads.lock(session):
+        repo, session, offset = _session(ctx, route)  # it may have moved while we waited
+        size = await _append(ctx, req, session, offset, repo=repo)
+        return upload_response(202, repo, session, size)
+
+
+async def put_upload(ctx: Context, req: Request, route: routes.Route) -> Response:
+    """Close the session with `?digest=`, optionally with a last chunk in the body."""
+    repo, session, _ = _session(ctx, route)
+    digest = parse_digest(req.arg("digest"))  # before the body: a bad one keeps the session
+    async with ctx.uploads.lock(session):
+        repo, session, offset = _session(ctx, route)
+        await _append(ctx, req, session, offset, repo=repo)
+        return await _close(ctx, repo, session, digest)
+
+
+async def _append(ctx: Context, req: Request, session: str, offset: int,
+                  *, repo: str = "") -> int:
+    """Stream the body into the session after checking its range; return the new size."""
+    expected = _expected_length(req, offset, repo, session)
+    if expected == 0 or (expected is None and not _has_body(req)):
+        return offset
+    written = await ctx.uploads.append(session, offset, req.chunks())
+    if expected is not None and written != expected:
+        await asyncio.to_thread(ctx.uploads.truncate, session, offset)
+        raise HTTPError("SIZE_INVALID", f"received {written} bytes, expected {expected}")
+    return offset + written
+
+
+def _has_body(req: Request) -> bool:
+    return "transfer-encoding" in req.headers or bool(req.content_length())
+
+
+def _expected_length(req: Request, offset: int, repo: str, session: str) -> int | None:
+    """Bytes the body must hold per `Content-Range`/`Content-Length` (None: unknown)."""
+    length = req.content_length()
+    header = req.header("content-range")
+    if header is None:
+        return length
+    wanted = parse_upload_range(header)
+    if wanted is None or wanted[0] != offset:
+        at = upload_response(416, repo, session, offset).headers if repo else []
+        raise HTTPError("RANGE_INVALID", f"upload is at offset {offset}; got {header[:60]!r}",
+                        headers=tuple(at))
+    if length is not None and length != wanted[1] - wanted[0] + 1:
+        raise HTTPError("SIZE_INVALID", f"Content-Length {length} does not match {header!r}")
+    return wanted[1] - wanted[0] + 1
+
+
+async def _close(ctx: Context, repo: str, session: str, digest: Digest) -> Response:
+    """Verify the session's bytes against `digest` and move them into the store (201)."""
+    actual = await asyncio.to_thread(ctx.uploads.digest, session, digest.algorithm)
+    if actual != digest:
+        await asyncio.to_thread(ctx.uploads.remove, session)
+        raise HTTPError("DIGEST_INVALID", {"expected": str(digest), "actual": str(actual)})
+    await asyncio.to_thread(ctx.storage.ingest_blob, repo, digest, ctx.uploads.data_path(session))
+    await asyncio.to_thread(ctx.uploads.remove, session)
+    return created(repo, digest)

@@ -1,0 +1,198 @@
+"""One HTTP exchange on the raw ASGI interface: the request, the response, and errors.
+
+Handlers read a `Request` (headers decoded, query parsed, body streamed from `receive()`)
+and return a `Response`; raising `HTTPError` answers with a spec error body instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+from urllib.parse import parse_qs
+
+from freight.digest import Digest
+from freight.distribution import routes
+from freight.distribution.errors import error_body, status_of
+from freight.errors import UsageError
+from freight.server.storage import Storage
+from freight.server.uploads import UploadStore
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
+STREAM_CHUNK = 1 << 20  # 1 MiB per body message: few event-loop turns, bounded memory
+
+
+class HTTPError(Exception):
+    """Answer with the spec error `code` (status from distribution's table unless given)."""
+
+    def __init__(self, code: str, detail: Any = None, *, status: int | None = None,
+                 message: str | None = None, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(code)
+        self.code, self.detail, self.message = code, detail, message
+        self.status = status or status_of(code)
+        self.headers = headers
+
+
+class ClientGone(Exception):
+    """The client disconnected before the request body was complete."""
+
+
+class Request:
+    """Method, decoded path, query, headers (lower-case names) and the streamed body."""
+
+    def __init__(self, scope: Scope, receive: Receive) -> None:
+        self.scope, self._receive = scope, receive
+        self.method: str = scope["method"]
+        self.path: str = scope["path"]
+        self.query = parse_qs(scope.get("query_string", b"").decode("latin-1"),
+                              keep_blank_values=True)
+        self.headers: dict[str, str] = {}
+        for raw_name, raw_value in scope.get("headers", []):
+            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+            self.headers[name] = f"{self.headers[name]},{value}" if name in self.headers else value
+        self.received = 0
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def arg(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else None
+
+    def content_length(self) -> int | None:
+        value = self.header("content-length")
+        if value is None:
+            return None
+        if not value.strip().isdigit():
+            raise HTTPError("SIZE_INVALID", "Content-Length is not a number")
+        return int(value)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives; raises ClientGone if the client goes away mid-way."""
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone()
+            body: bytes = message.get("body", b"")
+            self.received += len(body)
+            if body:
+                yield body
+            if not message.get("more_body", False):
+                return
+
+    async def read(self, limit: int) -> bytes:
+        """The whole body; 413 if it is larger than `limit` bytes."""
+        declared = self.content_length()
+        if declared is not None and declared > limit:
+            raise HTTPError("MANIFEST_INVALID", f"body larger than {limit} bytes", status=413)
+        parts = bytearray()
+        async for chunk in self.chunks():
+            parts += chunk
+            if len(parts) > limit:
+                raise HTTPError("MANIFEST_INVALID", f"body larger than {limit} bytes",
+                                status=413)
+        return bytes(parts)
+
+
+@dataclass
+class Response:
+    """A reply: a bytes `body`, or `length` bytes of `file` from `offset` streamed in chunks."""
+
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    file: BinaryIO | None = None
+    offset: int = 0
+    length: int = 0
+
+    @classmethod
+    def json(cls, data: Any, *, headers: list[tuple[str, str]] | None = None,
+             content_type: str = "application/json") -> Response:
+        return cls(200, [("Content-Type", content_type), *(headers or [])],
+                   json.dumps(data).encode())
+
+    @classmethod
+    def error(cls, exc: HTTPError) -> Response:
+        return cls(exc.status, [("Content-Type", "application/json"), *exc.headers],
+                   error_body(exc.code, exc.message, exc.detail))
+
+    async def send(self, send: Send, receive: Receive, *, head: bool) -> int:
+        """Send the response (headers only for HEAD); return the number of body bytes sent.
+
+        `receive` is watched while a file streams, to stop reading it if the client leaves.
+        """
+        size = self.length if self.file is not None else len(self.body)
+        names = {name.lower() for name, _ in self.headers}
+        headers = [*self.headers, API_VERSION]
+        if "content-length" not in names:
+            headers.append(("Content-Length", str(size)))
+        await send({"type": "http.response.start", "status": self.status,
+                    "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]})
+        if head or self.status in (204, 304):
+            await send({"type": "http.response.body", "body": b""})
+            return 0
+        if self.file is None:
+            await send({"type": "http.response.body", "body": self.body})
+            return size
+        return await self._stream(send, receive)
+
+    async def _stream(self, send: Send, receive: Receive) -> int:
+        assert self.file is not None
+        sent, left = 0, self.length
+        gone = asyncio.ensure_future(_disconnect(receive))
+        try:
+            self.file.seek(self.offset)
+            while left > 0:
+                if gone.done():  # uvicorn drops what we send after a disconnect, silently
+                    raise ClientGone()
+                chunk = await asyncio.to_thread(self.file.read, min(left, STREAM_CHUNK))
+                if not chunk:  # the file shrank under us: end the body short, never pad
+                    raise ClientGone()
+                left -= len(chunk)
+                sent += len(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": left > 0})
+        finally:
+            gone.cancel()
+            self.file.close()
+        return sent
+
+
+async def _disconnect(receive: Receive) -> None:
+    """Return once the client has gone (the request body, if any, is skipped)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+@dataclass
+class Context:
+    """What every handler gets: the content store and the upload sessions."""
+
+    storage: Storage
+    uploads: UploadStore
+
+
+Handler = Callable[[Context, Request, routes.Route], Awaitable[Response]]
+
+
+def repository(route: routes.Route) -> str:
+    """The route's repository name, or NAME_INVALID."""
+    if not routes.valid_name(route.name):
+        raise HTTPError("NAME_INVALID", {"name": route.name[:300]})
+    return route.name
+
+
+def parse_digest(text: str | None, *, code: str = "DIGEST_INVALID") -> Digest:
+    """A digest from the request, or the error `code` (400/404, never a 500)."""
+    if not text:
+        raise HTTPError(code, "digest missing")
+    try:
+        return Digest.parse(text)
+    except UsageError as exc:
+        raise HTTPError(code, str(exc)[:300]) from None

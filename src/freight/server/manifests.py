@@ -1,0 +1,154 @@
+"""Manifest endpoints: GET/HEAD/PUT/DELETE by tag or digest (protocol.md §3).
+
+The exact bytes are stored and served with the exact Content-Type they were pushed with.
+A PUT is checked before anything is stored: size limit (413), media type, JSON shape, digest
+of the reference, and that every blob and child manifest it needs is in the repository.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Any
+
+from freight import mediatypes as mt
+from freight.digest import Digest
+from freight.distribution import routes
+from freight.errors import SourceError
+from freight.manifest import Descriptor, Index, Manifest, load_json
+from freight.server.exchange import (
+    Context,
+    HTTPError,
+    Request,
+    Response,
+    parse_digest,
+    repository,
+)
+from freight.server.storage import Storage
+
+MAX_MANIFEST_SIZE = 4 << 20  # distribution's limit; the spec asks registries to take >= 4 MB
+SUPPORTED_TYPES = mt.MANIFESTS | mt.INDEXES
+
+
+def reference(route: routes.Route) -> tuple[str | None, Digest | None]:
+    """(tag, None) or (None, digest) from the path; TAG_INVALID / DIGEST_INVALID otherwise."""
+    if routes.looks_like_digest(route.ref):
+        return None, parse_digest(route.ref)
+    if not routes.valid_tag(route.ref):
+        raise HTTPError("TAG_INVALID", route.ref[:200])
+    return route.ref, None
+
+
+def read_manifest(storage: Storage, digest: Digest) -> bytes:
+    with storage.open_blob(digest) as f:
+        return f.read(MAX_MANIFEST_SIZE + 1)
+
+
+def _resolve(ctx: Context, repo: str, route: routes.Route) -> tuple[Digest, str]:
+    """The digest and stored Content-Type the route points at, or MANIFEST_UNKNOWN."""
+    tag, digest = reference(route)
+    if tag is not None:
+        digest = ctx.storage.resolve_tag(repo, tag)
+    content_type = ctx.storage.manifest_type(repo, digest) if digest is not None else None
+    if digest is None or content_type is None:
+        raise HTTPError("MANIFEST_UNKNOWN", route.ref)
+    return digest, content_type
+
+
+async def get_manifest(ctx: Context, req: Request, route: routes.Route) -> Response:
+    """The stored bytes, `Content-Type` as pushed, digest and ETag; 304 on `If-None-Match`."""
+    repo = repository(route)
+    digest, content_type = _resolve(ctx, repo, route)
+    headers = [("Docker-Content-Digest", str(digest)), ("Etag", f'"{digest}"')]
+    if str(digest) in (req.header("if-none-match") or ""):
+        return Response(304, headers)
+    try:
+        data = await asyncio.to_thread(read_manifest, ctx.storage, digest)
+    except FileNotFoundError:
+        raise HTTPError("MANIFEST_UNKNOWN", route.ref) from None
+    headers += [("Content-Type", content_type), ("Content-Length", str(len(data)))]
+    return Response(200, headers, data)
+
+
+async def delete_manifest(ctx: Context, req: Request, route: routes.Route) -> Response:
+    """By digest: the manifest and its tags; by tag: only the tag. 202, or MANIFEST_UNKNOWN."""
+    repo = repository(route)
+    tag, digest = reference(route)
+    if digest is not None:
+        done = await asyncio.to_thread(ctx.storage.delete_manifest, repo, digest)
+    else:
+        done = await asyncio.to_thread(ctx.storage.delete_tag, repo, str(tag))
+    if not done:
+        raise HTTPError("MANIFEST_UNKNOWN", route.ref)
+    return Response(202)
+
+
+async def put_manifest(ctx: Context, req: Request, route: routes.Route) -> Response:
+    repo = repository(route)
+    tag, wanted = reference(route)
+    data = await req.read(MAX_MANIFEST_SIZE)
+    content_type, document = check_media_type(req.header("content-type"), data)
+    algorithm = wanted.algorithm if wanted is not None else "sha256"
+    digest = Digest(algorithm, hashlib.new(algorithm, data).hexdigest())
+    if wanted is not None and digest != wanted:
+        raise HTTPError("DIGEST_INVALID", {"expected": str(wanted), "actual": str(digest)})
+    subject = await asyncio.to_thread(check_references, ctx.storage, repo, data,
+                                      base_type(content_type), document)
+    await asyncio.to_thread(ctx.storage.put_manifest, repo, digest, content_type, data,
+                            tag=tag, subject=subject)
+    headers = [("Location", f"/v2/{repo}/manifests/{digest}"),
+               ("Docker-Content-Digest", str(digest))]
+    if subject is not None:
+        headers.append(("OCI-Subject", str(subject)))
+    return Response(201, headers)
+
+
+def base_type(content_type: str) -> str:
+    """The media type without parameters (`; charset=...`)."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def check_media_type(header: str | None, data: bytes) -> tuple[str, dict[str, Any]]:
+    """(Content-Type to store, parsed JSON); MANIFEST_INVALID unless both agree on a type
+    freight knows and the document is schema version 2."""
+    try:
+        document = load_json(data, "manifest")
+    except SourceError as exc:
+        raise HTTPError("MANIFEST_INVALID", str(exc)[:300]) from None
+    declared = document.get("mediaType")
+    if header and declared and base_type(header) != declared:
+        raise HTTPError("MANIFEST_INVALID",
+                        f"Content-Type {header!r} differs from mediaType {declared!r}")
+    content_type = header or (declared if isinstance(declared, str) else "")
+    if base_type(content_type) not in SUPPORTED_TYPES:
+        raise HTTPError("MANIFEST_INVALID", f"unsupported manifest media type {content_type!r}")
+    if document.get("schemaVersion") != 2:
+        raise HTTPError("MANIFEST_INVALID", "schemaVersion must be 2")
+    return content_type, document
+
+
+def check_references(storage: Storage, repo: str, data: bytes, media_type: str,
+                     document: dict[str, Any]) -> Digest | None:
+    """Require what the manifest references (MANIFEST_BLOB_UNKNOWN); return its subject.
+
+    The subject itself need not exist (the spec says so: referrers may come first).
+    Layers with `urls` (foreign layers) are not stored by registries, so not required.
+    """
+    try:
+        if mt.is_index(media_type):
+            for child in Index.parse(data).manifests:
+                _require(storage.manifest_type(repo, child.digest) is not None, child)
+        else:
+            image = Manifest.parse(data)
+            for blob in (image.config, *image.layers):
+                _require("urls" in blob.extra or storage.blob_size(repo, blob.digest) is not None,
+                         blob)
+        subject = document.get("subject")
+        return Descriptor.from_json(subject, "subject").digest if subject else None
+    except SourceError as exc:
+        raise HTTPError("MANIFEST_INVALID", str(exc)[:300]) from None
+
+
+def _require(present: bool, descriptor: Descriptor) -> None:
+    if not present:
+        raise HTTPError("MANIFEST_BLOB_UNKNOWN", str(descriptor.digest))

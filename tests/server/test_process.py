@@ -1,0 +1,225 @@
+"""`freight serve` as a real process: start-up line, kill -9 mid-upload, SIGTERM, CLI errors."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import digest_of
+
+# The command itself, independent of the CLI group that registers it.
+SERVE = [sys.executable, "-c", "from freight.cli.serve import serve; serve()"]
+MiB = 1 << 20
+
+
+class Server:
+    """A `freight serve` subprocess on a free loopback port."""
+
+    def __init__(self, root: Path, *args: str) -> None:
+        self.proc = subprocess.Popen([*SERVE, "--root", str(root), "--address", "127.0.0.1:0",
+                                      *args], stderr=subprocess.PIPE, text=True)
+        assert self.proc.stderr is not None
+        self.first_line = self.proc.stderr.readline()
+        found = re.search(r"https?://127\.0\.0\.1:\d+", self.first_line)
+        assert found, self.first_line
+        self.url = found.group(0)
+        # Keep draining the access log so the server never blocks on a full pipe.
+        self.log: list[str] = []
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.log.append(line)
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "root"
+
+
+def wait_for(condition: object, what: str) -> None:
+    """Poll `condition()` (no timing assertion: a generous bound only against hangs)."""
+    deadline = time.monotonic() + 60
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.02)
+
+
+def visible_files(root: Path, sub: str) -> list[Path]:
+    return [p for p in (root / sub).rglob("*") if p.is_file()]
+
+
+def test_startup_line_names_address_and_root(root: Path) -> None:
+    server = Server(root)
+    try:
+        assert str(root) in server.first_line
+        with server.client() as client:
+            assert client.get("/v2/").status_code == 200
+    finally:
+        server.kill()
+
+
+def test_kill_during_chunked_upload_then_resume(root: Path) -> None:
+    data = os.urandom(12 * MiB)
+    server = Server(root)
+    with server.client() as client:
+        location = client.post("/v2/crash/test/blobs/uploads/").headers["location"]
+        first = client.patch(location, content=data[:MiB], headers={"Content-Range":
+                                                                    f"0-{MiB - 1}"})
+        assert first.status_code == 202
+    session = root / "uploads" / location.rsplit("/", 1)[1] / "data"
+    release = threading.Event()
+
+    def stalled_body() -> Iterator[bytes]:
+        yield data[MiB:9 * MiB]
+        release.wait(60)  # the server dies while this request is still streaming
+        yield data[9 * MiB:]
+
+    def patch() -> None:
+        with httpx.Client(base_url=server.url, timeout=30) as client, \
+                pytest.raises(httpx.HTTPError):
+            client.patch(location, content=stalled_body())
+
+    sender = threading.Thread(target=patch)
+    sender.start()
+    # The server writes in batches of a few MiB: wait until one of them reached the file.
+    wait_for(lambda: session.stat().st_size > MiB, "the server to write part of the chunk")
+    server.kill()
+    release.set()
+    sender.join()
+
+    assert visible_files(root, "blobs") == []
+    assert not list((root / "repositories").rglob("_layers"))
+    restarted = Server(root)
+    try:
+        with restarted.client() as client:
+            status = client.get(location)
+            assert status.status_code == 204
+            offset = int(status.headers["range"].split("-")[1]) + 1
+            assert offset == session.stat().st_size
+            assert MiB < offset <= 9 * MiB
+            resumed = client.patch(status.headers["location"], content=data[offset:],
+                                   headers={"Content-Range": f"{offset}-{len(data) - 1}"})
+            assert resumed.status_code == 202
+            done = client.put(resumed.headers["location"], params={"digest": digest_of(data)})
+            assert done.status_code == 201, done.text
+            assert client.get(done.headers["location"]).content == data
+    finally:
+        restarted.kill()
+
+
+def test_kill_during_many_uploads_leaves_no_partial_blob(root: Path) -> None:
+    """Kill at an arbitrary moment among many small uploads: whatever is visible is whole."""
+    server = Server(root)
+    blobs = {digest_of(b"%d" % i * 5000): b"%d" % i * 5000 for i in range(200)}
+    stop = threading.Event()
+
+    def pusher() -> None:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            for digest, blob in blobs.items():
+                if stop.is_set():
+                    return
+                try:
+                    location = client.post("/v2/many/blobs/uploads/").headers["location"]
+                    client.put(location, params={"digest": digest}, content=blob)
+                except httpx.HTTPError:
+                    return
+
+    threads = [threading.Thread(target=pusher) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    wait_for(lambda: len(visible_files(root, "blobs")) >= 20, "some blobs to land")
+    server.kill()
+    stop.set()
+    for thread in threads:
+        thread.join()
+    for path in visible_files(root, "blobs"):
+        assert digest_of(path.read_bytes()) == f"sha256:{path.name}"
+
+
+def test_sigterm_shuts_down(root: Path) -> None:
+    server = Server(root)
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(timeout=60) in (0, -signal.SIGTERM)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--address", "nonsense"], "invalid address"),
+    (["--address", "256.1.1.1:80"], "cannot listen"),
+    (["--tls-cert", __file__], "needs both"),
+])
+def test_cli_errors_are_one_line(root: Path, args: list[str], message: str) -> None:
+    done = subprocess.run([*SERVE, "--root", str(root), *args], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode != 0
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_tls(root: Path, tmp_path: Path) -> None:
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    server = Server(root, "--tls-cert", str(tmp_path / "cert.pem"),
+                    "--tls-key", str(tmp_path / "key.pem"))
+    try:
+        assert server.url.startswith("https://")
+        context = ssl.create_default_context()
+        ca.configure_trust(context)
+        with httpx.Client(base_url=server.url, verify=context, timeout=30) as client:
+            assert client.get("/v2/").status_code == 200
+    finally:
+        server.kill()
+
+
+def test_access_log_is_json_lines(root: Path) -> None:
+    import json
+
+    server = Server(root)
+    try:
+        with server.client() as client:
+            client.get("/v2/nothing/tags/list")
+        wait_for(lambda: server.log, "an access log line")
+        entry = json.loads(server.log[0])
+        assert entry["method"] == "GET"
+        assert entry["path"] == "/v2/nothing/tags/list"
+        assert entry["status"] == 404
+    finally:
+        server.kill()
+
+
+def test_serve_gc_collects_before_serving(root: Path) -> None:
+    from freight.server.storage import FilesystemStorage
+
+    stale = FilesystemStorage(root).tmp / "leftover-from-a-crash"
+    stale.write_bytes(b"partial")
+    os.utime(stale, (0, 0))
+    server = Server(root, "--gc")
+    try:
+        assert not stale.exists()
+    finally:
+        server.kill()
