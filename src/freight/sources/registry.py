@@ -1,0 +1,149 @@
+"""A registry repository as a source: manifests fetched and verified, blobs streamed lazily.
+
+Manifests are read whole (they are small; the protocol caps them at a few MiB) and checked
+against the digest asked for; blobs are opened as streams that follow redirects to blob
+storage (httpx drops `Authorization` when the host changes) and are verified by whoever
+consumes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+
+from freight import mediatypes as mt
+from freight.digest import Digest
+from freight.distribution import urls
+from freight.errors import NetworkError, NotFound, RegistryError
+from freight.manifest import Descriptor, Index, Manifest, Platform
+from freight.reference import Reference
+from freight.sources.model import Blob, ImageNode, IndexNode, Node, SourceImage
+from freight.transport.client import RegistryClient
+
+MAX_MANIFEST_SIZE = 4 << 20  # distribution's limit; anything larger is not a manifest
+READ_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Fetched:
+    raw: bytes
+    media_type: str
+    digest: Digest
+
+
+class BlobStream:
+    """A file-like reader over a streaming GET of a blob."""
+
+    def __init__(self, response: httpx.Response, host: str) -> None:
+        self._response, self._host = response, host
+        self._chunks: Iterator[bytes] = response.iter_raw(READ_BLOCK)
+        self._buffer = b""
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            while n < 0 or len(self._buffer) < n:
+                chunk = next(self._chunks, b"")
+                if not chunk:
+                    break
+                self._buffer += chunk
+        except httpx.HTTPError as exc:
+            raise NetworkError(f"download from {self._host} failed: {exc}") from None
+        if n < 0:
+            data, self._buffer = self._buffer, b""
+        else:
+            data, self._buffer = self._buffer[:n], self._buffer[n:]
+        return data
+
+    def close(self) -> None:
+        self._response.close()
+
+    def __enter__(self) -> BlobStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class RegistryReader:
+    """Read access to one repository."""
+
+    def __init__(self, client: RegistryClient, repository: str) -> None:
+        self.client, self.repository = client, repository
+        client.auth.want(f"repository:{repository}:pull")
+
+    def manifest(self, reference: str) -> Fetched:
+        """GET a manifest or index by tag or digest; verified when asked for by digest."""
+        reply = self.client.request(
+            "GET", urls.manifest_path(self.repository, reference), ok=(200,),
+            headers={"Accept": ", ".join(mt.ACCEPT_MANIFESTS)},
+            what=f"fetching the manifest {self.repository}:{reference}")
+        raw = reply.content
+        if len(raw) > MAX_MANIFEST_SIZE:
+            raise RegistryError(f"{self.client.host} sent a {len(raw)}-byte manifest; too large")
+        digest = Digest.of(raw)
+        if Digest.is_valid(reference) and Digest.parse(reference) != digest:
+            raise RegistryError(f"{self.client.host} sent a manifest whose digest is {digest}, "
+                                f"not the {reference} asked for")
+        media_type = reply.headers.get("Content-Type", "").split(";")[0].strip()
+        return Fetched(raw, media_type or _declared_type(raw), digest)
+
+    def open_blob(self, digest: Digest) -> BlobStream:
+        """Start downloading a blob (following redirects); the caller verifies the bytes."""
+        request = self.client.http.build_request("GET", urls.blob_path(self.repository, digest))
+        try:
+            reply = self.client.http.send(request, stream=True, follow_redirects=True)
+        except httpx.HTTPError as exc:
+            raise NetworkError(f"cannot download blob {digest} from {self.client.host}: "
+                               f"{exc}") from None
+        if reply.status_code != 200:
+            reply.close()
+            raise self.client.error_for(reply, f"downloading blob {digest.short}")
+        return BlobStream(reply, self.client.host)
+
+    def node(self, desc: Descriptor, fetched: Fetched | None = None) -> Node:
+        """The image tree under `desc`; blobs are not downloaded until opened."""
+        fetched = fetched or self.manifest(str(desc.digest))
+        kind = fetched.media_type
+        if mt.is_index(kind):
+            index = Index.parse(fetched.raw, kind, f"index {fetched.digest}")
+            return IndexNode(index, tuple((c, self.node(c)) for c in index.manifests))
+        if not mt.is_manifest(kind):
+            raise RegistryError(f"{self.repository}@{fetched.digest} has unsupported media type "
+                                f"{kind!r}")
+        manifest = Manifest.parse(fetched.raw, kind, f"manifest {fetched.digest}")
+        config = self._blob(manifest.config, "config")
+        layers = tuple(self._blob(d, f"layer {i + 1}") for i, d in enumerate(manifest.layers))
+        return ImageNode(config, layers, manifest, desc.platform)
+
+    def _blob(self, desc: Descriptor, what: str) -> Blob:
+        return Blob(desc.media_type, desc.size, lambda: self.open_blob(desc.digest),  # type: ignore[arg-type, return-value]
+                    desc.digest, what=f"{what} of {self.repository} ({desc.digest.short})")
+
+    def image(self, ref: Reference, *, platform: Platform | None = None) -> SourceImage:
+        """The image `ref` names; with `platform`, an index narrows to that child."""
+        fetched = self.manifest(ref.reference)
+        desc = Descriptor(fetched.media_type, fetched.digest, len(fetched.raw))
+        node = self.node(desc, fetched)
+        if platform is not None and isinstance(node, IndexNode):
+            node = _pick(node, platform, ref)
+        return SourceImage(node, (str(ref),) if ref.tag else (), str(ref))
+
+
+def _pick(node: IndexNode, platform: Platform, ref: Reference) -> Node:
+    for desc, child in node.children:
+        if desc.platform is not None and platform.matches(desc.platform):
+            return child
+    have = ", ".join(str(d.platform) for d, _ in node.children if d.platform)
+    raise NotFound(f"{ref} has no image for {platform} (it has: {have or 'no platforms'})")
+
+
+def _declared_type(raw: bytes) -> str:
+    import json
+
+    try:
+        value = json.loads(raw).get("mediaType")
+    except (ValueError, AttributeError):
+        return ""
+    return value if isinstance(value, str) else ""
