@@ -5,40 +5,23 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
 
 from freight.cache import Cache, default_cache_dir
+from freight.connect import Connection
 from freight.convert import SETTINGS
-from freight.copy import BlobResult, Engine
-from freight.digest import Digest
+from freight.engine import Engine
 from freight.errors import UsageError
 from freight.manifest import Platform
 from freight.progress import Progress, Silent
 from freight.reference import DOCKER_HUB, Reference, parse_registry_or_reference
+from freight.results import ImageResult, PushResult
 from freight.sinks.registry import RegistrySink
 from freight.sources import SourceImage, open_archive
-from freight.transport.auth import Credentials
 from freight.transport.client import RegistryClient
 
 _IMAGE_ID_PREFIX = re.compile(r"[0-9a-f]{6,64}")  # --image may name an image ID, as docker does
 DEFAULT_JOBS = 4  # like crane; more does not help on 2 cores, fewer leaves the link idle
 DEFAULT_COMPRESSION = "gzip"  # what every registry and every docker accepts
-
-
-@dataclass(frozen=True)
-class PushResult:
-    """One reference written: its digest, and what happened to each blob."""
-
-    reference: Reference
-    digest: Digest
-    size: int
-    media_type: str
-    blobs: tuple[BlobResult, ...]
-
-    @property
-    def pinned(self) -> str:
-        """`REFERENCE@DIGEST`."""
-        return f"{self.reference}@{self.digest}"
 
 
 def push(
@@ -47,14 +30,17 @@ def push(
     chunk_size: int | None = None, plain_http: bool | None = None, insecure: bool = False,
     username: str | None = None, password: str | None = None,
     platform: str | None = None, progress: Progress | None = None,
+    connection: Connection | None = None,
 ) -> list[PushResult]:
     """Push the images of `source` (archive or layout) to `destination`.
 
     `destination` is `REGISTRY/REPO[:TAG]`, or a bare `REGISTRY` to push every image under
-    its own names. Raises a FreightError subclass on any failure; no tag is written for an
+    its own names. `connection` may replace `plain_http`, `insecure`, `username` and
+    `password`. Raises a FreightError subclass on any failure; no tag is written for an
     image unless every blob it needs is in the registry.
     """
-    _check_options(compression, jobs, chunk_size, username, password)
+    _check_options(compression, jobs, chunk_size)
+    connection = connection or Connection(plain_http, insecure, username, password)
     target = parse_registry_or_reference(destination)
     progress = progress or Silent()
     wanted = Platform.parse(platform) if platform else None
@@ -65,28 +51,16 @@ def push(
                 progress.note(note)
         registry = target if isinstance(target, str) else target.registry
         return _run(plan, registry, compression, jobs, chunk_size, progress,
-                    _client(registry, plain_http, insecure, username, password, jobs))
+                    connection.client(registry, jobs=jobs))
 
 
-def _check_options(compression: str, jobs: int, chunk_size: int | None,
-                   username: str | None, password: str | None) -> None:
+def _check_options(compression: str, jobs: int, chunk_size: int | None) -> None:
     if compression not in SETTINGS:
         raise UsageError(f"unknown compression {compression!r}: use one of {', '.join(SETTINGS)}")
     if jobs < 1:
         raise UsageError("jobs must be at least 1")
     if chunk_size is not None and chunk_size < 1:
         raise UsageError("chunk size must be a positive number of bytes")
-    if (username is None) != (password is None):
-        raise UsageError("give both a username and a password, or neither")
-
-
-def _client(registry: str, plain_http: bool | None, insecure: bool, username: str | None,
-            password: str | None, jobs: int) -> RegistryClient:
-    creds = Credentials(username, password) if username is not None and password is not None \
-        else None
-    host = Reference(registry, "x").api_host
-    return RegistryClient(host, plain_http=plain_http, insecure=insecure, credentials=creds,
-                          max_connections=jobs * 2)
 
 
 def _run(plan: list[tuple[SourceImage, list[Reference]]], registry: str, compression: str,
@@ -112,7 +86,7 @@ def _push_image(engine: Engine, client: RegistryClient, image: SourceImage,
         desc, raw, blobs = engine.transfer(image.root, sink)
         for ref in (r for r in refs if r.repository == repository):
             sink.put_manifest(ref.reference, raw, desc.media_type)
-            results.append(PushResult(ref, desc.digest, desc.size, desc.media_type, tuple(blobs)))
+            results.append(ImageResult(ref, desc.digest, desc.size, desc.media_type, tuple(blobs)))
     return results
 
 

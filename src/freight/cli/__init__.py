@@ -44,13 +44,14 @@ def main() -> None:
 
 
 def _register() -> None:
+    from freight.cli.pull import copy_command, pull_command
     from freight.cli.push import push_command
 
     main.add_command(push_command)
-    try:
-        from freight.cli.serve import gc, serve
-    except ImportError:  # pragma: no cover - the server is optional while it is being built
-        return
+    main.add_command(pull_command)
+    main.add_command(copy_command)
+    from freight.cli.serve import gc, serve
+
     main.add_command(serve)
     main.add_command(gc)
 

@@ -11,10 +11,10 @@ from typing import Any
 import click
 
 from freight.progress import Progress, Silent
-from freight.push import PushResult
+from freight.results import ImageResult
 
 
-def result_json(result: PushResult) -> dict[str, Any]:
+def result_json(result: ImageResult) -> dict[str, Any]:
     return {
         "reference": str(result.reference),
         "digest": str(result.digest),

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 
 import click
 
+from freight.cli.options import connection_options
 from freight.cli.output import progress_for, result_json
+from freight.connect import Connection
 from freight.convert import SETTINGS
 from freight.push import DEFAULT_COMPRESSION, DEFAULT_JOBS, push
 
@@ -38,38 +39,21 @@ def parse_size(text: str) -> int:
               show_default=True, help="Blobs moved in parallel.")
 @click.option("--chunk-size", metavar="SIZE",
               help="Upload in chunks of SIZE (e.g. 50M) instead of one request per blob.")
-@click.option("--plain-http", is_flag=True, default=None,
-              help="Speak HTTP, not HTTPS (automatic for localhost and 127.0.0.0/8).")
-@click.option("--insecure", is_flag=True, help="Do not verify the registry's TLS certificate.")
-@click.option("-u", "--username", help="User name for the registry.")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per pushed image.")
+@connection_options
 def push_command(source: str, destination: str, image: str | None, compression: str,
-                 platform: str | None, jobs: int, chunk_size: str | None,
-                 plain_http: bool | None, insecure: bool, username: str | None,
-                 password_stdin: bool, quiet: bool, as_json: bool) -> None:
+                 platform: str | None, jobs: int, chunk_size: str | None, quiet: bool,
+                 as_json: bool, connection: Connection) -> None:
     """Push the images in SOURCE to DESTINATION.
 
     SOURCE is a `docker save` archive (any format, optionally gzip/zstd-compressed), an OCI
     archive or an OCI layout directory. DESTINATION is REGISTRY/REPO[:TAG], or a bare
     REGISTRY (e.g. localhost:5000) to push every image under its own names.
     """
-    password = _password(username, password_stdin)
     with progress_for(quiet=quiet or as_json) as progress:
         results = push(source, destination, image=image, compression=compression, jobs=jobs,
                        chunk_size=parse_size(chunk_size) if chunk_size else None,
-                       plain_http=plain_http, insecure=insecure, username=username,
-                       password=password, platform=platform, progress=progress)
+                       connection=connection, platform=platform, progress=progress)
     for result in results:
         click.echo(json.dumps(result_json(result)) if as_json else result.pinned)
-
-
-def _password(username: str | None, from_stdin: bool) -> str | None:
-    if from_stdin and not username:
-        raise click.UsageError("--password-stdin needs --username")
-    if username and not from_stdin:
-        raise click.UsageError("--username needs --password-stdin (passwords never go in argv)")
-    if not from_stdin:
-        return None
-    return sys.stdin.readline().rstrip("\r\n")

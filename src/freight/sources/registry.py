@@ -15,7 +15,7 @@ import httpx
 
 from freight import mediatypes as mt
 from freight.digest import Digest
-from freight.distribution import urls
+from freight.distribution import headers, urls
 from freight.errors import NetworkError, NotFound, RegistryError
 from freight.manifest import Descriptor, Index, Manifest, Platform
 from freight.reference import Reference
@@ -24,6 +24,7 @@ from freight.transport.client import RegistryClient
 
 MAX_MANIFEST_SIZE = 4 << 20  # distribution's limit; anything larger is not a manifest
 READ_BLOCK = 1 << 20
+TAGS_PAGE = 1000  # ECR's maximum page; registries that ignore n send everything
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,22 @@ class RegistryReader:
             reply.close()
             raise self.client.error_for(reply, f"downloading blob {digest.short}")
         return BlobStream(reply, self.client.host)
+
+    def tags(self, *, page_size: int = TAGS_PAGE) -> list[str]:
+        """Every tag of the repository, following `Link` pagination to the end."""
+        url: str | None = f"{urls.tags_path(self.repository)}?n={page_size}"
+        found: list[str] = []
+        while url:
+            reply = self.client.request("GET", url, ok=(200,),
+                                        what=f"listing the tags of {self.repository}")
+            try:
+                found += [str(t) for t in reply.json().get("tags") or []]
+            except (ValueError, AttributeError):
+                raise RegistryError(f"{self.client.host} sent a tags list that is not "
+                                    "JSON") from None
+            link = headers.parse_next_link(reply.headers.get("Link"))
+            url = urls.resolve_location(link, str(reply.request.url)) if link else None
+        return found
 
     def node(self, desc: Descriptor, fetched: Fetched | None = None) -> Node:
         """The image tree under `desc`; blobs are not downloaded until opened."""

@@ -20,7 +20,7 @@ from freight.convert import convert, target_compression
 from freight.digest import Digest, Hasher
 from freight.manifest import Descriptor, Index, Manifest
 from freight.progress import Progress
-from freight.sinks.registry import RegistrySink
+from freight.sinks import Sink
 from freight.sources.model import Blob, ImageNode, IndexNode, Node
 
 UPLOADED, SKIPPED, MOUNTED = "uploaded", "skipped", "mounted"
@@ -41,7 +41,7 @@ Transferred = tuple[Descriptor, bytes, list[BlobResult]]  # the node's new manif
 class Engine:
     """Shared by all images of one push: thread pool, conversion memo, known blob locations."""
 
-    registry: str
+    registry: str | None  # the destination registry (mounts, cached locations); None if local
     setting: str
     jobs: int
     cache: Cache
@@ -52,6 +52,7 @@ class Engine:
         default_factory=dict, init=False)
     _locks: dict[object, threading.Lock] = field(default_factory=dict, init=False)
     _guard: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _where: dict[Digest, list[str]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="freight-blob")
@@ -59,17 +60,29 @@ class Engine:
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
+    def known_in(self, digest: Digest, repository: str) -> None:
+        """Note that `repository` on the destination registry holds `digest` (mount source)."""
+        with self._guard:
+            self._where.setdefault(digest, []).append(repository)
+
+    def _locations(self, digest: Digest) -> list[str]:
+        if self.registry is None:
+            return []
+        with self._guard:
+            found = list(self._where.get(digest, ()))
+        return found + self.cache.locations(self.registry, digest)
+
     def lock(self, key: object) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(key, threading.Lock())
 
-    def transfer(self, node: Node, sink: RegistrySink) -> Transferred:
+    def transfer(self, node: Node, sink: Sink) -> Transferred:
         """Push everything `node` refers to (not the node itself); return its new manifest."""
         if isinstance(node, IndexNode):
             return self._index(node, sink)
         return self._image(node, sink)
 
-    def _index(self, node: IndexNode, sink: RegistrySink) -> Transferred:
+    def _index(self, node: IndexNode, sink: Sink) -> Transferred:
         children, results = [], []
         for desc, child in node.children:
             child_desc, raw, blobs = self.transfer(child, sink)
@@ -85,7 +98,7 @@ class Engine:
         index = Index.build(kind, children, node.index.annotations or None)
         return index.descriptor(), index.raw, results
 
-    def _image(self, node: ImageNode, sink: RegistrySink) -> Transferred:
+    def _image(self, node: ImageNode, sink: Sink) -> Transferred:
         finals = [target_compression(self.setting, b.media_type)
                   or mt.layer_compression(b.media_type) for b in node.layers]
         docker_source = node.manifest is None or node.manifest.media_type == mt.DOCKER_MANIFEST
@@ -106,7 +119,7 @@ class Engine:
         kind = mt.DOCKER_MANIFEST if docker else mt.OCI_MANIFEST
         return Manifest.build(kind, config, layers)
 
-    def _config(self, node: ImageNode, sink: RegistrySink,
+    def _config(self, node: ImageNode, sink: Sink,
                 docker: bool) -> tuple[Descriptor, str]:
         blob = node.config
         media_type = blob.media_type
@@ -118,7 +131,7 @@ class Engine:
         action = self._ensure(sink, digest, blob.size, blob, blob.what or "config")
         return Descriptor(media_type, digest, blob.size), action
 
-    def _layer(self, blob: Blob, sink: RegistrySink, docker: bool) -> tuple[Descriptor, str]:
+    def _layer(self, blob: Blob, sink: Sink, docker: bool) -> tuple[Descriptor, str]:
         target = target_compression(self.setting, blob.media_type)
         if target is None:
             digest = blob.digest or self._hash(blob)
@@ -133,7 +146,7 @@ class Engine:
         return Descriptor(media_type, digest, size), action
 
     def _converted_layer(self, blob: Blob, target: str,
-                         sink: RegistrySink) -> tuple[Digest, int, str]:
+                         sink: Sink) -> tuple[Digest, int, str]:
         key = blob.diff_id or blob.digest
         with self.lock(("convert", key or id(blob), target)):
             known = self.cache.converted(key, self.setting) if key else None
@@ -174,13 +187,13 @@ class Engine:
                 hasher.update(chunk)
         return hasher.digest
 
-    def _reuse(self, sink: RegistrySink, digest: Digest, what: str) -> str | None:
+    def _reuse(self, sink: Sink, digest: Digest, what: str) -> str | None:
         """SKIPPED if the repository has the blob, MOUNTED if a mount worked, else None."""
         if sink.has_blob(digest):
             self._remember(sink, digest)
             self.progress.blob_done(what, SKIPPED)
             return SKIPPED
-        for other in self.cache.locations(self.registry, digest):
+        for other in self._locations(digest):
             if other == sink.repository:
                 continue
             session = sink.mount(digest, other)
@@ -192,7 +205,7 @@ class Engine:
             break
         return None
 
-    def _ensure(self, sink: RegistrySink, digest: Digest, size: int, blob: Blob, what: str,
+    def _ensure(self, sink: Sink, digest: Digest, size: int, blob: Blob, what: str,
                 *, verify: bool = True) -> str:
         """Make sure the repository holds the blob: skip, mount or upload it."""
         with self.lock(("blob", sink.repository, digest)):
@@ -203,11 +216,13 @@ class Engine:
             sink.upload(digest, size, blob.open, verify=verify, what=what,
                         progress=lambda n: self.progress.blob_advance(what, n))
             self._remember(sink, digest)
-            self.progress.blob_done(what, UPLOADED)
-            return UPLOADED
+            action = getattr(sink, "stored_action", UPLOADED)
+            self.progress.blob_done(what, action)
+            return str(action)
 
-    def _remember(self, sink: RegistrySink, digest: Digest) -> None:
-        self.cache.remember_location(self.registry, digest, sink.repository)
+    def _remember(self, sink: Sink, digest: Digest) -> None:
+        if self.registry is not None:
+            self.cache.remember_location(self.registry, digest, sink.repository)
 
 
 def _result(item: tuple[Descriptor, str]) -> BlobResult:

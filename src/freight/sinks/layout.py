@@ -1,0 +1,138 @@
+"""An OCI image layout directory as a sink (also the staging area of a docker-load tar).
+
+Blobs go to `blobs/<alg>/<hex>` through a temporary file that is verified (digest and size)
+before it is renamed into place, so a blob that exists is a blob that is right: pulling into
+an existing layout downloads only what is missing. Tagged manifests are collected and
+written to `index.json` by `finish()`, with the annotations docker and containerd read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from freight import mediatypes as mt
+from freight.digest import Digest, Hasher
+from freight.errors import DigestMismatch, SourceError
+from freight.manifest import Descriptor, Index, load_json
+from freight.reference import Reference
+
+READ_BLOCK = 1 << 20
+IMAGE_NAME = "io.containerd.image.name"
+REF_NAME = "org.opencontainers.image.ref.name"
+LAYOUT_HEADER = b'{"imageLayoutVersion": "1.0.0"}'
+
+
+@dataclass(frozen=True)
+class Tagged:
+    """A root written to the layout, and the reference it was pulled as."""
+
+    descriptor: Descriptor
+    reference: Reference
+
+
+class LayoutSink:
+    """Writes blobs and manifests into `root`; `finish()` writes `index.json`."""
+
+    stored_action = "downloaded"
+
+    def __init__(self, root: Path, repository: str = "") -> None:
+        self.root, self.repository = root, repository
+        (root / "blobs").mkdir(parents=True, exist_ok=True)
+        self.tagged: list[Tagged] = []
+        self._lock = threading.Lock()
+
+    def blob_path(self, digest: Digest) -> Path:
+        return self.root / "blobs" / digest.algorithm / digest.encoded
+
+    def has_blob(self, digest: Digest) -> bool:
+        return self.blob_path(digest).is_file()
+
+    def mount(self, digest: Digest, source: str) -> str | None:
+        raise NotImplementedError("a layout has no repositories to mount from")
+
+    def cancel(self, session: str) -> None:
+        pass
+
+    def upload(self, digest: Digest, size: int, opener: Callable[[], Any], *,
+               session: str | None = None, verify: bool = True,
+               progress: Callable[[int], None] = lambda n: None, what: str = "blob") -> None:
+        path = self.blob_path(digest)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            hasher = Hasher(digest.algorithm)
+            with os.fdopen(fd, "wb") as out, opener() as src:
+                while block := src.read(READ_BLOCK):
+                    hasher.update(block)
+                    out.write(block)
+                    progress(len(block))
+            if hasher.digest != digest or hasher.size != size:
+                raise DigestMismatch(f"{what} ({hasher.size} bytes, expected {size})",
+                                     str(digest), str(hasher.digest))
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+
+    def put_manifest(self, reference: str, raw: bytes, media_type: str) -> Digest:
+        digest = Digest.of(raw)
+        self.upload(digest, len(raw), lambda: _BytesReader(raw), what="manifest")
+        return digest
+
+    def add_root(self, descriptor: Descriptor, reference: Reference) -> None:
+        """Record a pulled root for `index.json` (call after its manifest is stored)."""
+        with self._lock:
+            self.tagged.append(Tagged(descriptor, reference))
+
+    def finish(self) -> None:
+        """Write `oci-layout` and `index.json`, keeping entries of a layout we pulled into."""
+        entries = [d for d in self._existing() if not any(
+            d.annotations.get(IMAGE_NAME) == str(t.reference) for t in self.tagged)]
+        for t in self.tagged:
+            annotations = {IMAGE_NAME: str(t.reference)}
+            if t.reference.tag:
+                annotations[REF_NAME] = t.reference.tag
+            d = t.descriptor
+            entries.append(Descriptor(d.media_type, d.digest, d.size, d.platform, annotations))
+        _write(self.root / "oci-layout", LAYOUT_HEADER + b"\n")
+        _write(self.root / "index.json", Index.build(mt.OCI_INDEX, entries).raw)
+
+    def _existing(self) -> list[Descriptor]:
+        path = self.root / "index.json"
+        if not path.is_file():
+            return []
+        data = load_json(path.read_bytes(), str(path))
+        try:
+            return list(Index.parse(json.dumps(data).encode(), mt.OCI_INDEX).manifests)
+        except SourceError:
+            return []
+
+
+class _BytesReader:
+    def __init__(self, data: bytes) -> None:
+        self._data, self._pos = data, 0
+
+    def read(self, n: int = -1) -> bytes:
+        end = len(self._data) if n < 0 else self._pos + n
+        chunk, self._pos = self._data[self._pos:end], min(end, len(self._data))
+        return chunk
+
+    def __enter__(self) -> _BytesReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
