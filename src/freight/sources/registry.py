@@ -8,7 +8,7 @@ consumes them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -22,6 +22,7 @@ from freight.reference import Reference
 from freight.sources.model import Blob, ImageNode, IndexNode, Node, SourceImage
 from freight.transport.client import RegistryClient
 
+MAX_RESUMES = 5  # Range resumes of one blob before the download counts as failed
 MAX_MANIFEST_SIZE = 4 << 20  # distribution's limit; anything larger is not a manifest
 READ_BLOCK = 1 << 20
 TAGS_PAGE = 1000  # ECR's maximum page; registries that ignore n send everything
@@ -35,27 +36,48 @@ class Fetched:
 
 
 class BlobStream:
-    """A file-like reader over a streaming GET of a blob."""
+    """A file-like reader over a streaming GET of a blob.
 
-    def __init__(self, response: httpx.Response, host: str) -> None:
-        self._response, self._host = response, host
-        self._chunks: Iterator[bytes] = response.iter_raw(READ_BLOCK)
+    A connection that breaks mid-blob is resumed with a `Range` request from the byte
+    reached (a few times), so a cut download costs the bytes lost, not the whole blob.
+    """
+
+    def __init__(self, response: httpx.Response, host: str,
+                 reopen: Callable[[int], httpx.Response]) -> None:
+        self._response, self._host, self._reopen = response, host, reopen
+        self._chunks: Iterator[bytes] = response.iter_raw()  # as the network delivers
         self._buffer = b""
+        self._offset = 0  # bytes received so far
+        self._resumes = 0
 
     def read(self, n: int = -1) -> bytes:
-        try:
-            while n < 0 or len(self._buffer) < n:
-                chunk = next(self._chunks, b"")
-                if not chunk:
-                    break
-                self._buffer += chunk
-        except httpx.HTTPError as exc:
-            raise NetworkError(f"download from {self._host} failed: {exc}") from None
+        while n < 0 or len(self._buffer) < n:
+            chunk = self._next()
+            if not chunk:
+                break
+            self._buffer += chunk
         if n < 0:
             data, self._buffer = self._buffer, b""
         else:
             data, self._buffer = self._buffer[:n], self._buffer[n:]
         return data
+
+    def _next(self) -> bytes:
+        while True:
+            try:
+                chunk = next(self._chunks, b"")
+                self._offset += len(chunk)
+                return chunk
+            except httpx.HTTPError as exc:
+                self._resume(exc)
+
+    def _resume(self, exc: httpx.HTTPError) -> None:
+        self._response.close()
+        if self._resumes >= MAX_RESUMES:
+            raise NetworkError(f"download from {self._host} failed: {exc}") from None
+        self._resumes += 1
+        self._response = self._reopen(self._offset)
+        self._chunks = self._response.iter_raw()
 
     def close(self) -> None:
         self._response.close()
@@ -92,16 +114,25 @@ class RegistryReader:
 
     def open_blob(self, digest: Digest) -> BlobStream:
         """Start downloading a blob (following redirects); the caller verifies the bytes."""
-        request = self.client.http.build_request("GET", urls.blob_path(self.repository, digest))
+        return BlobStream(self._get_blob(digest, 0), self.client.host,
+                          lambda offset: self._get_blob(digest, offset))
+
+    def _get_blob(self, digest: Digest, offset: int) -> httpx.Response:
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        request = self.client.http.build_request(
+            "GET", urls.blob_path(self.repository, digest), headers=headers)
         try:
             reply = self.client.http.send(request, stream=True, follow_redirects=True)
         except httpx.HTTPError as exc:
             raise NetworkError(f"cannot download blob {digest} from {self.client.host}: "
                                f"{exc}") from None
-        if reply.status_code != 200:
+        if reply.status_code != (206 if offset else 200):
             reply.close()
+            if offset and reply.status_code == 200:
+                raise NetworkError(f"{self.client.host} cannot resume a download (no Range "
+                                   "support); run the command again")
             raise self.client.error_for(reply, f"downloading blob {digest.short}")
-        return BlobStream(reply, self.client.host)
+        return reply
 
     def tags(self, *, page_size: int = TAGS_PAGE) -> list[str]:
         """Every tag of the repository, following `Link` pagination to the end."""
