@@ -51,16 +51,20 @@ class Bars:
                                  transient=False)
         self._tasks: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._overall = self.bars.add_task("[bold]all blobs", total=0)
 
     def blob_start(self, key: str, label: str, total: int) -> None:
         with self._lock:
             task = self.bars.add_task(_short(label), total=total)
             self._tasks[key] = task
+            overall = self.bars.tasks[self._overall]
+            self.bars.update(self._overall, total=(overall.total or 0) + total)
 
     def blob_advance(self, key: str, n: int) -> None:
         task = self._tasks.get(key)
         if task is not None:
             self.bars.advance(task, n)
+            self.bars.advance(self._overall, n)
 
     def blob_done(self, key: str, outcome: str) -> None:
         with self._lock:
