@@ -13,6 +13,21 @@ from freight.errors import (
     SourceError,
     UsageError,
 )
+from freight.inspect import (
+    Catalog,
+    ConfigInfo,
+    DigestInfo,
+    ManifestInfo,
+    TagList,
+    catalog,
+    tags,
+)
+
+# get_*: `freight.digest` and `freight.manifest` would hide the submodules of those names
+from freight.inspect import config as get_config
+from freight.inspect import digest as get_digest
+from freight.inspect import manifest as get_manifest
+from freight.manage import DeleteResult, TagResult, delete, tag
 from freight.pull import pull
 from freight.push import push
 from freight.reference import Reference
@@ -24,11 +39,16 @@ __version__ = "0.1.0"
 __all__ = [
     "AuthError",
     "BlobResult",
+    "Catalog",
+    "ConfigInfo",
     "Connection",
+    "DeleteResult",
     "Digest",
+    "DigestInfo",
     "DigestMismatch",
     "FreightError",
     "ImageResult",
+    "ManifestInfo",
     "NetworkError",
     "NotFound",
     "PullResult",
@@ -36,9 +56,18 @@ __all__ = [
     "Reference",
     "RegistryError",
     "SourceError",
+    "TagList",
+    "TagResult",
     "UsageError",
     "__version__",
+    "catalog",
     "copy",
+    "delete",
+    "get_config",
+    "get_digest",
+    "get_manifest",
     "pull",
     "push",
+    "tag",
+    "tags",
 ]

@@ -44,10 +44,21 @@ def main() -> None:
 
 
 def _register() -> None:
+    from freight.cli.inspect import (
+        catalog_command,
+        config_command,
+        digest_command,
+        manifest_command,
+        tags_command,
+    )
+    from freight.cli.manage import delete_command, tag_command
     from freight.cli.pull import copy_command, pull_command
     from freight.cli.push import push_command
 
     main.add_command(push_command)
+    for command in (tags_command, catalog_command, manifest_command, config_command,
+                    digest_command, tag_command, delete_command):
+        main.add_command(command)
     main.add_command(pull_command)
     main.add_command(copy_command)
     from freight.cli.serve import gc, serve

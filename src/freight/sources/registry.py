@@ -15,10 +15,11 @@ import httpx
 
 from freight import mediatypes as mt
 from freight.digest import Digest
-from freight.distribution import headers, urls
+from freight.distribution import urls
 from freight.errors import NetworkError, NotFound, RegistryError
 from freight.manifest import Descriptor, Index, Manifest, Platform
 from freight.reference import Reference
+from freight.sources.listing import list_all
 from freight.sources.model import Blob, ImageNode, IndexNode, Node, SourceImage
 from freight.transport.client import RegistryClient
 
@@ -98,10 +99,11 @@ class RegistryReader:
 
     def manifest(self, reference: str) -> Fetched:
         """GET a manifest or index by tag or digest; verified when asked for by digest."""
+        sep = "@" if ":" in reference else ":"
         reply = self.client.request(
             "GET", urls.manifest_path(self.repository, reference), ok=(200,),
             headers={"Accept": ", ".join(mt.ACCEPT_MANIFESTS)},
-            what=f"fetching the manifest {self.repository}:{reference}")
+            what=f"fetching the manifest {self.repository}{sep}{reference}")
         raw = reply.content
         if len(raw) > MAX_MANIFEST_SIZE:
             raise RegistryError(f"{self.client.host} sent a {len(raw)}-byte manifest; too large")
@@ -134,21 +136,11 @@ class RegistryReader:
             raise self.client.error_for(reply, f"downloading blob {digest.short}")
         return reply
 
-    def tags(self, *, page_size: int = TAGS_PAGE) -> list[str]:
+    def tags(self) -> list[str]:
         """Every tag of the repository, following `Link` pagination to the end."""
-        url: str | None = f"{urls.tags_path(self.repository)}?n={page_size}"
-        found: list[str] = []
-        while url:
-            reply = self.client.request("GET", url, ok=(200,),
-                                        what=f"listing the tags of {self.repository}")
-            try:
-                found += [str(t) for t in reply.json().get("tags") or []]
-            except (ValueError, AttributeError):
-                raise RegistryError(f"{self.client.host} sent a tags list that is not "
-                                    "JSON") from None
-            link = headers.parse_next_link(reply.headers.get("Link"))
-            url = urls.resolve_location(link, str(reply.request.url)) if link else None
-        return found
+        found, _ = list_all(self.client, urls.tags_path(self.repository), "tags", limit=None,
+                            page_size=TAGS_PAGE, what=f"listing the tags of {self.repository}")
+        return list(found)
 
     def node(self, desc: Descriptor, fetched: Fetched | None = None) -> Node:
         """The image tree under `desc`; blobs are not downloaded until opened."""

@@ -1,0 +1,243 @@
+"""Reading what a registry holds: tags, the catalog, manifests, image configs and digests.
+
+Listings follow the registry's `Link: <url>; rel="next"` header (protocol.md §1.2, §3.6)
+rather than building `last=` themselves, and stop at `limit`. Manifests are fetched with
+the full `Accept` list (§3.3) and hashed here; the digest a registry reports is never
+trusted. An image config is read with a size cap and checked against its descriptor.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from freight import mediatypes as mt
+from freight.connect import Connection
+from freight.digest import Digest, Hasher
+from freight.distribution import urls
+from freight.errors import NotFound, RegistryError, SourceError
+from freight.manifest import Descriptor, Index, Manifest, Platform
+from freight.reference import Reference
+from freight.remote import as_reference, as_registry, as_repository, open_client
+from freight.sources.listing import list_all
+from freight.sources.oci_layout import host_platform
+from freight.sources.registry import Fetched, RegistryReader
+
+DEFAULT_PAGE_SIZE = 1000  # ECR refuses a larger `n` (ggcr#681); fewer round trips elsewhere
+MAX_CONFIG_SIZE = 32 << 20  # an image config is JSON metadata; more than this is not one
+MAX_INDEX_DEPTH = 4  # an index naming an index naming…: real images nest at most twice
+READ_BLOCK = 1 << 16
+
+
+@dataclass(frozen=True)
+class TagList:
+    """The tags of a repository, in the registry's order; `complete` is False when cut at
+    `limit` (or when the registry may hold more)."""
+
+    repository: Reference
+    tags: tuple[str, ...]
+    complete: bool
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The repositories of a registry, in its order; `complete` as for TagList."""
+
+    registry: str
+    repositories: tuple[str, ...]
+    complete: bool
+
+
+@dataclass(frozen=True)
+class ManifestInfo:
+    """A manifest or index exactly as stored: `raw` bytes, their digest and media type.
+
+    `content` is the parsed image manifest or index (None for a kind freight does not read,
+    e.g. an artifact whose type it does not know). When a platform was picked from an index,
+    `platform` is it and `index` is the index's digest.
+    """
+
+    reference: Reference
+    digest: Digest
+    media_type: str
+    raw: bytes
+    content: Manifest | Index | None
+    platform: Platform | None = None
+    index: Digest | None = None
+
+    @property
+    def pinned(self) -> Reference:
+        """The reference as asked, with the digest of what was found."""
+        return replace(self.reference, digest=self.digest)
+
+
+@dataclass(frozen=True)
+class ConfigInfo:
+    """An image config: `raw` bytes (verified against `digest`) from the manifest `manifest`."""
+
+    reference: Reference
+    manifest: Digest
+    digest: Digest
+    media_type: str
+    raw: bytes
+    platform: Platform | None = None
+
+    def json(self) -> Any:
+        """The config parsed as JSON."""
+        return json.loads(self.raw)
+
+
+@dataclass(frozen=True)
+class DigestInfo:
+    """The digest `reference` resolves to (an index's own, or a platform's child)."""
+
+    reference: Reference
+    digest: Digest
+    media_type: str
+    platform: Platform | None = None
+
+    @property
+    def pinned(self) -> Reference:
+        return replace(self.reference, digest=self.digest)
+
+
+def tags(
+    repository: str | Reference, *, limit: int | None = None,
+    page_size: int = DEFAULT_PAGE_SIZE, connection: Connection | None = None,
+) -> TagList:
+    """The tags of `repository` (`host/name`), following `Link` pages, at most `limit`."""
+    repo = as_repository(repository)
+    with open_client(connection, repo.registry) as client:
+        client.auth.want(f"repository:{repo.repository}:pull")
+        found, complete = list_all(client, urls.tags_path(repo.repository), "tags",
+                                   limit=limit, page_size=page_size,
+                                   what=f"listing the tags of {repo.repository}")
+    return TagList(repo, found, complete)
+
+
+def catalog(
+    registry: str, *, limit: int | None = None, page_size: int = DEFAULT_PAGE_SIZE,
+    connection: Connection | None = None,
+) -> Catalog:
+    """The repositories of `registry` (a host such as `localhost:5000`), at most `limit`."""
+    with open_client(connection, as_registry(registry)) as client:
+        client.auth.want("registry:catalog:*")
+        found, complete = list_all(client, urls.catalog_path(), "repositories", limit=limit,
+                                   page_size=page_size, what="listing the catalog")
+    return Catalog(registry, found, complete)
+
+
+def manifest(
+    ref: str | Reference, *, platform: str | Platform | None = None,
+    connection: Connection | None = None,
+) -> ManifestInfo:
+    """The manifest or index `ref` names; with `platform`, an index's child for it."""
+    reference = as_reference(ref)
+    with open_client(connection, reference.registry) as client:
+        reader = RegistryReader(client, reference.repository)
+        return resolve(reader, reference, _platform(platform))
+
+
+def config(
+    ref: str | Reference, *, platform: str | Platform | None = None,
+    connection: Connection | None = None,
+) -> ConfigInfo:
+    """The image config of `ref`; for an index, of its child for `platform` (default: this
+    machine's, like `docker pull`)."""
+    reference = as_reference(ref)
+    wanted = _platform(platform) or host_platform()
+    with open_client(connection, reference.registry) as client:
+        reader = RegistryReader(client, reference.repository)
+        found = resolve(reader, reference, wanted)
+        if not isinstance(found.content, Manifest):
+            kind = found.media_type or "manifest of unknown type"
+            raise RegistryError(f"{found.pinned} is a {kind}, not an image manifest: "
+                                "it has no image config")
+        desc = found.content.config
+        raw = read_small_blob(reader, desc, f"the config of {found.pinned}")
+    return ConfigInfo(reference, found.digest, desc.digest, desc.media_type, raw,
+                      found.platform)
+
+
+def digest(
+    ref: str | Reference, *, platform: str | Platform | None = None,
+    connection: Connection | None = None,
+) -> DigestInfo:
+    """The digest of what `ref` names: for an index its own, or with `platform` its child's."""
+    found = manifest(ref, platform=platform, connection=connection)
+    return DigestInfo(found.reference, found.digest, found.media_type, found.platform)
+
+
+def resolve(reader: RegistryReader, ref: Reference, platform: Platform | None) -> ManifestInfo:
+    """Fetch `ref`; with `platform`, walk down indexes to the child manifest for it."""
+    fetched = reader.manifest(ref.reference)
+    found = _info(ref, fetched)
+    depth = 0
+    while platform is not None and isinstance(found.content, Index):
+        depth += 1
+        if depth > MAX_INDEX_DEPTH:
+            raise RegistryError(f"{ref}: indexes nested more than {MAX_INDEX_DEPTH} deep")
+        child = pick(found.content, platform, ref)
+        fetched = reader.manifest(str(child.digest))
+        top = found.index or found.digest
+        found = replace(_info(ref, fetched), platform=child.platform, index=top)
+    return found
+
+
+def pick(index: Index, platform: Platform, ref: Reference) -> Descriptor:
+    """The first entry of `index` for `platform`; NotFound listing what there is."""
+    for desc in index.manifests:
+        if desc.platform is not None and platform.matches(desc.platform):
+            return desc
+    have = ", ".join(str(d.platform) for d in index.manifests if d.platform)
+    raise NotFound(f"{ref} has no image for {platform} (it has: {have or 'no platforms'}); "
+                   "choose one with --platform")
+
+
+def read_small_blob(reader: RegistryReader, desc: Descriptor, what: str) -> bytes:
+    """A blob small enough to hold (a config), checked against `desc`'s digest and size."""
+    if desc.size > MAX_CONFIG_SIZE:
+        raise RegistryError(f"{what} is {desc.size} bytes; more than {MAX_CONFIG_SIZE} is "
+                            "not an image config")
+    hasher = Hasher(desc.digest.algorithm)
+    with reader.open_blob(desc.digest) as stream:
+        data = b"".join(_bounded(iter(lambda: stream.read(READ_BLOCK), b""), desc.size, what))
+    hasher.update(data)
+    hasher.check(desc.digest, what)
+    if hasher.size != desc.size:
+        raise RegistryError(f"{what} is {hasher.size} bytes, not the {desc.size} its "
+                            "manifest says")
+    return data
+
+
+def _bounded(chunks: Iterator[bytes], size: int, what: str) -> Iterator[bytes]:
+    """`chunks`, failing as soon as they pass `size` bytes (a registry that never stops)."""
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+        if total > size:
+            raise RegistryError(f"{what} is larger than the {size} bytes its manifest says")
+        yield chunk
+
+
+def _info(ref: Reference, fetched: Fetched) -> ManifestInfo:
+    return ManifestInfo(ref, fetched.digest, fetched.media_type, fetched.raw,
+                        _parse(fetched))
+
+
+def _parse(fetched: Fetched) -> Manifest | Index | None:
+    what = f"manifest {fetched.digest}"
+    try:
+        if mt.is_index(fetched.media_type):
+            return Index.parse(fetched.raw, fetched.media_type, what)
+        if mt.is_manifest(fetched.media_type):
+            return Manifest.parse(fetched.raw, fetched.media_type, what)
+    except SourceError as exc:
+        raise RegistryError(f"the registry sent a malformed {what}: {exc}") from None
+    return None
+
+
+def _platform(value: str | Platform | None) -> Platform | None:
+    return Platform.parse(value) if isinstance(value, str) else value
