@@ -99,49 +99,59 @@ class Engine:
         return index.descriptor(), index.raw, results
 
     def _image(self, node: ImageNode, sink: Sink) -> Transferred:
-        finals = [target_compression(self.setting, b.media_type)
-                  or mt.layer_compression(b.media_type) for b in node.layers]
-        docker_source = node.manifest is None or node.manifest.media_type == mt.DOCKER_MANIFEST
-        docker = docker_source and all(c == mt.GZIP for c in finals)
+        kind = self._kind(node)
         futures: list[Future[tuple[Descriptor, str]]] = [
-            self.pool.submit(self._layer, layer, sink, docker) for layer in node.layers]
-        config = self._config(node, sink, docker)
+            self.pool.submit(self._layer, layer, sink, kind) for layer in node.layers]
+        config = self._config(node, sink, kind)
         layers = [f.result() for f in futures]
         results = [_result(config), *(_result(r) for r in layers)]
-        manifest = self._manifest(node, config[0], [d for d, _ in layers], docker)
+        manifest = self._manifest(node, config[0], [d for d, _ in layers], kind)
         return manifest.descriptor(), manifest.raw, results
 
-    def _manifest(self, node: ImageNode, config: Descriptor, layers: list[Descriptor],
-                  docker: bool) -> Manifest:
-        source = node.manifest
-        if source is not None and source.config == config and list(source.layers) == layers:
-            return source  # nothing changed: the original bytes keep the original digest
-        kind = mt.DOCKER_MANIFEST if docker else mt.OCI_MANIFEST
-        return Manifest.build(kind, config, layers)
+    def _kind(self, node: ImageNode) -> str | None:
+        """The manifest type to write; None keeps the source's manifest (nothing converted).
 
-    def _config(self, node: ImageNode, sink: Sink,
-                docker: bool) -> tuple[Descriptor, str]:
+        Docker schema2 when the source is Docker (or a legacy archive) and every layer ends
+        up gzip, since schema2 has no standard type for other layers; OCI otherwise.
+        """
+        targets = [target_compression(self.setting, b.media_type) for b in node.layers]
+        in_order = node.manifest is not None and [d.digest for d in node.manifest.layers] == [
+            b.digest for b in node.layers]  # Docker 25.0.0 wrote layers out of order
+        if in_order and not any(targets):
+            return None
+        finals = [t or mt.layer_compression(b.media_type) for t, b in zip(targets, node.layers,
+                                                                           strict=True)]
+        docker_source = node.manifest is None or node.manifest.media_type == mt.DOCKER_MANIFEST
+        docker = docker_source and all(c == mt.GZIP for c in finals)
+        return mt.DOCKER_MANIFEST if docker else mt.OCI_MANIFEST
+
+    def _manifest(self, node: ImageNode, config: Descriptor, layers: list[Descriptor],
+                  kind: str | None) -> Manifest:
+        source = node.manifest
+        if kind is None and source is not None:
+            return source  # nothing changed: the original bytes keep the original digest
+        return Manifest.build(kind or mt.OCI_MANIFEST, config, layers)
+
+    def _config(self, node: ImageNode, sink: Sink, kind: str | None) -> tuple[Descriptor, str]:
         blob = node.config
         media_type = blob.media_type
-        if media_type in (mt.DOCKER_CONFIG, mt.OCI_CONFIG):
-            media_type = mt.DOCKER_CONFIG if docker else mt.OCI_CONFIG
-        if node.manifest is not None and node.manifest.config.media_type == media_type:
-            media_type = node.manifest.config.media_type
+        if kind is not None and media_type in (mt.DOCKER_CONFIG, mt.OCI_CONFIG):
+            media_type = mt.DOCKER_CONFIG if kind == mt.DOCKER_MANIFEST else mt.OCI_CONFIG
         digest = blob.digest or self._hash(blob)
         action = self._ensure(sink, digest, blob.size, blob, blob.what or "config")
         return Descriptor(media_type, digest, blob.size), action
 
-    def _layer(self, blob: Blob, sink: Sink, docker: bool) -> tuple[Descriptor, str]:
+    def _layer(self, blob: Blob, sink: Sink, kind: str | None) -> tuple[Descriptor, str]:
         target = target_compression(self.setting, blob.media_type)
+        final = target or mt.layer_compression(blob.media_type)
+        media_type = blob.media_type
+        if kind is not None and final is not None:  # a filesystem layer in a new manifest
+            media_type = mt.layer_type(final, docker=kind == mt.DOCKER_MANIFEST)
         if target is None:
             digest = blob.digest or self._hash(blob)
             what = f"{blob.what} (against its diff_id)" if digest == blob.diff_id else blob.what
             action = self._ensure(sink, digest, blob.size, blob, what)
-            media_type = blob.media_type
-            if docker and mt.layer_compression(media_type) == mt.GZIP:
-                media_type = mt.DOCKER_LAYER_GZIP
             return Descriptor(media_type, digest, blob.size), action
-        media_type = mt.layer_type(target, docker=docker)
         digest, size, action = self._converted_layer(blob, target, sink)
         return Descriptor(media_type, digest, size), action
 

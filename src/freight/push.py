@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -25,7 +26,7 @@ DEFAULT_COMPRESSION = "gzip"  # what every registry and every docker accepts
 
 
 def push(
-    source: str, destination: str, *, image: str | None = None,
+    source: str | os.PathLike[str], destination: str, *, image: str | None = None,
     compression: str = DEFAULT_COMPRESSION, jobs: int = DEFAULT_JOBS,
     chunk_size: int | None = None, plain_http: bool | None = None, insecure: bool = False,
     username: str | None = None, password: str | None = None,

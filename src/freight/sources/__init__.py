@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 
 from freight.errors import SourceError
@@ -34,9 +35,10 @@ class LocalSource:
         self.close()
 
 
-def open_archive(path: str, *, platform: Platform | None = None) -> LocalSource:
+def open_archive(path: str | os.PathLike[str], *,
+                 platform: Platform | None = None) -> LocalSource:
     """Open and index `path`; SourceError with a plain reason if it is not an image archive."""
-    files = open_files(path)
+    files = open_files(os.fspath(path))
     try:
         return LocalSource(files, _images(files, platform))
     except BaseException:

@@ -121,8 +121,12 @@ class TarFiles:
     def __init__(self, path: str, *, label: str | None = None) -> None:
         self.label = label or path
         self._tmpdir: str | None = None
-        self._path = self._plain_tar(path)
-        self._members = self._index()
+        try:
+            self._path = self._plain_tar(path)
+            self._members = self._index()
+        except BaseException:
+            self.close()
+            raise
 
     def _plain_tar(self, path: str) -> str:
         try:
