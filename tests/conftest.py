@@ -1,0 +1,245 @@
+"""Session fixtures for real components: registries, docker engines, containerd, images,
+archives. Each starts real processes on loopback and stops them at the end of the session.
+
+Missing components skip the tests that need them, except with CI=true, where they fail.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from support import archives, badarchives, docker25
+from support.containerd import Containerd, start_containerd
+from support.docker import DockerEngine, start_docker
+from support.images import TestImages, build_all
+from support.proxy import RegistryProxy
+from support.registry import Registry, start_registry
+
+RegistryFactory = Callable[..., Registry]
+
+
+def _short_tempdir(prefix: str) -> Path:
+    """Daemon state lives in /tmp directly: unix socket paths must stay under 108 bytes."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+
+
+@pytest.fixture(scope="session")
+def registry_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryFactory]:
+    """``registry_factory(users={"alice": "secret"})`` starts another registry (htpasswd auth
+    when ``users`` is given); all are stopped at session end."""
+    started: list[Registry] = []
+
+    def start(*, users: dict[str, str] | None = None, name: str = "registry") -> Registry:
+        registry = start_registry(tmp_path_factory.mktemp(name), users=users, name=name)
+        started.append(registry)
+        return registry
+
+    yield start
+    for registry in started:
+        registry.stop()
+
+
+@pytest.fixture(scope="session")
+def registry(registry_factory: RegistryFactory) -> Registry:
+    """The shared distribution registry, no auth, deletes enabled: ``.host``, ``.url``."""
+    return registry_factory()
+
+
+@pytest.fixture
+def fresh_registry(registry_factory: RegistryFactory) -> Registry:
+    """A registry of one's own, for tests that count requests or need an empty store."""
+    return registry_factory(name="fresh")
+
+
+@pytest.fixture
+def proxy_for() -> Iterator[Callable[[Registry], RegistryProxy]]:
+    """``proxy_for(registry)`` puts a counting, fault-injecting proxy in front of it."""
+    proxies: list[RegistryProxy] = []
+
+    def start(registry: Registry) -> RegistryProxy:
+        proxy = RegistryProxy(registry.host).start()
+        proxies.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in proxies:
+        proxy.stop()
+
+
+def _engine(prefix: str) -> Iterator[DockerEngine]:
+    root = _short_tempdir(prefix)
+    try:
+        engine = start_docker(root)
+        yield engine
+        engine.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def docker() -> Iterator[DockerEngine]:
+    """A private dockerd (vfs, no network) that builds and saves the test images."""
+    yield from _engine("freight-docker-")
+
+
+@pytest.fixture(scope="session")
+def docker_puller() -> Iterator[DockerEngine]:
+    """A second, empty dockerd for pulls: layers it pulls cannot come from a local cache."""
+    yield from _engine("freight-puller-")
+
+
+@pytest.fixture(scope="session")
+def containerd() -> Iterator[Containerd]:
+    root = _short_tempdir("freight-ctrd-")
+    try:
+        daemon = start_containerd(root)
+        yield daemon
+        daemon.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def images(docker: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> TestImages:
+    """The test images, built once per session (see support/images.py)."""
+    return build_all(docker, tmp_path_factory.mktemp("images"))
+
+
+@pytest.fixture(scope="session")
+def archive_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("archives")
+
+
+@pytest.fixture(scope="session")
+def legacy_archive(docker: DockerEngine, images: TestImages, archive_dir: Path) -> Path:
+    """``docker save freight-test/app:1`` (legacy format: docker 20.10)."""
+    return archives.docker_save(docker, archive_dir / "app.tar", images.app.reference)
+
+
+@pytest.fixture(scope="session")
+def symlink_archive(docker: DockerEngine, images: TestImages, archive_dir: Path) -> Path:
+    """``docker save`` of the duplicate-layer image: one ``layer.tar`` is a symlink."""
+    out = archives.docker_save(docker, archive_dir / "dup.tar", images.dup.reference)
+    assert any(name.endswith("/layer.tar") for name in archives.symlinked_members(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def multi_archive(docker: DockerEngine, images: TestImages, archive_dir: Path) -> Path:
+    """Three images sharing the base layer, four RepoTags (``one`` has two tags)."""
+    docker.run("tag", images.one.reference, "freight-test/one:latest")
+    refs = [images.app.reference, images.one.reference, "freight-test/one:latest"]
+    return archives.docker_save(docker, archive_dir / "multi.tar", *refs, images.two.reference)
+
+
+@pytest.fixture(scope="session")
+def untagged_archive(docker: DockerEngine, images: TestImages, archive_dir: Path) -> Path:
+    """``docker save <image ID>``: manifest.json has ``"RepoTags": null``."""
+    return archives.docker_save(docker, archive_dir / "untagged.tar", images.three.image_id)
+
+
+@pytest.fixture(scope="session")
+def gzip_archive(legacy_archive: Path, archive_dir: Path) -> Path:
+    """``docker save app | gzip``."""
+    return archives.gzip_wrap(legacy_archive, archive_dir / "app.tar.gz")
+
+
+@pytest.fixture(scope="session")
+def zstd_archive(legacy_archive: Path, archive_dir: Path) -> Path:
+    """``docker save app | zstd``."""
+    return archives.zstd_wrap(legacy_archive, archive_dir / "app.tar.zst")
+
+
+@pytest.fixture(scope="session")
+def docker25_archive(legacy_archive: Path, archive_dir: Path) -> Path:
+    """app in the Docker 25+ ``docker save`` layout (OCI layout + manifest.json), laid out
+    from the legacy archive as moby v25 writes it (see support/docker25.py)."""
+    return docker25.convert(legacy_archive, archive_dir / "app-docker25.tar")
+
+
+@pytest.fixture(scope="session")
+def docker25_shuffled_archive(legacy_archive: Path, archive_dir: Path) -> Path:
+    """Like ``docker25_archive`` but with the v25.0.0 bug: the OCI manifest's layers are out
+    of order (reversed); ``manifest.json`` and the config's diff_ids are in order."""
+    out = archive_dir / "app-docker25-shuffled.tar"
+    return docker25.convert(legacy_archive, out, shuffle_layers=True)
+
+
+@pytest.fixture(scope="session")
+def oci_archive_from_ctr(
+    containerd: Containerd, images: TestImages, legacy_archive: Path, archive_dir: Path
+) -> Path:
+    """``ctr images export`` of app: OCI layout + manifest.json, uncompressed layers under a
+    Docker schema2 manifest (what ctr 1.6 writes for an imported docker-save archive)."""
+    ref = f"docker.io/{images.app.reference}"
+    out = archive_dir / "app-ctr.tar"
+    return containerd.reexport(legacy_archive, out, [ref], compress=False)
+
+
+@pytest.fixture(scope="session")
+def ctr_gzip_archive(
+    containerd: Containerd, images: TestImages, legacy_archive: Path, archive_dir: Path
+) -> Path:
+    """``ctr images import --compress-blobs`` then export: gzip layers, as the containerd
+    image store holds pulled images; manifest.json names compressed blobs."""
+    ref = f"docker.io/{images.app.reference}"
+    out = archive_dir / "app-ctr-gzip.tar"
+    return containerd.reexport(legacy_archive, out, [ref], compress=True)
+
+
+@pytest.fixture(scope="session")
+def bad_archive(legacy_archive: Path, archive_dir: Path) -> Callable[[str], Path]:
+    """``bad_archive(kind)`` for kind in ``badarchives.BAD_KINDS``; made once each."""
+    made: dict[str, Path] = {}
+
+    def make(kind: str) -> Path:
+        if kind not in made:
+            made[kind] = badarchives.make_bad(kind, legacy_archive, archive_dir / f"bad-{kind}.tar")
+        return made[kind]
+
+    return make
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def serve_registry(tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """A factory: each call starts a fresh embedded registry and returns `127.0.0.1:PORT`."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start() -> str:
+        port = _free_port()
+        root = tmp_path / f"registry-{port}"
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "freight", "serve", "--root", str(root),
+             "--address", f"127.0.0.1:{port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        host = f"127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                httpx.get(f"http://{host}/v2/", timeout=1)
+                return host
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise RuntimeError("freight serve did not start")
+
+    try:
+        yield start
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(10)
