@@ -1,8 +1,11 @@
 """What freight remembers between runs, in the user's cache directory.
 
 * `converted/<setting>/<source digest>`: the digest and size a layer had after conversion
-  with that setting, so re-pushing an unchanged image HEAD-checks the result and skips it
-  without compressing anything.
+  with that setting, and the size of the source it came from, so re-pushing an unchanged
+  image HEAD-checks the result and skips it without reading or compressing the layer. (The
+  skipped layer is not re-read: the registry holds the bytes the config's diff_id names,
+  so the pushed image is right even if the archive's copy has rotted since; a source of
+  another size is treated as unknown and read again.)
 * `locations/<registry>/<digest>`: repositories of that registry known to hold the blob,
   so a push to another repository can mount it instead of uploading.
 
@@ -36,16 +39,22 @@ class Cache:
     def __init__(self, root: Path | None) -> None:
         self.root = root
 
-    def converted(self, source: Digest, setting: str) -> tuple[Digest, int] | None:
+    def converted(self, source: Digest, setting: str,
+                  source_size: int) -> tuple[Digest, int] | None:
+        """What `source` (of `source_size` bytes) became with `setting`, if known."""
         text = self._read("converted", setting, str(source).replace(":", "-"))
         try:
-            digest_text, size_text = (text or "").split()
+            digest_text, size_text, source_size_text = (text or "").split()
+            if int(source_size_text) != source_size:
+                return None
             return Digest.parse(digest_text), int(size_text)
         except Exception:
             return None
 
-    def remember_converted(self, source: Digest, setting: str, digest: Digest, size: int) -> None:
-        self._write(f"{digest} {size}\n", "converted", setting, str(source).replace(":", "-"))
+    def remember_converted(self, source: Digest, setting: str, digest: Digest, size: int,
+                           source_size: int) -> None:
+        self._write(f"{digest} {size} {source_size}\n", "converted", setting,
+                    str(source).replace(":", "-"))
 
     def locations(self, registry: str, digest: Digest) -> list[str]:
         text = self._read("locations", _safe(registry), str(digest).replace(":", "-"))

@@ -159,7 +159,7 @@ class Engine:
                          sink: Sink) -> tuple[Digest, int, str]:
         key = blob.diff_id or blob.digest
         with self.lock(("convert", key or id(blob), target)):
-            known = self.cache.converted(key, self.setting) if key else None
+            known = self.cache.converted(key, self.setting, blob.size) if key else None
             if known is not None:
                 with self.lock(("blob", sink.repository, known[0])):
                     action = self._reuse(sink, known[0], blob.what)
@@ -187,7 +187,7 @@ class Engine:
         self.progress.blob_done(bar, "converted")
         self._converted[(key or id(blob), target)] = (out.digest, out.size, out.path)
         if key is not None:
-            self.cache.remember_converted(key, self.setting, out.digest, out.size)
+            self.cache.remember_converted(key, self.setting, out.digest, out.size, blob.size)
         return out.digest, out.size, out.path
 
     def _hash(self, blob: Blob) -> Digest:

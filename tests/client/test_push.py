@@ -119,3 +119,20 @@ def test_usage_and_network_errors(archive: Path, tmp_path: Path) -> None:
     run = runner.invoke(main, ["push", str(archive), "127.0.0.1:9/team/app:1"])
     assert run.exit_code == EXIT_NETWORK
     assert "cannot connect" in run.stderr
+
+
+def test_cached_layer_of_another_size_is_read_again(served: str, tmp_path: Path) -> None:
+    import tarfile
+
+    from unit.synthetic import add
+
+    a, b = sample_layers()
+    good = legacy_archive(tmp_path / "good.tar", [(["team/app:1"], [a, b])])
+    freight.push(str(good), f"{served}/team/app:1")
+    bad = tmp_path / "bad.tar"
+    with tarfile.open(good) as tin, tarfile.open(bad, "w") as tout:
+        for info in tin:
+            data = tin.extractfile(info).read()  # type: ignore[union-attr]
+            add(tout, info.name, data[:-1024] if data == a else data)  # cut the first layer
+    with pytest.raises(freight.DigestMismatch):
+        freight.push(str(bad), f"{served}/team/app:2")
