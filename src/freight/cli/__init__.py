@@ -61,6 +61,9 @@ def _register() -> None:
         main.add_command(command)
     main.add_command(pull_command)
     main.add_command(copy_command)
+    from freight.cli.login import login_command, logout_command
+    main.add_command(login_command)
+    main.add_command(logout_command)
     from freight.cli.serve import gc, serve
 
     main.add_command(serve)

@@ -4,11 +4,18 @@ Uploads follow protocol.md §2: POST then one PUT by default; chunked PATCH when
 (`chunk_size`), when the registry sets `OCI-Chunk-Min-Length`, or when a whole-blob PUT is
 refused as too large (413). Every `Location` is resolved against the URL that returned it,
 and `digest` is merged into its query (distribution/urls.py), never appended by hand.
+
+Failures cost the failing request or chunk, never the whole image (§2.3 to §2.6): a 5xx/429
+answer is retried in place (the client honours Retry-After); after a cut connection or a
+416 the upload status (GET on the upload URL → 204 + Range) says where to go on from; a
+lost session (404 BLOB_UPLOAD_UNKNOWN/INVALID, DIGEST_INVALID at close, an ambiguous
+`Range: 0-0`) restarts that blob from POST; an abandoned session is cancelled with DELETE.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
@@ -17,12 +24,16 @@ import httpx
 from freight.digest import Digest, Hasher
 from freight.distribution import headers as h
 from freight.distribution import urls
-from freight.errors import DigestMismatch, RegistryError
+from freight.errors import DigestMismatch, FreightError, NetworkError, RegistryError
+from freight.sinks.resume import UploadJournal
 from freight.transport.client import RegistryClient
 
 READ_BLOCK = 1 << 20  # bytes read from the source per body chunk
 FALLBACK_CHUNK = 8 << 20  # chunk size when a registry refuses a whole blob (413); over ECR's 5 MB
+MIN_CHUNK = 1 << 20  # a 413 on a chunk halves the chunk size, down to this
+MAX_FAILURES = 8  # failures in a row, with no byte making it, before a blob's upload gives up
 OCTET = {"Content-Type": "application/octet-stream"}
+LOST_CODES = frozenset({"BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID", "DIGEST_INVALID"})
 Progress = Callable[[int], None]
 
 
@@ -30,13 +41,22 @@ def _noop(_: int) -> None:
     pass
 
 
+class _Lost(Exception):
+    """The registry no longer has the upload session: start the blob again from POST."""
+
+
 class RegistrySink:
     """One repository on one registry."""
 
     def __init__(self, client: RegistryClient, repository: str, *,
-                 chunk_size: int | None = None) -> None:
+                 chunk_size: int | None = None, journal: UploadJournal | None = None) -> None:
         self.client, self.repository, self.chunk_size = client, repository, chunk_size
+        self.journal = journal or UploadJournal.default(client.host)
         self._min_chunk = 0  # OCI-Chunk-Min-Length, once the registry has said it
+        self._stats_lock = threading.Lock()
+        self.bytes_sent = 0  # blob bytes put on the wire, re-sent ones included
+        self.bytes_resent = 0  # of which sent more than once (after a failure)
+        self.bytes_resumed = 0  # not sent at all: a previous run had already uploaded them
         client.auth.want(f"repository:{repository}:pull,push")
 
     def has_blob(self, digest: Digest) -> bool:
@@ -47,7 +67,6 @@ class RegistrySink:
 
     def mount(self, digest: Digest, source: str) -> str | None:
         """Mount from `source`: None when mounted, else the upload URL of a fresh session."""
-        self.client.auth.want(f"repository:{source}:pull")
         path = f"{urls.uploads_path(self.repository)}?mount={digest}&from={source}"
         try:
             reply = self.client.request("POST", path, ok=(201, 202), what="mounting a blob",
@@ -66,9 +85,11 @@ class RegistrySink:
         self._min_chunk = int(reply.headers.get("OCI-Chunk-Min-Length", "0") or 0)
         return self._location(reply)
 
-    def _location(self, reply: httpx.Response) -> str:
+    def _location(self, reply: httpx.Response, default: str | None = None) -> str:
         location = reply.headers.get("Location")
         if not location:
+            if default is not None:
+                return default
             raise RegistryError(f"{self.client.host} opened an upload without a Location header")
         return urls.resolve_location(location, str(reply.request.url))
 
@@ -76,58 +97,32 @@ class RegistrySink:
                session: str | None = None, verify: bool = True,
                progress: Progress = _noop, what: str = "blob") -> None:
         """Upload a blob of known digest and size, verifying the bytes as they go."""
+        source = _Source(opener, digest, size, verify, progress)
         try:
-            self._upload(digest, size, opener, session, verify, progress)
+            _Upload(self, source).run(session)
         except DigestMismatch as exc:
             raise DigestMismatch(what, exc.expected, exc.actual) from None
+        finally:
+            source.close()
+            with self._stats_lock:
+                self.bytes_sent += source.sent
+                self.bytes_resent += source.resent
+                self.bytes_resumed += source.resumed
 
-    def _upload(self, digest: Digest, size: int, opener: Callable[[], BinaryIO],
-                session: str | None, verify: bool, progress: Progress) -> None:
-        url = session or self.start()
-        chunk = self.chunk_size or (FALLBACK_CHUNK if self._min_chunk else None)
-        if chunk:
-            chunk = max(chunk, self._min_chunk)
+    def status(self, url: str) -> tuple[str, int]:
+        """GET the upload status: (newest URL, bytes the registry holds). Raises _Lost when
+        the session is gone or its `Range` is the ambiguous `0-0` (0 or 1 byte held)."""
         try:
-            if chunk is None:
-                self._whole(url, digest, size, opener, verify, progress)
-            else:
-                self._chunked(url, digest, size, opener, chunk, verify, progress)
+            reply = self.client.request("GET", url, ok=(204, 200),
+                                        what="asking how much of an upload arrived")
         except RegistryError as exc:
-            self.cancel(url)
-            if exc.status != 413 or chunk is not None:
-                raise
-            self._chunked(self.start(), digest, size, opener, FALLBACK_CHUNK, verify, progress)
-        except BaseException:
-            self.cancel(url)
+            if exc.status in (400, 404, 410):
+                raise _Lost() from None
             raise
-
-    def _whole(self, url: str, digest: Digest, size: int, opener: Callable[[], BinaryIO],
-               verify: bool, progress: Progress) -> None:
-        with opener() as f:
-            body = _body(f, size, digest if verify else None, progress)
-            self.client.request("PUT", urls.with_digest(url, digest), ok=(201, 204),
-                                headers={**OCTET, "Content-Length": str(size)}, content=body,
-                                what=f"uploading blob {digest.short}")
-
-    def _chunked(self, url: str, digest: Digest, size: int, opener: Callable[[], BinaryIO],
-                 chunk: int, verify: bool, progress: Progress) -> None:
-        hasher = Hasher(digest.algorithm)
-        with opener() as f:
-            offset = 0
-            while offset < size:
-                n = min(chunk, size - offset)
-                headers = {**OCTET, "Content-Length": str(n),
-                           "Content-Range": h.content_range(offset, offset + n - 1)}
-                reply = self.client.request("PATCH", url, ok=(201, 202, 204), headers=headers,
-                                            content=_read(f, n, hasher, progress),
-                                            what=f"uploading a chunk of blob {digest.short}")
-                url = self._location(reply) if reply.headers.get("Location") else url
-                offset += n
-        if verify:
-            hasher.check(digest, f"blob {digest}")
-        self.client.request("PUT", urls.with_digest(url, digest), ok=(201, 204),
-                            headers={"Content-Length": "0"},
-                            what=f"completing blob {digest.short}")
+        end = h.parse_range_end(reply.headers.get("Range"))
+        if not end:
+            raise _Lost()  # no Range, or 0-0: cheaper to start again than to guess
+        return self._location(reply, default=url), end + 1
 
     def cancel(self, url: str) -> None:
         """Abandon an upload session; failures are ignored (the registry expires it anyway)."""
@@ -148,30 +143,221 @@ class RegistrySink:
         return digest
 
 
-def _body(f: BinaryIO, size: int, expected: Digest | None, progress: Progress) -> Iterator[bytes]:
-    """The blob's bytes; raises DigestMismatch before the last block if they are wrong."""
-    hasher = Hasher(expected.algorithm if expected else "sha256")
-    pending = b""
-    while block := f.read(READ_BLOCK):
+class _Upload:
+    """One blob's upload: the session URL, how much the registry holds, and recovery."""
+
+    def __init__(self, sink: RegistrySink, source: _Source) -> None:
+        self.sink, self.source = sink, source
+        self.client = sink.client
+        self.url = ""
+        self.offset = 0  # bytes the registry is known to hold in this session
+        self.chunk: int | None = None
+        self.failures = 0  # in a row without progress; reset by every accepted request
+        self.restarts = 0  # sessions lost (for stats)
+
+    def run(self, session: str | None) -> None:
+        self.chunk = self._chunk_size(self.sink.chunk_size)
+        self.url = session or self._resume() or self.sink.start()
+        try:
+            self._loop()
+        except (DigestMismatch, _Lost):
+            self._abandon()
+            raise
+        except BaseException:
+            if self.offset == 0 or self.sink.journal.root is None:
+                self._abandon()
+            # else: keep the session and its journal entry: the next run goes on from here
+            raise
+        self.sink.journal.forget(self.sink.repository, self.source.digest)
+
+    def _abandon(self) -> None:
+        self.sink.cancel(self.url)
+        self.sink.journal.forget(self.sink.repository, self.source.digest)
+
+    def _resume(self) -> str | None:
+        """The URL of this blob's upload left unfinished by an earlier run, if the registry
+        still holds some of it; `offset` is set to what it holds."""
+        pending = self.sink.journal.get(self.sink.repository, self.source.digest)
+        if pending is None:
+            return None
+        try:
+            url, offset = self.sink.status(pending.url)
+        except (_Lost, FreightError):
+            self.sink.journal.forget(self.sink.repository, self.source.digest)
+            return None
+        if offset > self.source.size:
+            self.sink.cancel(url)
+            return None
+        self.offset, self.chunk = offset, self.chunk or FALLBACK_CHUNK
+        self.source.resumed = offset
+        return url
+
+    def _chunk_size(self, wanted: int | None) -> int | None:
+        minimum = self.sink._min_chunk
+        chunk = wanted or (FALLBACK_CHUNK if minimum else None)
+        return max(chunk, minimum) if chunk else None
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                if self.chunk is None and self.offset == 0:
+                    self._whole()
+                else:
+                    self._chunks()
+                return
+            except _Lost as exc:
+                self._restart(exc)
+            except NetworkError as exc:
+                self._resync(exc)
+            except RegistryError as exc:
+                self._on_refusal(exc)
+
+    def _on_refusal(self, exc: RegistryError) -> None:
+        if exc.status == 413:  # too large for a proxy: smaller requests (field-notes §C)
+            if self.chunk is not None and self.chunk <= MIN_CHUNK:
+                raise exc
+            self.chunk = FALLBACK_CHUNK if self.chunk is None else max(MIN_CHUNK,
+                                                                        self.chunk // 2)
+            self._resync(exc)
+        elif exc.status == 416:
+            self._resync(exc)
+        elif exc.code in LOST_CODES or exc.status == 404:
+            self._restart(exc)
+        else:
+            raise exc
+
+    def _failed(self, cause: Exception) -> None:
+        self.failures += 1
+        if self.failures >= MAX_FAILURES:
+            if isinstance(cause, FreightError):
+                raise cause
+            raise RegistryError(f"{self.client.host} lost the upload session of blob "
+                                f"{self.source.digest.short} {MAX_FAILURES} times in a row")
+        self.client.retry.wait(self.failures)
+
+    def _resync(self, cause: Exception) -> None:
+        """After a cut or a 416: ask the registry how much it holds, go on from there."""
+        self._failed(cause)
+        try:
+            self.url, self.offset = self.sink.status(self.url)
+        except _Lost:
+            self._new_session()
+
+    def _restart(self, cause: Exception) -> None:
+        self._failed(cause)
+        self._new_session()
+
+    def _new_session(self) -> None:
+        self.restarts += 1
+        self.sink.cancel(self.url)
+        self.url, self.offset = self.sink.start(), 0
+
+    def _whole(self) -> None:
+        size, digest = self.source.size, self.source.digest
+        self.client.request(
+            "PUT", urls.with_digest(self.url, digest), ok=(201, 204),
+            headers={**OCTET, "Content-Length": str(size)},
+            body=lambda: self.source.read(0, size, final=True), resend_after_cut=False,
+            what=f"uploading blob {digest.short}")
+
+    def _chunks(self) -> None:
+        chunk = self.chunk or FALLBACK_CHUNK  # a whole PUT cut short, part of it kept
+        size, digest = self.source.size, self.source.digest
+        while self.offset < size:
+            start, n = self.offset, min(chunk, size - self.offset)
+            headers = {**OCTET, "Content-Length": str(n),
+                       "Content-Range": h.content_range(start, start + n - 1)}
+            reply = self.client.request(
+                "PATCH", self.url, ok=(201, 202, 204), headers=headers,
+                body=lambda s=start, k=n: self.source.read(s, k),  # type: ignore[misc]
+                resend_after_cut=False, what=f"uploading a chunk of blob {digest.short}")
+            self.url = self.sink._location(reply, default=self.url)
+            self.offset, self.failures = start + n, 0
+            self.sink.journal.save(self.sink.repository, digest, self.url, self.offset)
+        self.source.hash_through(size)
+        self.source.check()
+        self.client.request("PUT", urls.with_digest(self.url, digest), ok=(201, 204),
+                            headers={"Content-Length": "0"},
+                            what=f"completing blob {digest.short}")
+
+
+class _Source:
+    """The blob's bytes from any offset, hashed once each however often they are sent."""
+
+    def __init__(self, opener: Callable[[], BinaryIO], digest: Digest, size: int,
+                 verify: bool, progress: Progress) -> None:
+        self.opener, self.digest, self.size, self.verify = opener, digest, size, verify
+        self.progress = progress
+        self.hasher = Hasher(digest.algorithm)
+        self.file: BinaryIO | None = None
+        self.pos = 0
+        self.high = 0  # furthest byte ever sent: progress is reported once per byte
+        self.sent = self.resent = self.resumed = 0
+
+    def read(self, start: int, n: int, *, final: bool = False) -> Iterator[bytes]:
+        """Bytes [start, start+n); with `final`, the hash is checked before the last block
+        leaves, so a registry never stores a wrong blob under our digest."""
+        self._seek(start)
+        pending, pending_start, left = b"", start, n
+        while left:
+            block = self._next(min(READ_BLOCK, left))
+            left -= len(block)
+            if pending:
+                yield self._count(pending_start, pending)
+            pending, pending_start = block, self.pos - len(block)
+        if final:
+            self.check()
         if pending:
-            yield pending
-            progress(len(pending))
-        hasher.update(block)
-        pending = block
-    if expected is not None and (hasher.digest != expected or hasher.size != size):
-        raise DigestMismatch("blob", str(expected), str(hasher.digest))
-    if pending:
-        yield pending
-        progress(len(pending))
+            yield self._count(pending_start, pending)
 
-
-def _read(f: BinaryIO, n: int, hasher: Hasher, progress: Progress) -> Iterator[bytes]:
-    left = n
-    while left:
-        block = f.read(min(READ_BLOCK, left))
+    def _next(self, n: int) -> bytes:
+        assert self.file is not None
+        block = self.file.read(n)
         if not block:
-            raise DigestMismatch("blob (source ended early)", "more bytes", "truncated")
-        hasher.update(block)
-        left -= len(block)
-        yield block
-        progress(len(block))
+            raise DigestMismatch("blob (source ended early)", str(self.digest), "truncated")
+        if self.pos + len(block) > self.hasher.size:
+            self.hasher.update(block[self.hasher.size - self.pos:])
+        self.pos += len(block)
+        return block
+
+    def _count(self, start: int, block: bytes) -> bytes:
+        end = start + len(block)
+        again = max(0, min(end, self.high) - start)
+        self.sent += len(block)
+        self.resent += again
+        if end > self.high:
+            self.progress(end - self.high)
+            self.high = end
+        return block
+
+    def _seek(self, start: int) -> None:
+        if self.file is None or (start < self.pos and not _seekable(self.file)):
+            self.close()
+            self.file, self.pos = self.opener(), 0
+        elif start != self.pos and start <= self.hasher.size and _seekable(self.file):
+            self.file.seek(start)
+            self.pos = start
+        while self.pos < start:  # skip forward, hashing what was never hashed
+            self._next(min(READ_BLOCK, start - self.pos))
+
+    def hash_through(self, end: int) -> None:
+        """Hash up to `end` even if those bytes are not sent (a resumed upload's prefix)."""
+        if self.hasher.size < end:
+            self._seek(end)
+
+    def check(self) -> None:
+        if self.verify and (self.hasher.size != self.size or self.hasher.digest != self.digest):
+            raise DigestMismatch("blob", str(self.digest), str(self.hasher.digest))
+
+    def close(self) -> None:
+        if self.file is not None:
+            with contextlib.suppress(OSError):
+                self.file.close()
+            self.file = None
+
+
+def _seekable(f: BinaryIO) -> bool:
+    try:
+        return bool(f.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False

@@ -1,77 +1,152 @@
-"""One HTTP client per registry host: base URL, TLS choice, auth, and error translation.
+"""One HTTP client per registry host: base URL, TLS, auth, retries and error translation.
 
 Every failure leaves here as a FreightError with a message a person can act on: connection
-refused, TLS trouble (with the flag that fixes it), 401/403, the registry's own error code.
+refused, TLS trouble (with the option that fixes it), 401/403, the registry's own error code.
+Requests are retried on connection errors, 408, 429 and 5xx (transport/retry.py) when their
+body can be sent again: bytes, or a `body` factory that makes a fresh stream per try.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 
 import httpx
 
 from freight.distribution.errors import parse_error_body
-from freight.distribution.urls import base_url
+from freight.distribution.urls import base_url, same_origin
 from freight.errors import AuthError, NetworkError, NotFound, RegistryError
 from freight.reference import is_loopback
+from freight.transport import credentials as creds
 from freight.transport.auth import Credentials, RegistryAuth
+from freight.transport.retry import NO_RETRY, RETRYABLE_STATUS, RetryPolicy
+from freight.transport.tls import ssl_context
 
 CONNECT_TIMEOUT = 30.0  # seconds; a registry that takes longer to accept is not answering
 IO_TIMEOUT = 300.0  # seconds without a byte moving; large blobs commit slowly on some registries
 USER_AGENT = "freight/0.1"
-RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+REAUTH = "freight.reauth"  # response extension: the 401 taught auth something, send again
+
+Content = bytes | Iterable[bytes]
+BodyFactory = Callable[[], Content]
 
 
 class RegistryClient:
-    """Requests to one registry; paths are resolved against its base URL."""
+    """Requests to one registry; paths are resolved against its base URL.
+
+    `credentials=None` means "as docker would": config.json / auth.json / credential
+    helpers, looked up only when the registry asks for auth. `ca_cert` adds a trusted CA,
+    `client_cert` is a (certificate, key) pair for mutual TLS; certs.d directories are read
+    as docker does (transport/tls.py). `retry` sets the patience for flaky registries.
+    """
 
     def __init__(
         self, host: str, *, plain_http: bool | None = None, insecure: bool = False,
         credentials: Credentials | None = None, max_connections: int = 16,
+        ca_cert: str | Path | None = None, client_cert: tuple[str, str] | None = None,
+        retry: RetryPolicy | None = None, config_credentials: bool = True,
     ) -> None:
         self.host = host
+        self._auto_scheme = plain_http is None and is_loopback(host)
         self.plain_http = is_loopback(host) if plain_http is None else plain_http
-        self.base = base_url(host, plain_http=self.plain_http)
-        self.auth = RegistryAuth(credentials)
+        self.retry = retry or RetryPolicy()
+        self._tls = (insecure, ca_cert, client_cert)
+        self._max_connections = max_connections
+        source = credentials if credentials is not None or not config_credentials \
+            else (lambda: creds.lookup(host))
+        self._connect(source)
+
+    def _connect(self, source: Credentials | Callable[[], Credentials | None] | None) -> None:
+        """(Re)build the HTTP clients for the current scheme."""
+        self.base = base_url(self.host, plain_http=self.plain_http)
+        insecure, ca_cert, client_cert = self._tls
+        verify = True if self.plain_http else ssl_context(
+            self.host, insecure=insecure, ca_cert=ca_cert, client_cert=client_cert)
+        timeout = httpx.Timeout(IO_TIMEOUT, connect=CONNECT_TIMEOUT)
+        self._token_http = httpx.Client(verify=verify, timeout=timeout,
+                                        headers={"User-Agent": USER_AGENT})
+        self.auth = RegistryAuth(source, origin=self.base, token_http=self._token_http)
         self.http = httpx.Client(
-            base_url=self.base, auth=self.auth, verify=not insecure,
-            timeout=httpx.Timeout(IO_TIMEOUT, connect=CONNECT_TIMEOUT),
-            limits=httpx.Limits(max_connections=max_connections,
-                                max_keepalive_connections=max_connections),
+            base_url=self.base, auth=self.auth, verify=verify, timeout=timeout,
+            limits=httpx.Limits(max_connections=self._max_connections,
+                                max_keepalive_connections=self._max_connections),
             headers={"User-Agent": USER_AGENT}, follow_redirects=False,
+            event_hooks={"response": [self._mark_reauth]},
         )
+
+    def _switch_to_https(self) -> None:
+        """A loopback registry that answered plain HTTP with "use HTTPS": speak HTTPS."""
+        scopes, source = self.auth.scopes(), self.auth.source
+        self.close()
+        self.plain_http, self._auto_scheme = False, False
+        self._connect(source)
+        for scope in scopes:
+            self.auth.want(scope)
 
     def close(self) -> None:
         self.http.close()
+        self._token_http.close()
 
     def request(
         self, method: str, url: str, *, ok: Iterable[int], headers: Mapping[str, str] | None = None,
-        content: bytes | Iterable[bytes] | None = None, what: str = "",
-        follow_redirects: bool = False,
+        content: Content | None = None, body: BodyFactory | None = None, what: str = "",
+        follow_redirects: bool = False, retry: bool = True, resend_after_cut: bool = True,
     ) -> httpx.Response:
-        """Send one request; raise a FreightError unless the status is one of `ok`."""
-        try:
-            response = self.http.request(method, url, headers=headers, content=content,
-                                         follow_redirects=follow_redirects)
-        except httpx.HTTPError as exc:
-            raise self._network_error(exc, what) from None
-        if response.status_code not in set(ok):
+        """Send one request, retrying what can be retried; raise a FreightError unless the
+        final status is one of `ok`. `body` (a factory) makes a streamed body re-sendable.
+        With `resend_after_cut=False` a connection failure is raised at once: the caller
+        must first ask the registry what arrived (an upload chunk)."""
+        oneshot = content is not None and not isinstance(content, bytes)
+        policy = self.retry if retry and not oneshot else NO_RETRY
+        accept, failures, reauthed = set(ok), 0, False
+        while True:
+            try:
+                response = self.http.request(method, url, headers=headers,
+                                             content=body() if body else content,
+                                             follow_redirects=follow_redirects)
+            except httpx.HTTPError as exc:
+                failures += 1
+                if failures >= policy.attempts or not _retryable(exc) or not resend_after_cut:
+                    raise self._network_error(exc, what) from None
+                policy.wait(failures)
+                continue
+            status = response.status_code
+            if status in accept:
+                return response
+            if status == 401 and body is not None and not reauthed \
+                    and response.extensions.get(REAUTH):
+                reauthed = True  # a streamed body: auth could not replay it, so we do
+                continue
+            if status in RETRYABLE_STATUS and failures + 1 < policy.attempts:
+                failures += 1
+                policy.wait(failures, response.headers.get("Retry-After"))
+                continue
+            if status == 400 and self.plain_http and b"HTTP request to an HTTPS server" in \
+                    response.read():
+                if self._auto_scheme and not oneshot:
+                    self._switch_to_https()
+                    continue
+                raise NetworkError(f"{self.host} speaks HTTPS, but freight spoke plain HTTP "
+                                   "to it: drop --plain-http")
             raise self.error_for(response, what)
-        return response
 
     def ping(self) -> None:
         """GET /v2/: proves the registry speaks the API and settles auth before any upload."""
         self.request("GET", "/v2/", ok=(200,), what="checking the registry API (/v2/)")
 
+    def _mark_reauth(self, response: httpx.Response) -> None:
+        """A 401 on a streamed request: note whether auth learnt enough to send it again."""
+        request = response.request
+        if response.status_code == 401 and not isinstance(request.stream, httpx.ByteStream) \
+                and same_origin(str(request.url), self.base):
+            sent = response.request.headers.get("Authorization")
+            response.extensions[REAUTH] = self.auth.learn(response, response.request, sent)
+
     def _network_error(self, exc: httpx.HTTPError, what: str) -> NetworkError:
         doing = f" while {what}" if what else ""
         text = str(exc) or type(exc).__name__
-        if isinstance(exc, httpx.ConnectError) and "SSL" in text:
-            hint = ("the registry's TLS certificate is not trusted (use --insecure to skip "
-                    "verification) or it speaks plain HTTP (use --plain-http)")
-            if "WRONG_VERSION_NUMBER" in text or "record layer" in text:
-                hint = "the registry speaks plain HTTP, not HTTPS: use --plain-http"
-            return NetworkError(f"TLS error talking to {self.host}{doing}: {hint}")
+        if _is_tls(exc):
+            return NetworkError(f"TLS error talking to {self.host}{doing}: {_tls_hint(text)}")
         if isinstance(exc, httpx.ConnectError):
             return NetworkError(f"cannot connect to {self.host}{doing}: {text}; "
                                 "is the registry running and the address right?")
@@ -93,8 +168,9 @@ class RegistryClient:
         message = f"{self.host} answered HTTP {status}{doing} ({said})"
         retryable = status in RETRYABLE_STATUS
         if status == 401:
-            return AuthError(f"{message}; give credentials with --username/--password-stdin",
-                             status=status, code=code, detail=detail)
+            return AuthError(f"{message}; log in with `freight login {self.host}` or give "
+                             "--username/--password-stdin", status=status, code=code,
+                             detail=detail)
         if status == 403:
             return AuthError(f"{message}; the credentials lack permission for this",
                              status=status, code=code, detail=detail)
@@ -102,6 +178,32 @@ class RegistryClient:
             return NotFound(message, status=status, code=code, detail=detail)
         return RegistryError(message, status=status, code=code, detail=detail,
                              retryable=retryable)
+
+
+def _retryable(exc: httpx.HTTPError) -> bool:
+    """Connection trouble is worth another try; TLS misconfiguration and bad URLs are not."""
+    if not isinstance(exc, httpx.TransportError) or isinstance(exc, httpx.UnsupportedProtocol):
+        return False
+    return not _is_tls(exc)
+
+
+def _is_tls(exc: httpx.HTTPError) -> bool:
+    """A TLS handshake failure: a setup problem that retrying cannot fix."""
+    text = str(exc)
+    return isinstance(exc, httpx.TransportError) and ("[SSL" in text or "TLS" in text)
+
+
+def _tls_hint(text: str) -> str:
+    if "WRONG_VERSION_NUMBER" in text or "record layer" in text or "packet length" in text:
+        return "the registry speaks plain HTTP, not HTTPS: use --plain-http"
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return ("its certificate is not trusted: give its CA with --ca-cert, or put it in "
+                "/etc/docker/certs.d/HOST:PORT/ca.crt (--insecure skips verification)")
+    if any(sign in text for sign in ("CERTIFICATE_REQUIRED", "certificate required",
+                                     "BAD_CERTIFICATE", "HANDSHAKE_FAILURE")):
+        return ("the registry wants a client certificate: put client.cert and client.key "
+                "in /etc/docker/certs.d/HOST:PORT/")
+    return f"{text} (check --ca-cert, /etc/docker/certs.d, or use --insecure / --plain-http)"
 
 
 def _short(response: httpx.Response) -> str:

@@ -1,0 +1,84 @@
+"""TLS settings for one registry, read the way docker reads them.
+
+Verification is on by default against the system's CAs. A registry with a private CA is
+trusted through `ca_cert` or docker's per-registry directory `/etc/docker/certs.d/HOST[:PORT]/`
+(podman's `/etc/containers/certs.d/` too): every `*.crt` there is a CA, and each
+`NAME.cert` + `NAME.key` pair is a client certificate for mutual TLS. `insecure` turns
+verification off, for that registry only.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from pathlib import Path
+
+from freight.errors import UsageError
+
+# Where docker and podman look for per-registry certificates; FREIGHT_CERTS_DIRS (paths
+# separated by os.pathsep) replaces the list, e.g. for tests or unprivileged users.
+DEFAULT_CERTS_DIRS = ("/etc/docker/certs.d", "/etc/containers/certs.d")
+
+
+def certs_dirs() -> list[Path]:
+    configured = os.environ.get("FREIGHT_CERTS_DIRS")
+    if configured is not None:
+        return [Path(p) for p in configured.split(os.pathsep) if p]
+    home = Path.home() / ".config" / "containers" / "certs.d"
+    return [Path(p) for p in DEFAULT_CERTS_DIRS] + [home]
+
+
+def registry_certs_dir(host: str, roots: list[Path] | None = None) -> Path | None:
+    """The certs.d directory for `host` (`HOST:PORT` as docker names it), if one exists."""
+    for root in certs_dirs() if roots is None else roots:
+        candidate = root / host
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def ssl_context(host: str, *, insecure: bool = False, ca_cert: str | Path | None = None,
+                client_cert: tuple[str | Path, str | Path] | None = None,
+                roots: list[Path] | None = None) -> ssl.SSLContext:
+    """The SSL context for talking to `host`; raises UsageError for unreadable files."""
+    if insecure:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        context = _verifying_context()
+    try:
+        if ca_cert is not None and not insecure:
+            context.load_verify_locations(cafile=str(ca_cert))
+        directory = registry_certs_dir(host, roots)
+        if directory is not None:
+            _load_dir(context, directory, verify=not insecure)
+        if client_cert is not None:
+            context.load_cert_chain(str(client_cert[0]), str(client_cert[1]))
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"cannot load the TLS certificates for {host}: {exc}") from None
+    return context
+
+
+def _verifying_context() -> ssl.SSLContext:
+    context = ssl.create_default_context()  # the system's CAs
+    try:
+        import certifi  # httpx's own CA bundle, for systems without ca-certificates
+
+        context.load_verify_locations(cafile=certifi.where())
+    except (ImportError, OSError, ssl.SSLError):
+        pass
+    return context
+
+
+def _load_dir(context: ssl.SSLContext, directory: Path, *, verify: bool) -> None:
+    """docker's rules (daemon/pkg/registry ReadCertsDirectory): *.crt CAs, *.cert + *.key."""
+    for path in sorted(directory.iterdir()):
+        if path.suffix == ".crt" and verify:
+            context.load_verify_locations(cafile=str(path))
+        elif path.suffix == ".cert":
+            key = path.with_suffix(".key")
+            if not key.exists():
+                raise UsageError(f"{path} has no matching {key.name} (client certificate "
+                                 "and key come in pairs)")
+            context.load_cert_chain(str(path), str(key))

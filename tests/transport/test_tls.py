@@ -1,0 +1,81 @@
+"""TLS contexts from docker's certs.d layout, with trustme certificates and a real handshake."""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+import trustme
+
+from freight.errors import UsageError
+from freight.transport.tls import registry_certs_dir, ssl_context
+
+
+class _Ok(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def server(ca: trustme.CA) -> Iterator[str]:
+    httpd = HTTPServer(("127.0.0.1", 0), _Ok)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def get(host: str, context: ssl.SSLContext) -> int:
+    return httpx.get(f"https://{host}/v2/", verify=context, timeout=5).status_code
+
+
+def test_untrusted_by_default(server: str, tmp_path: Path) -> None:
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        get(server, ssl_context(server, roots=[tmp_path]))
+
+
+def test_ca_cert_option(server: str, ca: trustme.CA, tmp_path: Path) -> None:
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    assert get(server, ssl_context(server, ca_cert=tmp_path / "ca.pem", roots=[])) == 200
+
+
+def test_certs_d_directory_named_host_port(server: str, ca: trustme.CA, tmp_path: Path) -> None:
+    (tmp_path / server).mkdir()
+    ca.cert_pem.write_to_path(str(tmp_path / server / "ca.crt"))
+    assert registry_certs_dir(server, [tmp_path]) == tmp_path / server
+    assert get(server, ssl_context(server, roots=[tmp_path])) == 200
+
+
+def test_insecure_skips_verification(server: str) -> None:
+    assert get(server, ssl_context(server, insecure=True, roots=[])) == 200
+
+
+def test_client_cert_needs_its_key(ca: trustme.CA, tmp_path: Path) -> None:
+    (tmp_path / "r:5000").mkdir()
+    ca.issue_cert("client").cert_chain_pems[0].write_to_path(str(tmp_path / "r:5000" / "c.cert"))
+    with pytest.raises(UsageError, match=r"c\.key"):
+        ssl_context("r:5000", roots=[tmp_path])
+
+
+def test_unreadable_ca_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="TLS certificates"):
+        ssl_context("r", ca_cert=tmp_path / "missing.pem", roots=[])
