@@ -18,6 +18,7 @@ class Connection:
     insecure: bool = False
     username: str | None = None
     password: str | None = None
+    ca_cert: str | None = None  # a PEM bundle to trust besides the system CAs and certs.d
 
     def __post_init__(self) -> None:
         if (self.username is None) != (self.password is None):
@@ -30,4 +31,5 @@ class Connection:
             creds = Credentials(self.username, self.password)
         host = Reference(registry, "x").api_host
         return RegistryClient(host, plain_http=self.plain_http, insecure=self.insecure,
-                              credentials=creds, max_connections=jobs * 2)
+                              credentials=creds, max_connections=jobs * 2,
+                              ca_cert=self.ca_cert)
