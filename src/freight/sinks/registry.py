@@ -288,7 +288,8 @@ class _Source:
                  verify: bool, progress: Progress) -> None:
         self.opener, self.digest, self.size, self.verify = opener, digest, size, verify
         self.progress = progress
-        self.hasher = Hasher(digest.algorithm)
+        # a spool file we wrote and hashed ourselves need not be hashed again, only counted
+        self.hasher: Hasher | _Counter = Hasher(digest.algorithm) if verify else _Counter()
         self.file: BinaryIO | None = None
         self.pos = 0
         self.high = 0  # furthest byte ever sent: progress is reported once per byte
@@ -346,14 +347,26 @@ class _Source:
             self._seek(end)
 
     def check(self) -> None:
-        if self.verify and (self.hasher.size != self.size or self.hasher.digest != self.digest):
-            raise DigestMismatch("blob", str(self.digest), str(self.hasher.digest))
+        hasher = self.hasher
+        if isinstance(hasher, Hasher) and (hasher.size != self.size or
+                                           hasher.digest != self.digest):
+            raise DigestMismatch("blob", str(self.digest), str(hasher.digest))
 
     def close(self) -> None:
         if self.file is not None:
             with contextlib.suppress(OSError):
                 self.file.close()
             self.file = None
+
+
+class _Counter:
+    """Counts bytes like a Hasher, for sources that need no verifying."""
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def update(self, chunk: bytes) -> None:
+        self.size += len(chunk)
 
 
 def _seekable(f: BinaryIO) -> bool:
