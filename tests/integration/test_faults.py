@@ -322,3 +322,22 @@ def test_interrupted_chunked_upload_resumes_in_the_next_run(
     assert uploads[0].method == "GET", "the next run first asks how far the upload got"
     assert blob_bytes(proxy.exchanges) == sum(image.layer_sizes) - kept
     assert_complete(registry, "faults/resume", image)
+
+
+def test_random_cuts_while_compressing_and_streaming(
+        registry: Registry, proxy: RegistryProxy, image: SynthImage, dirs: UserDirs,
+        tmp_path_factory: pytest.TempPathFactory, record_property: pytest.RecordProperty) -> None:
+    """Default gzip streams each layer while compressing it; a cut stream falls back to
+    uploading the spool file, and the result is the same image as a clean push."""
+    clean_dirs = UserDirs.under(tmp_path_factory.mktemp("clean-gzip"))
+    clean = digest_of(push(image, registry.host, "faults/clean-gzip", clean_dirs,
+                           "--compression", "gzip"))
+    cuts = RandomCuts(CUT_RATE, SEED + 2)
+    deep = CutAfter(3 * MB, times=1, match=lambda r: r.method == "PATCH")
+    proxy.faults.extend([deep, cuts])
+    run = push(image, proxy.host, "faults/cuts-gzip", dirs, "--compression", "gzip")
+    assert digest_of(run) == clean  # gzip is deterministic: the same bytes either way
+    assert deep.remaining == 0
+    verify_image(registry, "faults/cuts-gzip", "1", image_id=image.image_id, compression="gzip")
+    assert_tag_written_last(proxy.exchanges)
+    report(record_property, proxy.exchanges, image, cuts=cuts.cuts + 1)
