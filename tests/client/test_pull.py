@@ -134,3 +134,27 @@ def test_corrupt_blob_is_rejected_and_nothing_written(
     assert "does not match" in run.stderr and len(run.stderr.strip().splitlines()) == 1
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.tar")] == []
+
+
+def test_layouts_and_oci_archives_push_whole_or_one_platform(
+        served: str, serve_registry: Callable[[], str], tmp_path: Path) -> None:
+    index_digest = _push_index(served)
+    layout = tmp_path / "layout"
+    freight.pull(f"{served}/multi/app:v1", str(layout), format="oci", all_platforms=True)
+    other = serve_registry()
+    (whole,) = freight.push(layout, f"{other}/copy/app:v1", compression="keep")
+    assert str(whole.digest) == index_digest  # an index pushed whole, bytes unchanged
+    (gzipped,) = freight.push(layout, f"{other}/copy/app:gz")  # children rebuilt, gzip layers
+    index = httpx.get(f"http://{other}/v2/copy/app/manifests/gz",
+                      headers={"Accept": mt.OCI_INDEX}).json()
+    assert gzipped.media_type == mt.OCI_INDEX and len(index["manifests"]) == 2
+    assert {b.media_type for b in gzipped.blobs if "layer" in b.media_type} == {
+        mt.OCI_LAYER_GZIP}
+    oci_archive = tmp_path / "layout.tar"
+    with tarfile.open(oci_archive, "w") as tar:  # an OCI archive: a tar of a layout
+        for item in sorted(layout.rglob("*")):
+            tar.add(item, arcname=str(item.relative_to(layout)), recursive=False)
+    (arm,) = freight.push(oci_archive, f"{other}/copy/app:arm", platform="linux/arm64")
+    assert arm.media_type == mt.OCI_MANIFEST
+    config = httpx.get(f"http://{other}/v2/copy/app/blobs/{arm.blobs[0].digest}").json()
+    assert config["architecture"] == "arm64"
