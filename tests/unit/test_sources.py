@@ -156,3 +156,41 @@ def test_oci_layout_directory(tmp_path: Path) -> None:
         assert isinstance(image.root, ImageNode)
         # Docker 25.0.0 shuffled layers: they come back in rootfs (diff_ids) order
         assert [str(layer.digest) for layer in image.root.layers] == [sha(a), sha(b)]
+
+
+def test_partial_multi_platform_index_narrows_to_a_complete_platform(tmp_path: Path) -> None:
+    """docker's containerd store saves an index whose other platforms' blobs are absent."""
+    from unit.synthetic import config_for, layer_tar
+
+    blobs = tmp_path / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def put(data: bytes, store: bool = True) -> dict[str, object]:
+        if store:
+            (blobs / sha(data).split(":")[1]).write_bytes(data)
+        return {"digest": sha(data), "size": len(data)}
+
+    children = []
+    for arch, present in (("amd64", True), ("arm64", False)):
+        layer = layer_tar({arch: arch.encode()})
+        config = config_for([layer])
+        manifest = json.dumps({
+            "schemaVersion": 2, "mediaType": mt.OCI_MANIFEST,
+            "config": {"mediaType": mt.OCI_CONFIG, **put(config, present)},
+            "layers": [{"mediaType": mt.OCI_LAYER, **put(layer, present)}]}).encode()
+        children.append({"mediaType": mt.OCI_MANIFEST, **put(manifest, present),
+                         "platform": {"os": "linux", "architecture": arch}})
+    index = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX,
+                        "manifests": children}).encode()
+    entry = {"mediaType": mt.OCI_INDEX, **put(index),
+             "annotations": {"io.containerd.image.name": "docker.io/library/app:1"}}
+    (tmp_path / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (tmp_path / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [entry]}))
+    with open_archive(str(tmp_path)) as src:
+        (image,) = src.images
+        assert isinstance(image.root, ImageNode)  # narrowed to the complete platform
+        assert image.root.platform is not None and image.root.platform.architecture == "amd64"
+        assert any("linux/arm64" in note for note in image.notes)
+    from freight.manifest import Platform
+    with pytest.raises(SourceError, match="no complete image for linux/arm64"):
+        open_archive(str(tmp_path), platform=Platform.parse("linux/arm64"))
