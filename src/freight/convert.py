@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
@@ -102,16 +101,12 @@ def _decoder(raw: _HashingReader, compression: str) -> Readable:
 class _HashingWriter:
     """Writes to `out`, hashing (and counting) every byte; closing it leaves `out` open."""
 
-    def __init__(self, out: BinaryIO, hasher: Hasher,
-                 tap: Callable[[bytes], None] | None) -> None:
-        self._out, self._hasher, self._tap = out, hasher, tap
+    def __init__(self, out: BinaryIO, hasher: Hasher) -> None:
+        self._out, self._hasher = out, hasher
 
     def write(self, data: bytes | memoryview) -> int:
-        chunk = bytes(data)
-        self._hasher.update(chunk)
-        if self._tap is not None:
-            self._tap(chunk)
-        return self._out.write(chunk)
+        self._hasher.update(bytes(data))
+        return self._out.write(data)
 
     def flush(self) -> None:
         pass
@@ -155,12 +150,8 @@ class _Encoder:
 def convert(
     source: Readable, *, source_compression: str, target: str, spool_dir: str,
     expected: Digest | None, diff_id: Digest | None, what: str,
-    tap: Callable[[bytes], None] | None = None,
 ) -> Converted:
-    """Transcode `source` into a new spool file; verify its digest and diff_id on the way.
-
-    `tap`, if given, also receives every output chunk as it is written (to upload it).
-    """
+    """Transcode `source` into a new spool file; verify its digest and diff_id on the way."""
     raw_hash, out_hash = Hasher(), Hasher()
     # an uncompressed source is its own plain tar: hashing it once checks both digests
     plain_hash = Hasher() if source_compression != mt.NONE else None
@@ -168,7 +159,7 @@ def convert(
     fd, path = tempfile.mkstemp(prefix="layer-", dir=spool_dir)
     try:
         with os.fdopen(fd, "wb") as out:
-            encoder = _Encoder(target, _HashingWriter(out, out_hash, tap))
+            encoder = _Encoder(target, _HashingWriter(out, out_hash))
             _pump(_decoder(raw, source_compression), plain_hash, encoder, what)
             raw.drain()
         _check(raw_hash, plain_hash or raw_hash, expected, diff_id, what)

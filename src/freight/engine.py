@@ -22,7 +22,6 @@ from freight.manifest import Descriptor, Index, Manifest
 from freight.progress import Progress
 from freight.sinks import Sink
 from freight.sources.model import Blob, ImageNode, IndexNode, Node
-from freight.streaming import StreamUpload
 
 UPLOADED, SKIPPED, MOUNTED = "uploaded", "skipped", "mounted"
 
@@ -166,52 +165,30 @@ class Engine:
                     action = self._reuse(sink, known[0], blob.what)
                 if action is not None:
                     return known[0], known[1], action
-            digest, size, path, streamed = self._convert(blob, target, key, sink)
-        if streamed:
-            self._remember(sink, digest)
-            self.progress.blob_done(blob.what, UPLOADED)
-            return digest, size, UPLOADED
+            digest, size, path = self._convert(blob, target, key)
         # the opener is called, and its file closed, by the upload
         source = Blob(blob.media_type, size, lambda: open(path, "rb"),  # noqa: SIM115
                       digest, what=blob.what)
         return digest, size, self._ensure(sink, digest, size, source, blob.what, verify=False)
 
-    def _convert(self, blob: Blob, target: str, key: Digest | None,
-                 sink: Sink) -> tuple[Digest, int, str, bool]:
-        """Convert into a spool file (once per push); True if it was also uploaded meanwhile."""
+    def _convert(self, blob: Blob, target: str, key: Digest | None) -> tuple[Digest, int, str]:
         memo = self._converted.get((key or id(blob), target))
         if memo is not None and memo[2] is not None:
-            return memo[0], memo[1], memo[2], False
-        stream = StreamUpload(sink) if getattr(sink, "can_stream", False) else None
+            return memo[0], memo[1], memo[2]
         verb = "decompress" if target == mt.NONE else "compress"
         bar = f"{blob.what}#convert"
         self.progress.blob_start(bar, f"{verb} {blob.what}", blob.size)
         source = mt.layer_compression(blob.media_type) or mt.NONE
-        try:
-            with blob.open() as raw:
-                counted = _Counting(raw, lambda n: self.progress.blob_advance(bar, n))
-                out = convert(counted, source_compression=source, target=target,
-                              spool_dir=self.spool_dir, expected=blob.digest,
-                              diff_id=blob.diff_id, what=blob.what,
-                              tap=stream.put if stream else None)
-        except BaseException:
-            if stream is not None:
-                stream.abort()
-            raise
+        with blob.open() as raw:
+            counted = _Counting(raw, lambda n: self.progress.blob_advance(bar, n))
+            out = convert(counted, source_compression=source, target=target,
+                          spool_dir=self.spool_dir, expected=blob.digest, diff_id=blob.diff_id,
+                          what=blob.what)
         self.progress.blob_done(bar, "converted")
         self._converted[(key or id(blob), target)] = (out.digest, out.size, out.path)
         if key is not None:
             self.cache.remember_converted(key, self.setting, out.digest, out.size, blob.size)
-        return out.digest, out.size, out.path, self._close_stream(stream, sink, out.digest)
-
-    def _close_stream(self, stream: StreamUpload | None, sink: Sink, digest: Digest) -> bool:
-        if stream is None:
-            return False
-        with self.lock(("blob", sink.repository, digest)):
-            if sink.has_blob(digest):  # there all along: drop ours, the caller skips it
-                stream.abort()
-                return False
-            return stream.finish(digest)
+        return out.digest, out.size, out.path
 
     def _hash(self, blob: Blob) -> Digest:
         hasher = Hasher()

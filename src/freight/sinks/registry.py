@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 import httpx
@@ -108,30 +108,6 @@ class RegistrySink:
                 self.bytes_sent += source.sent
                 self.bytes_resent += source.resent
                 self.bytes_resumed += source.resumed
-
-    @property
-    def can_stream(self) -> bool:
-        """Whether a blob of unknown digest may go up in one streamed PATCH (as docker does):
-        not when the user or the registry asked for bounded chunks."""
-        return self.chunk_size is None and not self._min_chunk
-
-    def stream(self, chunks: Iterable[bytes]) -> str:
-        """Send bytes whose digest is not known yet in one streamed PATCH; return the URL
-        that `stream_finish` closes. Not retried: the caller keeps a copy to upload again."""
-        url = self.start()
-        try:
-            reply = self.client.request("PATCH", url, ok=(201, 202, 204), headers=OCTET,
-                                        content=chunks, what="streaming a layer")
-        except BaseException:
-            self.cancel(url)
-            raise
-        return self._location(reply, default=url)
-
-    def stream_finish(self, url: str, digest: Digest) -> None:
-        """Close a streamed upload as `digest` (the registry checks the bytes against it)."""
-        self.client.request("PUT", urls.with_digest(url, digest), ok=(201, 204),
-                            headers={"Content-Length": "0"},
-                            what=f"completing blob {digest.short}")
 
     def status(self, url: str) -> tuple[str, int]:
         """GET the upload status: (newest URL, bytes the registry holds). Raises _Lost when
