@@ -1,9 +1,10 @@
-"""The engine: move an image tree from a source into a registry repository.
+"""The engine: move an image tree from any source into any sink (registry or layout).
 
-Order of work: blobs first (in parallel, each HEAD-checked, mounted when another repository
-of the registry is known to hold it, else uploaded), then each manifest once all it refers
-to is present, children before their index, and tags last of all — so no tag ever points
-at an image that is not complete. Layers are converted at most once per push.
+Order of work: blobs first (in parallel, each checked for presence, mounted when another
+repository of the registry is known to hold it, else sent), then each manifest once all it
+refers to is present, children before their index; the caller writes tags last of all, so
+no tag ever points at an image that is not complete. Layers are converted at most once per
+run, and a manifest whose content did not change is written with its original bytes.
 """
 
 from __future__ import annotations
