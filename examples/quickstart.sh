@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # freight's main job in one command: start the embedded registry on a temporary root, push a
-# real `docker save` archive to it, and show what the registry now holds.
+# real `docker save` archive to it, pull it back, and show what the registry holds.
 #   bash examples/quickstart.sh [ARCHIVE]     (default: a generated sample archive)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,9 +26,12 @@ FREIGHT_CACHE_DIR="$work/cache" freight push "$archive" "127.0.0.1:$port"
 echo "== the same push again (nothing to upload)"
 FREIGHT_CACHE_DIR="$work/cache" freight push "$archive" "127.0.0.1:$port" --json
 echo "== what the registry holds"
-python - "$port" <<'PY'
-import sys, httpx
-base = f"http://127.0.0.1:{sys.argv[1]}"
-for repo in httpx.get(f"{base}/v2/_catalog").json()["repositories"]:
-    print(repo, httpx.get(f"{base}/v2/{repo}/tags/list").json()["tags"])
-PY
+freight catalog "127.0.0.1:$port"
+for repo in $(freight catalog "127.0.0.1:$port"); do
+  freight tags "127.0.0.1:$port/$repo"
+  first=$(freight tags "127.0.0.1:$port/$repo" | head -1)
+  freight manifest "127.0.0.1:$port/$repo:$first"
+  echo "== freight pull 127.0.0.1:$port/$repo:$first pulled.tar (docker load takes it)"
+  freight pull -q "127.0.0.1:$port/$repo:$first" "$work/pulled.tar"
+  tar -tvf "$work/pulled.tar"
+done

@@ -84,8 +84,8 @@ class DockerTarSink(LayoutSink):
         with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
             for name in names:
                 tar.add(self.root / name, arcname=name, filter=_plain)
-            blobs = sorted((self.root / "blobs").rglob("*"))
-            for blob in blobs:
+            tar.add(self.root / "blobs", arcname="blobs", recursive=False, filter=_plain)
+            for blob in sorted((self.root / "blobs").rglob("*")):
                 if blob.is_dir() or not blob.name.startswith("."):
                     tar.add(blob, arcname=str(blob.relative_to(self.root)), recursive=False,
                             filter=_plain)
