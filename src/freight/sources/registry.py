@@ -47,20 +47,23 @@ class BlobStream:
                  reopen: Callable[[int], httpx.Response]) -> None:
         self._response, self._host, self._reopen = response, host, reopen
         self._chunks: Iterator[bytes] = response.iter_raw()  # as the network delivers
-        self._buffer = b""
+        self._rest = b""  # received but not yet read
         self._offset = 0  # bytes received so far
         self._resumes = 0
 
     def read(self, n: int = -1) -> bytes:
-        while n < 0 or len(self._buffer) < n:
+        parts, got = [self._rest], len(self._rest)
+        while n < 0 or got < n:
             chunk = self._next()
             if not chunk:
                 break
-            self._buffer += chunk
-        if n < 0:
-            data, self._buffer = self._buffer, b""
+            parts.append(chunk)
+            got += len(chunk)
+        data = b"".join(parts)  # one copy per read, however many network chunks it took
+        if 0 <= n < len(data):
+            data, self._rest = data[:n], data[n:]
         else:
-            data, self._buffer = self._buffer[:n], self._buffer[n:]
+            self._rest = b""
         return data
 
     def _next(self) -> bytes:

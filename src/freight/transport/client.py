@@ -20,7 +20,7 @@ from freight.reference import is_loopback
 from freight.transport import credentials as creds
 from freight.transport.auth import Credentials, RegistryAuth
 from freight.transport.retry import NO_RETRY, RETRYABLE_STATUS, RetryPolicy
-from freight.transport.tls import ssl_context
+from freight.transport.tls import default_context, ssl_context
 
 CONNECT_TIMEOUT = 30.0  # seconds; a registry that takes longer to accept is not answering
 IO_TIMEOUT = 300.0  # seconds without a byte moving; large blobs commit slowly on some registries
@@ -60,7 +60,7 @@ class RegistryClient:
         """(Re)build the HTTP clients for the current scheme."""
         self.base = base_url(self.host, plain_http=self.plain_http)
         insecure, ca_cert, client_cert = self._tls
-        verify = True if self.plain_http else ssl_context(
+        verify = default_context() if self.plain_http else ssl_context(
             self.host, insecure=insecure, ca_cert=ca_cert, client_cert=client_cert)
         timeout = httpx.Timeout(IO_TIMEOUT, connect=CONNECT_TIMEOUT)
         self._token_http = httpx.Client(verify=verify, timeout=timeout,

@@ -9,6 +9,7 @@ verification off, for that registry only.
 
 from __future__ import annotations
 
+import functools
 import os
 import ssl
 from pathlib import Path
@@ -58,6 +59,13 @@ def ssl_context(host: str, *, insecure: bool = False, ca_cert: str | Path | None
     except (OSError, ssl.SSLError) as exc:
         raise UsageError(f"cannot load the TLS certificates for {host}: {exc}") from None
     return context
+
+
+@functools.cache
+def default_context() -> ssl.SSLContext:
+    """One verifying context per process, for connections that need nothing special (a
+    token server behind a plain-HTTP registry): building one costs tens of milliseconds."""
+    return _verifying_context()
 
 
 def _verifying_context() -> ssl.SSLContext:
