@@ -25,13 +25,52 @@ for spec in "$@"; do
   (
     location=$(curl -sSf -i -X POST "http://$host/v2/bench/app/blobs/uploads/" \
       | tr -d '\r' | sed -n 's/^Location: //Ip')
+    case $location in /*) location="http://$host$location" ;; esac  # relative (freight serve)
+    case $location in *\?*) sep='&' ;; *) sep='?' ;; esac
     curl -sSf -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' \
-      -T "$file" "$location&digest=$digest"
+      -T "$file" "$location${sep}digest=$digest"
   ) &
 done
 for job in $(jobs -p); do wait "$job" || exit 1; done
 """
 
+
+# The read side of the floor: GET each blob to /dev/null, all at once (no client-side work).
+GET_FLOOR_SCRIPT = r"""
+host=$1; shift
+for digest in "$@"; do
+  curl -sSf -o /dev/null "http://$host/v2/bench/app/blobs/$digest" &
+done
+for job in $(jobs -p); do wait "$job" || exit 1; done
+"""
+
+# Registry to registry with no client-side work: each blob's GET piped into its PUT.
+COPY_FLOOR_SCRIPT = r"""
+src=$1; dst=$2; shift 2
+for digest in "$@"; do
+  (
+    location=$(curl -sSf -i -X POST "http://$dst/v2/bench/app/blobs/uploads/" \
+      | tr -d '\r' | sed -n 's/^Location: //Ip')
+    case $location in /*) location="http://$dst$location" ;; esac
+    case $location in *\?*) sep='&' ;; *) sep='?' ;; esac
+    curl -sSf "http://$src/v2/bench/app/blobs/$digest" \
+      | curl -sSf -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' \
+          -T - "$location${sep}digest=$digest"
+  ) &
+done
+for job in $(jobs -p); do wait "$job" || exit 1; done
+"""
+
+
+def manifest_blobs(host: str, repository: str, tag: str) -> list[str]:
+    """The config and layer digests of a (single-platform) manifest on a registry."""
+    accept = ", ".join(["application/vnd.docker.distribution.manifest.v2+json",
+                        "application/vnd.oci.image.manifest.v1+json"])
+    request = urllib.request.Request(f"http://{host}/v2/{repository}/manifests/{tag}",
+                                     headers={"Accept": accept})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        manifest = json.load(response)
+    return [manifest["config"]["digest"], *(layer["digest"] for layer in manifest["layers"])]
 
 
 def loose_layers(workdir: Path, archive: Path) -> list[tuple[Path, str]]:

@@ -189,3 +189,68 @@ def _describe(archive: Path) -> dict[str, object]:
     return {"path": str(archive), "bytes": archive.stat().st_size, "layers": sizes,
             "format": "legacy (<id>/layer.tar)" if legacy else "oci (blobs/sha256)"}
 
+
+
+def cached_archives(workdir: Path) -> Archives | None:
+    """The archives `ensure_images` built earlier, without starting a dockerd; else None."""
+    images = workdir / "images"
+    app, big, meta_path = images / "app.tar", images / "big.tar", images / "meta.json"
+    if app.exists() and big.exists() and meta_path.exists():
+        return Archives(app, big, json.loads(meta_path.read_text()))
+    return None
+
+
+def app_variants(app: Path, dest: Path, count: int) -> list[Path]:
+    """`count` distinct copies of the app image: `bench/app-vN:1`, built once, cached.
+
+    Each layer of variant N gets one small extra file (`opt/bench/variant`) appended, so
+    every layer (and the config) has a digest of its own: concurrent pushes of the
+    variants share no blob, yet move the same amount and kind of data as the app image."""
+    import hashlib
+    import io
+    import shutil
+    import tarfile
+
+    dest.mkdir(parents=True, exist_ok=True)
+    out = [dest / f"app-v{n}.tar" for n in range(count)]
+    missing = [n for n, path in enumerate(out) if not path.exists()]
+    if not missing:
+        return out
+    with tarfile.open(app) as source:
+        entry = json.load(source.extractfile("manifest.json"))[0]  # type: ignore[arg-type]
+        config = json.load(source.extractfile(entry["Config"]))  # type: ignore[arg-type]
+        for n in missing:
+            work = dest / f"work-{n}"
+            work.mkdir(exist_ok=True)
+            diff_ids = []
+            for index, name in enumerate(entry["Layers"]):
+                layer = work / f"{index}.tar"
+                with source.extractfile(name) as f, layer.open("wb") as w:  # type: ignore[union-attr]
+                    shutil.copyfileobj(f, w, 1 << 20)
+                with tarfile.open(layer, "a", format=tarfile.PAX_FORMAT) as t:
+                    marker = f"variant {n} layer {index}\n".encode()
+                    info = tarfile.TarInfo("opt/bench/variant")
+                    info.size, info.mtime, info.mode = len(marker), 0, 0o644
+                    t.addfile(info, io.BytesIO(marker))
+                digest = hashlib.sha256()
+                with layer.open("rb") as f:
+                    while block := f.read(1 << 20):
+                        digest.update(block)
+                diff_ids.append(f"sha256:{digest.hexdigest()}")
+            new_config = json.dumps({**config, "rootfs": {"type": "layers",
+                                                          "diff_ids": diff_ids}}).encode()
+            config_name = f"{hashlib.sha256(new_config).hexdigest()}.json"
+            layers = [f"{d.split(':')[1]}/layer.tar" for d in diff_ids]
+            manifest = json.dumps([{"Config": config_name, "RepoTags": [f"bench/app-v{n}:1"],
+                                    "Layers": layers}]).encode()
+            partial = out[n].with_suffix(".partial")
+            with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as t:
+                for index, name in enumerate(layers):
+                    t.add(work / f"{index}.tar", arcname=name)
+                for name, data in ((config_name, new_config), ("manifest.json", manifest)):
+                    info = tarfile.TarInfo(name)
+                    info.size, info.mtime, info.mode = len(data), 0, 0o644
+                    t.addfile(info, io.BytesIO(data))
+            partial.rename(out[n])
+            shutil.rmtree(work)
+    return out

@@ -55,13 +55,15 @@ def wait_until(ready: Callable[[], bool], *, what: str,
 class Service:
     """One background process with its output in `log`; stopped at the latest at exit."""
 
-    def __init__(self, argv: Sequence[str], *, log: Path) -> None:
+    def __init__(self, argv: Sequence[str], *, log: Path,
+                 env: dict[str, str] | None = None) -> None:
         self.argv = list(argv)
         self.log = log
         with log.open("ab") as out:
             self.process = subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,  # a Ctrl-C must reach us first, so we can stop it
+                env=env,
             )
         _running.append(self)
 
@@ -108,6 +110,7 @@ class Registry:
 
     host: str
     storage: Path
+    pid: int | None = None  # the server process, for its RSS and CPU (see ProcStats)
 
     def has_manifest(self, repository: str, tag: str) -> bool:
         """True when the tag resolves (GET with the manifest types every pusher here uses)."""
@@ -149,10 +152,71 @@ def fresh_registry(parent: Path) -> Iterator[Registry]:
     host = f"127.0.0.1:{port}"
     try:
         wait_until(lambda: _ready(service, host), what=f"registry on {host}", timeout=20)
-        yield Registry(host, workdir / "storage")
+        yield Registry(host, workdir / "storage", service.process.pid)
     finally:
         service.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def fresh_freight_serve(parent: Path, freight: Sequence[str],
+                        env: dict[str, str] | None = None) -> Iterator[Registry]:
+    """`freight serve` with a brand-new, empty root under `parent`; stopped and deleted on
+    exit. `freight` is the argv that runs freight (e.g. push_bench.freight_snapshot's)."""
+    workdir = Path(tempfile.mkdtemp(prefix="freight-serve-", dir=parent))
+    port = free_port()
+    host = f"127.0.0.1:{port}"
+    service = Service([*freight, "serve", "--root", str(workdir / "storage"),
+                       "--address", host], log=workdir / "serve.log", env=env)
+    try:
+        wait_until(lambda: _ready(service, host), what=f"freight serve on {host}", timeout=20)
+        yield Registry(host, workdir / "storage", service.process.pid)
+    finally:
+        service.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+class ProcStats:
+    """Peak RSS and CPU time of a running process (a registry, dockerd) over one step.
+
+    `start()` resets the kernel's high-water mark (`/proc/PID/clear_refs` = 5), so the
+    peak read by `stop()` is the peak *during* the step; where the reset is refused, the
+    peak since the process started (idle start-up included) is reported instead."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.cpu0 = 0.0
+        self.reset = False
+
+    def start(self) -> ProcStats:
+        try:
+            Path(f"/proc/{self.pid}/clear_refs").write_text("5")
+            self.reset = True
+        except OSError:
+            self.reset = False
+        self.cpu0 = self.cpu_seconds()
+        return self
+
+    def stop(self) -> tuple[float | None, float | None]:
+        """(peak RSS in MB, CPU seconds) since `start()`; None where unreadable."""
+        cpu = self.cpu_seconds()
+        return self.peak_rss_mb(), (None if cpu < 0 else round(cpu - self.cpu0, 3))
+
+    def peak_rss_mb(self) -> float | None:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return None
+
+    def cpu_seconds(self) -> float:
+        """utime + stime of the process (all its threads), or -1 when it is gone."""
+        try:
+            text = Path(f"/proc/{self.pid}/stat").read_text()
+        except OSError:
+            return -1.0
+        fields = text.rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _ready(service: Service, host: str) -> bool:

@@ -17,6 +17,8 @@ class Sample:
     cpu_s: float | None = None  # user + system of the child: robust to a busy neighbour
     load1: float = 0.0  # 1-minute load average just before the run (2 cores here)
     background: float | None = None  # cores other processes kept busy just before the run
+    server_rss_mb: float | None = None  # peak RSS of the registry/daemon during the run
+    server_cpu_s: float | None = None  # CPU time of the registry/daemon during the run
 
 
 @dataclass
@@ -42,6 +44,14 @@ class ToolResult:
     def peak_rss(self) -> float | None:
         values = [s.rss_mb for s in self.samples if s.ok and s.rss_mb is not None]
         return max(values) if values else None
+
+    def peak_server_rss(self) -> float | None:
+        values = [s.server_rss_mb for s in self.samples if s.ok and s.server_rss_mb is not None]
+        return max(values) if values else None
+
+    def median_server_cpu(self) -> float | None:
+        values = [s.server_cpu_s for s in self.samples if s.ok and s.server_cpu_s is not None]
+        return statistics.median(values) if values else None
 
 
 def _fmt(value: float | None, unit: str = "") -> str:
@@ -104,3 +114,32 @@ def _max_rss(by_name: dict[str, ToolResult]) -> float | None:
     values = [by_name[n].peak_rss() for n in by_name if n.startswith("freight 800 MB")]
     present = [v for v in values if v is not None]
     return max(present) if present else None
+
+
+def compare_table(results: list[ToolResult], base_of: dict[str, str], ratio_label: str,
+                  server: bool = False) -> str:
+    """Markdown: one row per result; the ratio is its median over the median of the result
+    named by `base_of[name]` (>1 means the base, freight, is faster). `server` adds the
+    server process's peak RSS and median CPU columns (serve/pull benchmarks)."""
+    by_name = {r.name: r for r in results}
+    head = "| tool | median s | min s | max s | client peak RSS MB | client CPU s |"
+    rule = "|---|---:|---:|---:|---:|---:|"
+    if server:
+        head += " server peak RSS MB | server CPU s |"
+        rule += "---:|---:|"
+    rows = [head + f" {ratio_label} | ok runs |", rule + "---:|---:|"]
+    for r in results:
+        times, med = r.ok_seconds(), r.median()
+        base = by_name.get(base_of.get(r.name, ""))
+        base_med = base.median() if base else None
+        ratio = _fmt(med / base_med if med and base_med else None, "x") if base else "—"
+        rss = r.peak_rss()
+        row = (f"| {r.name} | {_fmt(med)} | {_fmt(min(times) if times else None)} | "
+               f"{_fmt(max(times) if times else None)} | "
+               f"{'n/a' if rss is None else f'{rss:.0f}'} | {_fmt(r.median_cpu())} |")
+        if server:
+            srss = r.peak_server_rss()
+            row += (f" {'n/a' if srss is None else f'{srss:.0f}'} | "
+                    f"{_fmt(r.median_server_cpu())} |")
+        rows.append(row + f" {ratio} | {len(times)}/{len(r.samples)} |")
+    return "\n".join(rows)
