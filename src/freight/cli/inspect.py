@@ -37,9 +37,7 @@ def _exclusive(raw: bool, as_json: bool) -> None:
 
 
 def _write_raw(data: bytes) -> None:
-    stream = click.get_binary_stream("stdout")
-    stream.write(data)
-    stream.flush()
+    click.echo(data, nl=False)  # bytes go to the binary stream unchanged
 
 
 @click.command("tags")
