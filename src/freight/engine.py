@@ -9,6 +9,7 @@ run, and a manifest whose content did not change is written with its original by
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -54,6 +55,8 @@ class Engine:
     _locks: dict[object, threading.Lock] = field(default_factory=dict, init=False)
     _guard: threading.Lock = field(default_factory=threading.Lock, init=False)
     _where: dict[Digest, list[str]] = field(default_factory=dict, init=False)
+    _compress_slot: threading.Semaphore = field(
+        default_factory=lambda: threading.Semaphore(1), init=False)
 
     def __post_init__(self) -> None:
         self.pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="freight-blob")
@@ -101,10 +104,12 @@ class Engine:
 
     def _image(self, node: ImageNode, sink: Sink) -> Transferred:
         kind = self._kind(node)
-        futures: list[Future[tuple[Descriptor, str]]] = [
-            self.pool.submit(self._layer, layer, sink, kind) for layer in node.layers]
+        # biggest first: its upload then overlaps the compression of the smaller ones
+        order = sorted(range(len(node.layers)), key=lambda i: -node.layers[i].size)
+        futures: dict[int, Future[tuple[Descriptor, str]]] = {
+            i: self.pool.submit(self._layer, node.layers[i], sink, kind) for i in order}
         config = self._config(node, sink, kind)
-        layers = [f.result() for f in futures]
+        layers = [futures[i].result() for i in range(len(node.layers))]
         results = [_result(config), *(_result(r) for r in layers)]
         manifest = self._manifest(node, config[0], [d for d, _ in layers], kind)
         return manifest.descriptor(), manifest.raw, results
@@ -180,7 +185,9 @@ class Engine:
         bar = f"{blob.what}#convert"
         self.progress.blob_start(bar, f"{verb} {blob.what}", blob.size)
         source = mt.layer_compression(blob.media_type) or mt.NONE
-        with blob.open() as raw:
+        # compressors use every core already: one at a time finishes the first layer soonest
+        slot = self._compress_slot if target != mt.NONE else contextlib.nullcontext()
+        with slot, blob.open() as raw:
             counted = _Counting(raw, lambda n: self.progress.blob_advance(bar, n))
             out = convert(counted, source_compression=source, target=target,
                           spool_dir=self.spool_dir, expected=blob.digest, diff_id=blob.diff_id,
