@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -20,7 +21,7 @@ from freight.reference import is_loopback
 from freight.transport import credentials as creds
 from freight.transport.auth import Credentials, RegistryAuth
 from freight.transport.retry import NO_RETRY, RETRYABLE_STATUS, RetryPolicy
-from freight.transport.tls import default_context, ssl_context
+from freight.transport.tls import LazyTLSTransport, default_context, ssl_context
 
 CONNECT_TIMEOUT = 30.0  # seconds; a registry that takes longer to accept is not answering
 IO_TIMEOUT = 300.0  # seconds without a byte moving; large blobs commit slowly on some registries
@@ -60,18 +61,22 @@ class RegistryClient:
         """(Re)build the HTTP clients for the current scheme."""
         self.base = base_url(self.host, plain_http=self.plain_http)
         insecure, ca_cert, client_cert = self._tls
-        verify = default_context() if self.plain_http else ssl_context(
-            self.host, insecure=insecure, ca_cert=ca_cert, client_cert=client_cert)
         timeout = httpx.Timeout(IO_TIMEOUT, connect=CONNECT_TIMEOUT)
-        self._token_http = httpx.Client(verify=verify, timeout=timeout,
-                                        headers={"User-Agent": USER_AGENT})
+        limits = httpx.Limits(max_connections=self._max_connections,
+                              max_keepalive_connections=self._max_connections)
+        if self.plain_http:  # TLS only if a token server or a redirect needs it
+            tls: dict[str, Any] = {"verify": False, "mounts": {"https://": LazyTLSTransport(
+                lambda: httpx.HTTPTransport(verify=default_context(), limits=limits))}}
+        else:
+            tls = {"verify": ssl_context(self.host, insecure=insecure, ca_cert=ca_cert,
+                                         client_cert=client_cert)}
+        self._token_http = httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT},
+                                        **tls)
         self.auth = RegistryAuth(source, origin=self.base, token_http=self._token_http)
         self.http = httpx.Client(
-            base_url=self.base, auth=self.auth, verify=verify, timeout=timeout,
-            limits=httpx.Limits(max_connections=self._max_connections,
-                                max_keepalive_connections=self._max_connections),
+            base_url=self.base, auth=self.auth, timeout=timeout, limits=limits,
             headers={"User-Agent": USER_AGENT}, follow_redirects=False,
-            event_hooks={"response": [self._mark_reauth]},
+            event_hooks={"response": [self._mark_reauth]}, **tls,
         )
 
     def _switch_to_https(self) -> None:

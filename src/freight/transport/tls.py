@@ -12,7 +12,11 @@ from __future__ import annotations
 import functools
 import os
 import ssl
+import threading
+from collections.abc import Callable
 from pathlib import Path
+
+import httpx
 
 from freight.errors import UsageError
 
@@ -90,3 +94,25 @@ def _load_dir(context: ssl.SSLContext, directory: Path, *, verify: bool) -> None
                 raise UsageError(f"{path} has no matching {key.name} (client certificate "
                                  "and key come in pairs)")
             context.load_cert_chain(str(path), str(key))
+
+
+class LazyTLSTransport(httpx.BaseTransport):
+    """An HTTPS transport built on first use. Next to a plain-HTTP registry, HTTPS is only
+    for a token server or a redirect to blob storage, and building a verifying SSL context
+    costs tens of milliseconds of every run that never needs one."""
+
+    def __init__(self, build: Callable[[], httpx.BaseTransport]) -> None:
+        self._build = build
+        self._inner: httpx.BaseTransport | None = None
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            if self._inner is None:
+                self._inner = self._build()
+            inner = self._inner
+        return inner.handle_request(request)
+
+    def close(self) -> None:
+        if self._inner is not None:
+            self._inner.close()
