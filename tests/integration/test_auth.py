@@ -286,10 +286,12 @@ def test_token_expiring_mid_push_is_renewed(tokens: tuple[TokenServer, Registry]
                                             token_server: TokenServer, image: SynthImage,
                                             dirs: UserDirs) -> None:
     registry = tokens[1]
-    token_server.lifetime = 1  # the registry refuses each token a second after it is made
+    # the registry refuses each token 3 s after it is made; one request is held back longer
+    # than that. (With 1 s, a loaded CI machine could see a fresh token expire before use.)
+    token_server.lifetime = 3
     proxy = RegistryProxy(registry.host).start()
     try:
-        proxy.faults.append(Pause(2.5, nth=2))
+        proxy.faults.append(Pause(4.5, nth=2))
         write_config(dirs, {"auths": {proxy.host: basic_auth()}})
         assert_pushed(push(image, proxy.host, "token/expiring", dirs, "--chunk-size", "1M",
                            "-j", "1"))
