@@ -17,13 +17,13 @@ from freight import mediatypes as mt
 from freight.connect import Connection
 from freight.digest import Digest, Hasher
 from freight.distribution import urls
-from freight.errors import NotFound, RegistryError, SourceError
+from freight.errors import RegistryError, SourceError
 from freight.manifest import Descriptor, Index, Manifest, Platform
 from freight.reference import Reference
 from freight.remote import as_reference, as_registry, as_repository, open_client
 from freight.sources.listing import list_all
 from freight.sources.oci_layout import host_platform
-from freight.sources.registry import Fetched, RegistryReader
+from freight.sources.registry import Fetched, RegistryReader, pick
 
 DEFAULT_PAGE_SIZE = 1000  # ECR refuses a larger `n` (ggcr#681); fewer round trips elsewhere
 MAX_CONFIG_SIZE = 32 << 20  # an image config is JSON metadata; more than this is not one
@@ -184,16 +184,6 @@ def resolve(reader: RegistryReader, ref: Reference, platform: Platform | None) -
         top = found.index or found.digest
         found = replace(_info(ref, fetched), platform=child.platform, index=top)
     return found
-
-
-def pick(index: Index, platform: Platform, ref: Reference) -> Descriptor:
-    """The first entry of `index` for `platform`; NotFound listing what there is."""
-    for desc in index.manifests:
-        if desc.platform is not None and platform.matches(desc.platform):
-            return desc
-    have = ", ".join(str(d.platform) for d in index.manifests if d.platform)
-    raise NotFound(f"{ref} has no image for {platform} (it has: {have or 'no platforms'}); "
-                   "choose one with --platform")
 
 
 def read_small_blob(reader: RegistryReader, desc: Descriptor, what: str) -> bytes:

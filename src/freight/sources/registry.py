@@ -167,19 +167,23 @@ class RegistryReader:
     def image(self, ref: Reference, *, platform: Platform | None = None) -> SourceImage:
         """The image `ref` names; with `platform`, an index narrows to that child."""
         fetched = self.manifest(ref.reference)
+        names = (str(ref),) if ref.tag else ()
+        if platform is not None and mt.is_index(fetched.media_type):
+            # choose before walking: the other platforms' manifests are never fetched
+            index = Index.parse(fetched.raw, fetched.media_type, f"index of {ref}")
+            return SourceImage(self.node(pick(index, platform, ref)), names, str(ref))
         desc = Descriptor(fetched.media_type, fetched.digest, len(fetched.raw))
-        node = self.node(desc, fetched)
-        if platform is not None and isinstance(node, IndexNode):
-            node = _pick(node, platform, ref)
-        return SourceImage(node, (str(ref),) if ref.tag else (), str(ref))
+        return SourceImage(self.node(desc, fetched), names, str(ref))
 
 
-def _pick(node: IndexNode, platform: Platform, ref: Reference) -> Node:
-    for desc, child in node.children:
+def pick(index: Index, platform: Platform, ref: Reference) -> Descriptor:
+    """The first entry of `index` for `platform`; NotFound listing what there is."""
+    for desc in index.manifests:
         if desc.platform is not None and platform.matches(desc.platform):
-            return child
-    have = ", ".join(str(d.platform) for d, _ in node.children if d.platform)
-    raise NotFound(f"{ref} has no image for {platform} (it has: {have or 'no platforms'})")
+            return desc
+    have = ", ".join(str(d.platform) for d in index.manifests if d.platform)
+    raise NotFound(f"{ref} has no image for {platform} (it has: {have or 'no platforms'}); "
+                   "choose one with --platform")
 
 
 def _declared_type(raw: bytes) -> str:
