@@ -50,7 +50,7 @@ class Engine:
     progress: Progress
     spool_dir: str
     pool: ThreadPoolExecutor = field(init=False)
-    _converted: dict[tuple[Digest | int, str], tuple[Digest, int, str | None]] = field(
+    _converted: dict[tuple[Digest | int, str], tuple[Digest, int, str]] = field(
         default_factory=dict, init=False)
     _locks: dict[object, threading.Lock] = field(default_factory=dict, init=False)
     _guard: threading.Lock = field(default_factory=threading.Lock, init=False)
@@ -179,8 +179,8 @@ class Engine:
 
     def _convert(self, blob: Blob, target: str, key: Digest | None) -> tuple[Digest, int, str]:
         memo = self._converted.get((key or id(blob), target))
-        if memo is not None and memo[2] is not None:
-            return memo[0], memo[1], memo[2]
+        if memo is not None:
+            return memo
         verb = "decompress" if target == mt.NONE else "compress"
         bar = f"{blob.what}#convert"
         self.progress.blob_start(bar, f"{verb} {blob.what}", blob.size)

@@ -8,7 +8,7 @@ written to `index.json` by `finish()`, with the annotations docker and container
 
 from __future__ import annotations
 
-import json
+import io
 import os
 import tempfile
 import threading
@@ -83,7 +83,7 @@ class LayoutSink:
 
     def put_manifest(self, reference: str, raw: bytes, media_type: str) -> Digest:
         digest = Digest.of(raw)
-        self.upload(digest, len(raw), lambda: _BytesReader(raw), what="manifest")
+        self.upload(digest, len(raw), lambda: io.BytesIO(raw), what="manifest")
         return digest
 
     def add_root(self, descriptor: Descriptor, reference: Reference) -> None:
@@ -108,27 +108,12 @@ class LayoutSink:
         path = self.root / "index.json"
         if not path.is_file():
             return []
-        data = load_json(path.read_bytes(), str(path))
+        raw = path.read_bytes()
+        load_json(raw, str(path))  # a file that is not JSON is an error, as it was
         try:
-            return list(Index.parse(json.dumps(data).encode(), mt.OCI_INDEX).manifests)
+            return list(Index.parse(raw, mt.OCI_INDEX, str(path)).manifests)
         except SourceError:
             return []
-
-
-class _BytesReader:
-    def __init__(self, data: bytes) -> None:
-        self._data, self._pos = data, 0
-
-    def read(self, n: int = -1) -> bytes:
-        end = len(self._data) if n < 0 else self._pos + n
-        chunk, self._pos = self._data[self._pos:end], min(end, len(self._data))
-        return chunk
-
-    def __enter__(self) -> _BytesReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
 
 
 def _write(path: Path, data: bytes) -> None:
