@@ -7,7 +7,6 @@ Missing components skip the tests that need them, except with CI=true, where the
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from support import archives, badarchives, docker25
 from support.containerd import Containerd, start_containerd
 from support.docker import DockerEngine, start_docker
 from support.images import TestImages, build_all
+from support.procs import free_port
 from support.proxy import RegistryProxy
 from support.registry import Registry, start_registry
 
@@ -210,19 +210,13 @@ def bad_archive(legacy_archive: Path, archive_dir: Path) -> Callable[[str], Path
     return make
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def serve_registry(tmp_path: Path) -> Iterator[Callable[[], str]]:
     """A factory: each call starts a fresh embedded registry and returns `127.0.0.1:PORT`."""
     procs: list[subprocess.Popen[bytes]] = []
 
     def start() -> str:
-        port = _free_port()
+        port = free_port()
         root = tmp_path / f"registry-{port}"
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "freight", "serve", "--root", str(root),
