@@ -9,11 +9,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -25,8 +23,6 @@ from bench_image import Archives, cached_archives, ensure_images
 from bench_procs import ProcStats, private_docker
 from bench_report import Sample, ToolResult
 from push_bench import (
-    DEFAULT_RUNS,
-    DEFAULT_WORKDIR,
     Bench,
     _spread,
     _top_self,
@@ -36,46 +32,6 @@ from push_bench import (
 )
 
 HERE = Path(__file__).resolve().parent
-
-
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """push_bench's options that apply to every benchmark, with the same defaults."""
-    parser.add_argument("--runs", type=int, default=DEFAULT_RUNS, help="runs per tool")
-    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
-                        help="image cache, venvs (default %(default)s)")
-    parser.add_argument("--mirror", help="Debian mirror for debootstrap (default: apt's)")
-    parser.add_argument("--quiet-cores", type=float, default=0.5, metavar="N",
-                        help="before each run, wait until other processes use < N cores")
-    parser.add_argument("--patience", type=float, default=15, metavar="S",
-                        help="...but at most S seconds (default %(default)s)")
-    parser.add_argument("--nice", type=int, default=-10, metavar="N",
-                        help="niceness for everything started (default %(default)s)")
-    parser.add_argument("--registry-dir", type=Path, default=Path("/dev/shm"), metavar="DIR",
-                        help="parent dir of every registry's storage, freight serve's and "
-                             "distribution's alike (default %(default)s: tmpfs)")
-    parser.add_argument("--freight-rev", default="HEAD", metavar="REV",
-                        help="git revision of freight to measure, or 'worktree' "
-                             "(default %(default)s)")
-    parser.add_argument("--profile", action="store_true",
-                        help="also record py-spy profiles of freight (see the report)")
-
-
-def prepare_process(args: argparse.Namespace, prog: str) -> None:
-    """As push_bench: SIGINT/SIGTERM unwind through `finally`; niceness for all children."""
-    if args.runs < 1:
-        raise SystemExit(f"{prog}: --runs must be at least 1")
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _terminated)
-    if args.nice:
-        try:
-            os.setpriority(os.PRIO_PROCESS, 0, args.nice)
-        except PermissionError:
-            print(f"{prog}: cannot set niceness {args.nice} (not root); running as is",
-                  file=sys.stderr)
-
-
-def _terminated(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
 
 
 def load_archives(workdir: Path, mirror: str | None) -> Archives:

@@ -27,14 +27,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench_cli import add_common_args, run_main
 from bench_extras import COPY_FLOOR_SCRIPT, GET_FLOOR_SCRIPT, has_blob, manifest_blobs
-from bench_procs import BenchError, ProcStats, Registry, fresh_registry, private_docker, stop_all
+from bench_procs import BenchError, ProcStats, Registry, fresh_registry, private_docker
 from bench_report import Sample, ToolResult, compare_table
 from bench_session import (
-    add_common_args,
     bench_session,
     load_archives,
-    prepare_process,
     py_spy,
     results_json,
     spread,
@@ -187,14 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_args(parser)
     args = parser.parse_args(argv)
-    prepare_process(args, "pull_bench")
-    try:
-        return _session(args)
-    except BenchError as error:
-        print(f"pull_bench: {error}", file=sys.stderr)
-        return 1
-    finally:
-        stop_all()
+    return run_main("pull_bench", args, _session)
 
 
 def _session(args: argparse.Namespace) -> int:

@@ -15,7 +15,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bench_cli import add_common_args, run_main
 from bench_extras import (
     FLOOR_SCRIPT,
     PEERS,
@@ -41,14 +41,11 @@ from bench_procs import (
     Registry,
     fresh_registry,
     private_docker,
-    stop_all,
     wait_for_quiet,
 )
 from bench_report import Sample, ToolResult, table, targets
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_WORKDIR = Path("/tmp/freight-bench")
-DEFAULT_RUNS = 3  # the brief's minimum; a median of 3 already drops one outlier
 PUSH_TIMEOUT_SECONDS = 900  # the slowest peer (crpy, whole layers in memory) takes ~1 min
 REPOSITORY, TAG = "bench/app", "1"  # dockertarpush can only push to the archive's own name
 
@@ -339,51 +336,9 @@ def versions(bench: Bench) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=DEFAULT_RUNS, help="runs per tool")
-    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
-                        help="image cache, venvs, docker data (default %(default)s)")
-    parser.add_argument("--mirror", help="Debian mirror for debootstrap (default: apt's)")
+    add_common_args(parser)
     parser.add_argument("--skip-big", action="store_true", help="skip the 800 MB RSS runs")
-    parser.add_argument("--quiet-cores", type=float, default=0.5, metavar="N",
-                        help="before each run, wait until other processes use < N cores")
-    parser.add_argument("--patience", type=float, default=15, metavar="S",
-                        help="...but at most S seconds (default %(default)s)")
-    parser.add_argument("--nice", type=int, default=-10, metavar="N",
-                        help="run everything (dockerd, registries, tools) at this niceness, "
-                             "so other work on a shared machine disturbs less; root only "
-                             "below 0 (default %(default)s; 0 to leave as is)")
-    parser.add_argument("--registry-dir", type=Path, default=Path("/dev/shm"), metavar="DIR",
-                        help="parent dir of the registries' storage (default %(default)s: "
-                             "tmpfs, so other processes' disk writes do not slow the "
-                             "registry; the tools' own temp files stay in their TMPDIR)")
-    parser.add_argument("--freight-rev", default="HEAD", metavar="REV",
-                        help="git revision of freight to measure, or 'worktree' for the "
-                             "editable install (default %(default)s)")
-    parser.add_argument("--profile", action="store_true",
-                        help="also py-spy one cold default freight push")
-    args = parser.parse_args(argv)
-    if args.runs < 1:
-        parser.error("--runs must be at least 1")
-    # a background shell starts us with SIGINT ignored, and SIGTERM would skip cleanup
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _terminated)
-    if args.nice:
-        try:
-            os.setpriority(os.PRIO_PROCESS, 0, args.nice)  # inherited by every child
-        except PermissionError:
-            print(f"push_bench: cannot set niceness {args.nice} (not root); running as is",
-                  file=sys.stderr)
-    try:
-        return _session(args)
-    except BenchError as error:
-        print(f"push_bench: {error}", file=sys.stderr)
-        return 1
-    finally:
-        stop_all()
-
-
-def _terminated(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)  # unwinds through every `finally`, stopping our services
+    return run_main("push_bench", parser.parse_args(argv), _session)
 
 
 def _session(args: argparse.Namespace) -> int:

@@ -24,22 +24,19 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench_cli import add_common_args, run_main
 from bench_extras import FLOOR_SCRIPT, GET_FLOOR_SCRIPT, has_blob, loose_layers
 from bench_image import app_variants
 from bench_procs import (
-    BenchError,
     ProcStats,
     Registry,
     fresh_freight_serve,
     fresh_registry,
-    stop_all,
 )
 from bench_report import Sample, ToolResult, compare_table
 from bench_session import (
-    add_common_args,
     bench_session,
     load_archives,
-    prepare_process,
     py_spy,
     results_json,
     spread,
@@ -277,14 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     args.groups = set(args.only.split(",")) - ({"big"} if args.skip_big else set())
     if not args.groups <= set(GROUPS):
         parser.error(f"--only takes {','.join(GROUPS)}")
-    prepare_process(args, "serve_bench")
-    try:
-        return _session(args)
-    except BenchError as error:
-        print(f"serve_bench: {error}", file=sys.stderr)
-        return 1
-    finally:
-        stop_all()
+    return run_main("serve_bench", args, _session)
 
 
 def _session(args: argparse.Namespace) -> int:
