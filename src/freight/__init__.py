@@ -1,5 +1,7 @@
 """freight: move container images between archives, OCI layouts and registries, no daemon."""
 
+from typing import TYPE_CHECKING, Any
+
 from freight.connect import Connection
 from freight.digest import Digest
 from freight.engine import BlobResult
@@ -13,26 +15,55 @@ from freight.errors import (
     SourceError,
     UsageError,
 )
-from freight.inspect import (
-    Catalog,
-    ConfigInfo,
-    DigestInfo,
-    ManifestInfo,
-    TagList,
-    catalog,
-    tags,
-)
 
-# get_*: `freight.digest` and `freight.manifest` would hide the submodules of those names
-from freight.inspect import config as get_config
-from freight.inspect import digest as get_digest
-from freight.inspect import manifest as get_manifest
-from freight.manage import DeleteResult, TagResult, delete, tag
+# imported here, not lazily: `freight.push` and `freight.pull` are also submodules, and an
+# import of a submodule would otherwise bind its name on the package to the module
 from freight.pull import pull
 from freight.push import push
 from freight.reference import Reference
-from freight.registry_copy import copy
 from freight.results import ImageResult, PullResult, PushResult
+
+if TYPE_CHECKING:
+    from freight.inspect import (
+        Catalog,
+        ConfigInfo,
+        DigestInfo,
+        ManifestInfo,
+        TagList,
+        catalog,
+        tags,
+    )
+
+    # get_*: `freight.digest` and `freight.manifest` would hide the submodules of those names
+    from freight.inspect import config as get_config
+    from freight.inspect import digest as get_digest
+    from freight.inspect import manifest as get_manifest
+    from freight.manage import DeleteResult, TagResult, delete, tag
+    from freight.registry_copy import copy
+
+# the rest loads on first use: a push needs none of it, and start-up is part of every push
+_LAZY = {
+    **{name: ("freight.inspect", name) for name in (
+        "Catalog", "ConfigInfo", "DigestInfo", "ManifestInfo", "TagList", "catalog", "tags")},
+    "get_config": ("freight.inspect", "config"),
+    "get_digest": ("freight.inspect", "digest"),
+    "get_manifest": ("freight.inspect", "manifest"),
+    **{name: ("freight.manage", name) for name in ("DeleteResult", "TagResult", "delete",
+                                                     "tag")},
+    "copy": ("freight.registry_copy", "copy"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'freight' has no attribute {name!r}")
+    import importlib
+
+    module, attribute = _LAZY[name]
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 

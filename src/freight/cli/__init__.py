@@ -6,6 +6,7 @@ user (set FREIGHT_DEBUG=1 to see one).
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from typing import Any
@@ -14,8 +15,41 @@ import click
 
 from freight.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, FreightError
 
+# The command line is synchronous. httpcore imports trio whenever it is installed, only to
+# support it: ~50 ms of every start-up. A None entry makes that optional import fail, which
+# httpcore handles; this process never runs trio (library users are not affected).
+sys.modules.setdefault("trio", None)  # type: ignore[arg-type]
+
+# Each command's module loads only when that command runs (or for --help).
+_COMMANDS = {
+    "push": ("freight.cli.push", "push_command"),
+    "pull": ("freight.cli.pull", "pull_command"),
+    "copy": ("freight.cli.pull", "copy_command"),
+    "tags": ("freight.cli.inspect", "tags_command"),
+    "catalog": ("freight.cli.inspect", "catalog_command"),
+    "manifest": ("freight.cli.inspect", "manifest_command"),
+    "config": ("freight.cli.inspect", "config_command"),
+    "digest": ("freight.cli.inspect", "digest_command"),
+    "tag": ("freight.cli.manage", "tag_command"),
+    "delete": ("freight.cli.manage", "delete_command"),
+    "login": ("freight.cli.login", "login_command"),
+    "logout": ("freight.cli.login", "logout_command"),
+    "serve": ("freight.cli.serve", "serve"),
+    "gc": ("freight.cli.serve", "gc"),
+}
+
 
 class _Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in _COMMANDS:
+            return None
+        module, attribute = _COMMANDS[cmd_name]
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -41,33 +75,3 @@ def _fail(message: str, code: int) -> None:
 @click.version_option(package_name="freight")
 def main() -> None:
     """Move container images between docker save archives, OCI layouts and registries."""
-
-
-def _register() -> None:
-    from freight.cli.inspect import (
-        catalog_command,
-        config_command,
-        digest_command,
-        manifest_command,
-        tags_command,
-    )
-    from freight.cli.manage import delete_command, tag_command
-    from freight.cli.pull import copy_command, pull_command
-    from freight.cli.push import push_command
-
-    main.add_command(push_command)
-    for command in (tags_command, catalog_command, manifest_command, config_command,
-                    digest_command, tag_command, delete_command):
-        main.add_command(command)
-    main.add_command(pull_command)
-    main.add_command(copy_command)
-    from freight.cli.login import login_command, logout_command
-    main.add_command(login_command)
-    main.add_command(logout_command)
-    from freight.cli.serve import gc, serve
-
-    main.add_command(serve)
-    main.add_command(gc)
-
-
-_register()
