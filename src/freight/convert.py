@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
@@ -98,15 +99,22 @@ def _decoder(raw: _HashingReader, compression: str) -> Readable:
     return decoder
 
 
+Tap = Callable[[str, int], None]  # told (spool path, bytes in it) after each flushed write
+
+
 class _HashingWriter:
     """Writes to `out`, hashing (and counting) every byte; closing it leaves `out` open."""
 
-    def __init__(self, out: BinaryIO, hasher: Hasher) -> None:
-        self._out, self._hasher = out, hasher
+    def __init__(self, out: BinaryIO, hasher: Hasher, path: str, tap: Tap | None) -> None:
+        self._out, self._hasher, self._path, self._tap = out, hasher, path, tap
 
     def write(self, data: bytes | memoryview) -> int:
         self._hasher.update(bytes(data))
-        return self._out.write(data)
+        written = self._out.write(data)
+        if self._tap is not None:
+            self._out.flush()
+            self._tap(self._path, self._hasher.size)
+        return written
 
     def flush(self) -> None:
         pass
@@ -149,9 +157,12 @@ class _Encoder:
 
 def convert(
     source: Readable, *, source_compression: str, target: str, spool_dir: str,
-    expected: Digest | None, diff_id: Digest | None, what: str,
+    expected: Digest | None, diff_id: Digest | None, what: str, tap: Tap | None = None,
 ) -> Converted:
-    """Transcode `source` into a new spool file; verify its digest and diff_id on the way."""
+    """Transcode `source` into a new spool file; verify its digest and diff_id on the way.
+
+    `tap`, if given, is told how far the spool file got after every write (to stream it).
+    """
     raw_hash, out_hash = Hasher(), Hasher()
     # an uncompressed source is its own plain tar: hashing it once checks both digests
     plain_hash = Hasher() if source_compression != mt.NONE else None
@@ -159,7 +170,7 @@ def convert(
     fd, path = tempfile.mkstemp(prefix="layer-", dir=spool_dir)
     try:
         with os.fdopen(fd, "wb") as out:
-            encoder = _Encoder(target, _HashingWriter(out, out_hash))
+            encoder = _Encoder(target, _HashingWriter(out, out_hash, path, tap))
             _pump(_decoder(raw, source_compression), plain_hash, encoder, what)
             raw.drain()
         _check(raw_hash, plain_hash or raw_hash, expected, diff_id, what)

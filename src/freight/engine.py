@@ -24,6 +24,7 @@ from freight.manifest import Descriptor, Index, Manifest
 from freight.progress import Progress
 from freight.sinks import Sink
 from freight.sources.model import Blob, ImageNode, IndexNode, Node
+from freight.streaming import SpoolStream, StreamingSink
 
 UPLOADED, SKIPPED, MOUNTED = "uploaded", "skipped", "mounted"
 
@@ -171,32 +172,66 @@ class Engine:
                     action = self._reuse(sink, known[0], blob.what)
                 if action is not None:
                     return known[0], known[1], action
-            digest, size, path = self._convert(blob, target, key)
+            digest, size, path, action = self._convert(blob, target, key, sink)
+        if action is not None:
+            return digest, size, action
         # the opener is called, and its file closed, by the upload
         source = Blob(blob.media_type, size, lambda: open(path, "rb"),  # noqa: SIM115
                       digest, what=blob.what)
         return digest, size, self._ensure(sink, digest, size, source, blob.what, verify=False)
 
-    def _convert(self, blob: Blob, target: str, key: Digest | None) -> tuple[Digest, int, str]:
+    def _convert(self, blob: Blob, target: str, key: Digest | None,
+                 sink: Sink) -> tuple[Digest, int, str, str | None]:
+        """Convert into a spool file, once per push. A registry gets the bytes streamed
+        meanwhile; the action is then what became of them (None: upload the spool file)."""
         memo = self._converted.get((key or id(blob), target))
         if memo is not None:
-            return memo
+            return (*memo, None)
         verb = "decompress" if target == mt.NONE else "compress"
         bar = f"{blob.what}#convert"
         self.progress.blob_start(bar, f"{verb} {blob.what}", blob.size)
         source = mt.layer_compression(blob.media_type) or mt.NONE
+        bar_up = _LateBar(self.progress, blob.what, f"upload {blob.what}")
+        stream = None
+        if isinstance(sink, StreamingSink) and sink.can_stream:
+            stream = SpoolStream(sink, bar_up.advance)
         # compressors use every core already: one at a time finishes the first layer soonest
         slot = self._compress_slot if target != mt.NONE else contextlib.nullcontext()
-        with slot, blob.open() as raw:
-            counted = _Counting(raw, lambda n: self.progress.blob_advance(bar, n))
-            out = convert(counted, source_compression=source, target=target,
-                          spool_dir=self.spool_dir, expected=blob.digest, diff_id=blob.diff_id,
-                          what=blob.what)
+        try:
+            with slot, blob.open() as raw:
+                counted = _Counting(raw, lambda n: self.progress.blob_advance(bar, n))
+                out = convert(counted, source_compression=source, target=target,
+                              spool_dir=self.spool_dir, expected=blob.digest,
+                              diff_id=blob.diff_id, what=blob.what,
+                              tap=stream.wrote if stream else None)
+        except BaseException:
+            if stream is not None:
+                stream.abort()
+            raise
         self.progress.blob_done(bar, "converted")
         self._converted[(key or id(blob), target)] = (out.digest, out.size, out.path)
         if key is not None:
             self.cache.remember_converted(key, self.setting, out.digest, out.size, blob.size)
-        return out.digest, out.size, out.path
+        action = self._close_stream(stream, sink, out.digest, blob.what,
+                                    lambda: bar_up.show(out.size))
+        return out.digest, out.size, out.path, action
+
+    def _close_stream(self, stream: SpoolStream | None, sink: Sink, digest: Digest, what: str,
+                      show: Callable[[], None]) -> str | None:
+        """Drop the stream if the repository had the blob all along, else complete it."""
+        if stream is None:
+            return None
+        with self.lock(("blob", sink.repository, digest)):
+            action = self._reuse(sink, digest, what)
+            if action is not None:
+                stream.abort()
+                return action
+            show()  # the rest of the upload, while the stream catches up
+            if not stream.finish(digest):
+                return None
+            self._remember(sink, digest)
+        self.progress.blob_done(what, UPLOADED)
+        return UPLOADED
 
     def _hash(self, blob: Blob) -> Digest:
         hasher = Hasher()
@@ -259,3 +294,24 @@ class _Counting:
         self._report(len(data))
         return data
 
+
+class _LateBar:
+    """A progress bar for bytes that start moving before their total is known."""
+
+    def __init__(self, progress: Progress, key: str, label: str) -> None:
+        self._progress, self._key, self._label = progress, key, label
+        self._lock = threading.Lock()
+        self._sent: int | None = 0  # None once shown
+
+    def advance(self, n: int) -> None:
+        with self._lock:
+            if self._sent is not None:
+                self._sent += n
+                return
+        self._progress.blob_advance(self._key, n)
+
+    def show(self, total: int) -> None:
+        with self._lock:
+            sent, self._sent = self._sent or 0, None
+            self._progress.blob_start(self._key, self._label, total)
+            self._progress.blob_advance(self._key, sent)

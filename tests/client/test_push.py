@@ -34,9 +34,13 @@ def archive(tmp_path: Path) -> Path:
     return legacy_archive(tmp_path / "app.tar", [(["team/app:1"], [a, b, a])])
 
 
-@pytest.mark.parametrize("compression", ["gzip", "zstd", "none", "keep"])
-def test_layer_types_match_bytes(served: str, archive: Path, compression: str) -> None:
-    (result,) = freight.push(str(archive), f"{served}/team/app:1", compression=compression)
+@pytest.mark.parametrize(("compression", "stream"), [
+    ("gzip", False), ("gzip", True), ("zstd", False), ("zstd", True), ("none", False),
+    ("keep", False)])
+def test_layer_types_match_bytes(served: str, archive: Path, compression: str,
+                                 stream: bool) -> None:
+    (result,) = freight.push(str(archive), f"{served}/team/app:1", compression=compression,
+                             stream=stream)
     manifest = _manifest(served, "team/app", "1")
     assert result.digest == freight.Digest.of(
         httpx.get(f"http://{served}/v2/team/app/manifests/1", headers={"Accept": ACCEPT}).content)
@@ -59,6 +63,20 @@ def test_second_push_uploads_nothing(served: str, archive: Path) -> None:
     assert sorted(uploaded) == sorted({b.digest for b in first[0].blobs})  # each blob once
     assert {b.action for b in second[0].blobs} == {"skipped"}
     assert first[0].digest == second[0].digest  # gzip is deterministic
+
+
+def test_empty_cache_drops_streams_of_layers_the_registry_has(
+        served: str, archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Layers stream while they compress. With an empty cache (a fresh CI runner) a layer the
+    registry already holds is known only once compressed: then its stream is dropped, and
+    neither a blob nor an upload session is left behind."""
+    (first,) = freight.push(str(archive), f"{served}/team/app:1", stream=True)
+    assert "uploaded" in {b.action for b in first.blobs}
+    monkeypatch.setenv("FREIGHT_CACHE_DIR", str(tmp_path / "fresh-cache"))
+    (second,) = freight.push(str(archive), f"{served}/team/app:2", stream=True)
+    assert {b.action for b in second.blobs} == {"skipped"}
+    uploads = tmp_path / f"registry-{served.rsplit(':', 1)[1]}" / "uploads"
+    assert not list(uploads.iterdir())
 
 
 def test_other_repository_mounts(served: str, archive: Path) -> None:
@@ -97,7 +115,7 @@ def test_cli_json_and_pinned_lines(served: str, archive: Path) -> None:
     assert run.stdout.strip() == f"{served}/team/app:2@{data['digest']}"
 
 
-@pytest.mark.parametrize("compression", ["gzip", "none"])
+@pytest.mark.parametrize("compression", ["gzip", "none", "gzip --stream"])
 def test_diff_id_mismatch_writes_no_tag(served: str, tmp_path: Path, compression: str) -> None:
     a, b = sample_layers()
     path = legacy_archive(tmp_path / "bad.tar", [(["team/app:1"], [a, b])])
@@ -105,11 +123,13 @@ def test_diff_id_mismatch_writes_no_tag(served: str, tmp_path: Path, compression
     needle = b"hello\n" * 100
     path.write_bytes(data.replace(needle, b"HELLO\n" * 100, 1))
     run = CliRunner().invoke(main, ["push", str(path), f"{served}/team/app:1",
-                                    "--compression", compression])
+                                    "--compression", *compression.split()])
     assert run.exit_code == EXIT_BAD_INPUT, run.output
     assert "diff_id" in run.stderr and len(run.stderr.strip().splitlines()) == 1
     reply = httpx.get(f"http://{served}/v2/team/app/manifests/1", headers={"Accept": ACCEPT})
     assert reply.status_code == 404
+    uploads = tmp_path / f"registry-{served.rsplit(':', 1)[1]}" / "uploads"
+    assert not list(uploads.iterdir())  # the bad layer's stream was dropped, not kept
 
 
 def test_usage_and_network_errors(archive: Path, tmp_path: Path) -> None:

@@ -324,20 +324,24 @@ def test_interrupted_chunked_upload_resumes_in_the_next_run(
     assert_complete(registry, "faults/resume", image)
 
 
+@pytest.mark.parametrize("stream", ["--no-stream", "--stream"])
 def test_random_cuts_with_compression(
         registry: Registry, proxy: RegistryProxy, image: SynthImage, dirs: UserDirs,
-        tmp_path_factory: pytest.TempPathFactory, record_property: pytest.RecordProperty) -> None:
-    """The default push (gzip: layers compressed into spool files, then uploaded) under
-    random cuts gives the same image as a clean push."""
+        tmp_path_factory: pytest.TempPathFactory, record_property: pytest.RecordProperty,
+        stream: str) -> None:
+    """The default push (gzip) under random cuts gives the same image as a clean push:
+    layers compressed into spool files, then uploaded; or streamed while compressing
+    (the default for remote registries), where a cut stream falls back to the spool file."""
     clean_dirs = UserDirs.under(tmp_path_factory.mktemp("clean-gzip"))
     clean = digest_of(push(image, registry.host, "faults/clean-gzip", clean_dirs,
                            "--compression", "gzip"))
     cuts = RandomCuts(CUT_RATE, SEED + 2)
-    deep = CutAfter(3 * MB, times=1, match=is_close)
+    deep = CutAfter(3 * MB, times=1, match=is_close if stream == "--no-stream" else is_patch)
     proxy.faults.extend([deep, cuts])
-    run = push(image, proxy.host, "faults/cuts-gzip", dirs, "--compression", "gzip")
+    repository = "faults/cuts-gzip" + stream.removeprefix("-")  # not pushed by the other run
+    run = push(image, proxy.host, repository, dirs, "--compression", "gzip", stream)
     assert digest_of(run) == clean  # gzip is deterministic: the same bytes either way
     assert deep.remaining == 0
-    verify_image(registry, "faults/cuts-gzip", "1", image_id=image.image_id, compression="gzip")
+    verify_image(registry, repository, "1", image_id=image.image_id, compression="gzip")
     assert_tag_written_last(proxy.exchanges)
     report(record_property, proxy.exchanges, image, cuts=cuts.cuts + 1)

@@ -39,12 +39,16 @@ def parse_size(text: str) -> int:
               show_default=True, help="Blobs moved in parallel.")
 @click.option("--chunk-size", metavar="SIZE",
               help="Upload in chunks of SIZE (e.g. 50M) instead of one request per blob.")
+@click.option("--stream/--no-stream", default=None,
+              help="Upload each layer while compressing it [default: on, except for a "
+                   "registry on this machine].")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per pushed image.")
 @connection_options
 def push_command(source: str, destination: str, image: str | None, compression: str,
-                 platform: str | None, jobs: int, chunk_size: str | None, quiet: bool,
-                 as_json: bool, connection: Connection) -> None:
+                 platform: str | None, jobs: int, chunk_size: str | None,
+                 stream: bool | None, quiet: bool, as_json: bool,
+                 connection: Connection) -> None:
     """Push the images in SOURCE to DESTINATION.
 
     SOURCE is a `docker save` archive (any format, optionally gzip/zstd-compressed), an OCI
@@ -54,6 +58,7 @@ def push_command(source: str, destination: str, image: str | None, compression: 
     with progress_for(quiet=quiet or as_json) as progress:
         results = push(source, destination, image=image, compression=compression, jobs=jobs,
                        chunk_size=parse_size(chunk_size) if chunk_size else None,
-                       connection=connection, platform=platform, progress=progress)
+                       connection=connection, platform=platform, progress=progress,
+                       stream=stream)
     for result in results:
         click.echo(json.dumps(result_json(result)) if as_json else result.pinned)

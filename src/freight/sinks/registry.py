@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 import httpx
@@ -49,8 +49,10 @@ class RegistrySink:
     """One repository on one registry."""
 
     def __init__(self, client: RegistryClient, repository: str, *,
-                 chunk_size: int | None = None, journal: UploadJournal | None = None) -> None:
+                 chunk_size: int | None = None, journal: UploadJournal | None = None,
+                 stream: bool = False) -> None:
         self.client, self.repository, self.chunk_size = client, repository, chunk_size
+        self.stream_layers = stream
         self.journal = journal or UploadJournal.default(client.host)
         self._min_chunk = 0  # OCI-Chunk-Min-Length, once the registry has said it
         self._stats_lock = threading.Lock()
@@ -108,6 +110,32 @@ class RegistrySink:
                 self.bytes_sent += source.sent
                 self.bytes_resent += source.resent
                 self.bytes_resumed += source.resumed
+
+    @property
+    def can_stream(self) -> bool:
+        """Whether a layer may go up in one streamed PATCH while it is converted (as docker
+        does): when asked to, and not when the user or the registry wants bounded chunks."""
+        return self.stream_layers and self.chunk_size is None and not self._min_chunk
+
+    def stream(self, url: str, chunks: Iterable[bytes]) -> str:
+        """Send bytes whose digest is not known yet to the session `url` in one streamed
+        PATCH; return the URL that `stream_finish` closes. Never retried: the caller keeps
+        the bytes to upload again the ordinary way."""
+        reply = self.client.request("PATCH", url, ok=(201, 202, 204), headers=OCTET,
+                                    content=self._counted(chunks), what="streaming a layer")
+        return self._location(reply, default=url)
+
+    def _counted(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            with self._stats_lock:
+                self.bytes_sent += len(chunk)
+            yield chunk
+
+    def stream_finish(self, url: str, digest: Digest) -> None:
+        """Close a streamed upload as `digest` (the registry checks the bytes against it)."""
+        self.client.request("PUT", urls.with_digest(url, digest), ok=(201, 204),
+                            headers={"Content-Length": "0"},
+                            what=f"completing blob {digest.short}")
 
     def status(self, url: str) -> tuple[str, int]:
         """GET the upload status: (newest URL, bytes the registry holds). Raises _Lost when

@@ -1,0 +1,113 @@
+"""SpoolStream: a layer's bytes stream while its spool file grows; the converter never waits."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from freight.digest import Digest
+from freight.errors import NetworkError
+from freight.streaming import SpoolStream
+
+
+class FakeSink:
+    """Records what a registry would receive; `gate` holds the PATCH body until set."""
+
+    def __init__(self, *, fail_stream: bool = False, fail_finish: bool = False) -> None:
+        self.received = bytearray()
+        self.finished: list[tuple[str, Digest]] = []
+        self.cancelled: list[str] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.fail_stream, self.fail_finish = fail_stream, fail_finish
+
+    @property
+    def can_stream(self) -> bool:
+        return True
+
+    def start(self) -> str:
+        return "/v2/r/blobs/uploads/1?_state=a"
+
+    def stream(self, url: str, chunks: Iterable[bytes]) -> str:
+        self.gate.wait()
+        for chunk in chunks:
+            self.received += chunk
+            if self.fail_stream:
+                raise NetworkError("cut")
+        return url + "&n=2"
+
+    def stream_finish(self, url: str, digest: Digest) -> None:
+        if self.fail_finish:
+            raise NetworkError("lost")
+        self.finished.append((url, digest))
+
+    def cancel(self, session: str) -> None:
+        self.cancelled.append(session)
+
+
+def _grow(stream: SpoolStream, path: Path, parts: list[bytes]) -> bytes:
+    """Write `parts` to `path` one by one, reporting each, as the converter does."""
+    with path.open("wb") as out:
+        for part in parts:
+            out.write(part)
+            out.flush()
+            stream.wrote(str(path), out.tell())
+    return b"".join(parts)
+
+
+def test_streams_every_byte_then_closes_with_the_digest(tmp_path: Path) -> None:
+    sink, sent = FakeSink(), []
+    stream = SpoolStream(sink, sent.append)
+    data = _grow(stream, tmp_path / "spool", [b"a" * 5000, b"b" * (3 << 20), b"c"])
+    digest = Digest.of(data)
+    assert stream.finish(digest)
+    assert bytes(sink.received) == data and sum(sent) == len(data)
+    assert sink.finished == [("/v2/r/blobs/uploads/1?_state=a&n=2", digest)]
+    assert not sink.cancelled
+
+
+def test_the_converter_never_waits_for_the_network(tmp_path: Path) -> None:
+    sink = FakeSink()
+    sink.gate.clear()  # the registry takes nothing yet
+    stream = SpoolStream(sink, lambda _: None)
+    data = _grow(stream, tmp_path / "spool", [bytes([i]) * (1 << 20) for i in range(32)])
+    assert not sink.received  # all 32 MiB written while nothing was sent
+    sink.gate.set()
+    assert stream.finish(Digest.of(data))
+    assert bytes(sink.received) == data
+
+
+def test_abort_drops_the_session_without_closing_it(tmp_path: Path) -> None:
+    sink = FakeSink()
+    sink.gate.clear()
+    stream = SpoolStream(sink, lambda _: None)
+    _grow(stream, tmp_path / "spool", [b"x" * 1000])
+    sink.gate.set()
+    stream.abort()
+    assert not sink.finished and sink.cancelled == ["/v2/r/blobs/uploads/1?_state=a"]
+
+
+@pytest.mark.parametrize("failure", ["fail_stream", "fail_finish"])
+def test_a_failed_stream_says_so_and_cancels(tmp_path: Path, failure: str) -> None:
+    sink = FakeSink(**{failure: True})
+    stream = SpoolStream(sink, lambda _: None)
+    data = _grow(stream, tmp_path / "spool", [b"y" * 10])
+    assert not stream.finish(Digest.of(data))  # the caller uploads the spool file instead
+    assert not sink.finished and len(sink.cancelled) == 1
+
+
+def test_nothing_written_streams_an_empty_body(tmp_path: Path) -> None:
+    sink = FakeSink()
+    stream = SpoolStream(sink, lambda _: None)
+    assert stream.finish(Digest.of(b""))
+    assert sink.received == b"" and len(sink.finished) == 1
+
+
+def test_streams_by_default_except_on_this_machine() -> None:
+    from freight.push import streams_by_default
+
+    assert streams_by_default("registry.example:5000") and streams_by_default("10.0.0.7")
+    assert not any(map(streams_by_default, ["localhost:5000", "127.0.0.1:5000", "[::1]:5000"]))
