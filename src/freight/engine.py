@@ -27,6 +27,7 @@ from freight.sources.model import Blob, ImageNode, IndexNode, Node
 from freight.streaming import SpoolStream, StreamingSink
 
 UPLOADED, SKIPPED, MOUNTED = "uploaded", "skipped", "mounted"
+STREAM_CANCEL_WAIT = 10.0  # seconds a dropped stream may take to cancel its session at the end
 
 
 @dataclass(frozen=True)
@@ -58,12 +59,15 @@ class Engine:
     _where: dict[Digest, list[str]] = field(default_factory=dict, init=False)
     _compress_slot: threading.Semaphore = field(
         default_factory=lambda: threading.Semaphore(1), init=False)
+    _streams: list[SpoolStream] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self.pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="freight-blob")
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+        for stream in self._streams:  # dropped streams cancel their sessions meanwhile
+            stream.wait(STREAM_CANCEL_WAIT)
 
     def known_in(self, digest: Digest, repository: str) -> None:
         """Note that `repository` on the destination registry holds `digest` (mount source)."""
@@ -195,6 +199,7 @@ class Engine:
         stream = None
         if isinstance(sink, StreamingSink) and sink.can_stream:
             stream = SpoolStream(sink, bar_up.advance)
+            self._streams.append(stream)
         # compressors use every core already: one at a time finishes the first layer soonest
         slot = self._compress_slot if target != mt.NONE else contextlib.nullcontext()
         try:

@@ -5,7 +5,10 @@ reports how far it got (`SpoolStream.wrote`), while a thread sends what is there
 streamed PATCH, as docker does. When the last byte is converted the digest is known, and
 the engine asks the registry whether it had the blob all along: then the stream is dropped,
 having cost only the bytes sent meanwhile (few on a slow link, where compressing runs far
-ahead of the network), else the upload is closed with the digest. A failed stream only
+ahead of the network), else the upload is closed with the digest. A dropped stream ends
+its body cleanly rather than cutting it: a registry that signs the upload offset into the
+URL (distribution's `_state`) refuses to cancel a session through an older URL, and would
+keep the bytes until its purge, days later. A failed stream only
 costs speed: the engine then uploads the spool file the ordinary, retryable way.
 """
 
@@ -31,8 +34,8 @@ class StreamingSink(Protocol):
     def cancel(self, session: str) -> None: ...
 
 
-class _Dropped(Exception):
-    """Raised inside the request body to stop sending."""
+class _Truncated(Exception):
+    """The spool file holds fewer bytes than reported: cut the request, send no guess."""
 
 
 class SpoolStream:
@@ -59,37 +62,40 @@ class SpoolStream:
     def finish(self, digest: Digest) -> bool:
         """Close the upload as `digest`; True if the registry now holds the blob."""
         self._end(drop=False)
-        if self._session is None:
+        self._thread.join()
+        if not self._complete or self._session is None:
+            return False  # the sending thread has cancelled the session
+        try:
+            self._sink.stream_finish(self._session, digest)
+            return True
+        except FreightError:  # the caller uploads the spool file instead
+            self._sink.cancel(self._session)
             return False
-        if self._complete:
-            try:
-                self._sink.stream_finish(self._session, digest)
-                return True
-            except FreightError:
-                pass  # the caller uploads the spool file instead, and reports what fails
-        self._sink.cancel(self._session)
-        return False
 
     def abort(self) -> None:
-        """Stop sending and drop the session (the blob is bad, or there already)."""
+        """Stop sending (the blob is bad, or there already); the session is cancelled in
+        the background, so the caller goes on at once (see `wait`)."""
         self._end(drop=True)
-        if self._session is not None:
-            self._sink.cancel(self._session)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Until the sending thread is done, cancelling included."""
+        self._thread.join(timeout)
 
     def _end(self, *, drop: bool) -> None:
         with self._changed:
             self._ended = True
             self._dropped = self._dropped or drop
             self._changed.notify_all()
-        self._thread.join()
 
     def _send(self) -> None:
         try:
             self._session = self._sink.start()
             self._session = self._sink.stream(self._session, self._chunks())
-            self._complete = True
+            self._complete = not self._dropped
         except BaseException:  # the fallback upload reports what matters
             self._complete = False
+        if self._session is not None and not self._complete:
+            self._sink.cancel(self._session)
 
     def _chunks(self) -> Iterator[bytes]:
         offset, spool = 0, None
@@ -99,7 +105,7 @@ class SpoolStream:
                     spool = open(self._path or "", "rb")  # noqa: SIM115 (closed below)
                 data = spool.read(min(end - offset, READ_BLOCK))
                 if not data:
-                    raise _Dropped()  # shorter than reported: never send a guess
+                    raise _Truncated()
                 offset += len(data)
                 self._sent(len(data))
                 yield data
@@ -112,6 +118,6 @@ class SpoolStream:
         with self._changed:
             while not (self._dropped or self._written > offset or self._ended):
                 self._changed.wait()
-            if self._dropped:
-                raise _Dropped()
+            if self._dropped:  # end the body cleanly: the reply's URL can then be cancelled
+                return None
             return self._written if self._written > offset else None

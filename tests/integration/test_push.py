@@ -271,6 +271,36 @@ def test_second_push_uploads_no_blob(
     assert second.json_lines[0]["digest"] == first.json_lines[0]["digest"]
 
 
+def test_streamed_second_push_with_no_cache_commits_nothing_and_leaves_nothing(
+    legacy_archive: Path,
+    fresh_registry: Registry,
+    proxy_for: Callable[[Registry], RegistryProxy],
+    dirs: UserDirs,
+    tmp_path: Path,
+) -> None:
+    """With --stream (the default for remote registries) and an empty cache, a layer goes
+    up while it is compressed, before its digest is known. When the registry turns out to
+    hold it, the stream is dropped: no blob is closed, each session is cancelled (through
+    the URL distribution's last reply gave: an older `_state` is refused), and no upload
+    data stays in the registry's storage."""
+    proxy = proxy_for(fresh_registry)
+    destination = f"{proxy.host}/streamed/app:1"
+    assert_succeeded(push(str(legacy_archive), destination, "--stream", dirs=dirs))
+    proxy.reset()
+
+    second = push(str(legacy_archive), destination, "--stream", "--json",
+                  dirs=UserDirs.under(tmp_path / "another-machine"))
+    assert_succeeded(second)
+    assert {b["action"] for b in second.json_lines[0]["blobs"]} == {"skipped"}
+    writes = proxy.blob_writes()
+    assert not [e for e in writes if e.method == "PUT"], "a dropped stream was closed"
+    patches = [e for e in writes if e.method == "PATCH"]
+    cancels = [e for e in writes if e.method == "DELETE"]
+    assert patches and len(cancels) == len(patches) and {e.status for e in cancels} == {204}
+    uploads = fresh_registry.storage / "docker/registry/v2/repositories/streamed/app/_uploads"
+    assert not [f for f in uploads.rglob("data") if f.stat().st_size], "upload data left"
+
+
 # --- output, library ---------------------------------------------------------------------
 
 

@@ -80,14 +80,16 @@ def test_the_converter_never_waits_for_the_network(tmp_path: Path) -> None:
     assert bytes(sink.received) == data
 
 
-def test_abort_drops_the_session_without_closing_it(tmp_path: Path) -> None:
+def test_abort_ends_the_body_and_cancels_through_the_newest_url(tmp_path: Path) -> None:
+    """distribution refuses a DELETE through a URL whose signed offset is stale."""
     sink = FakeSink()
     sink.gate.clear()
     stream = SpoolStream(sink, lambda _: None)
     _grow(stream, tmp_path / "spool", [b"x" * 1000])
+    stream.abort()  # returns at once; the session is cancelled in the background
     sink.gate.set()
-    stream.abort()
-    assert not sink.finished and sink.cancelled == ["/v2/r/blobs/uploads/1?_state=a"]
+    stream.wait(10)
+    assert not sink.finished and sink.cancelled == ["/v2/r/blobs/uploads/1?_state=a&n=2"]
 
 
 @pytest.mark.parametrize("failure", ["fail_stream", "fail_finish"])
