@@ -68,6 +68,15 @@ class Cache:
         self._write("\n".join(known) + "\n", "locations", _safe(registry),
                     str(digest).replace(":", "-"))
 
+    def has_pushed_to(self, registry: str) -> bool:
+        """True once this cache remembers any blob put into (or found on) `registry`."""
+        if self.root is None:
+            return False
+        try:
+            return any(self.root.joinpath("locations", _safe(registry)).iterdir())
+        except OSError:
+            return False
+
     def _read(self, *parts: str) -> str | None:
         if self.root is None:
             return None

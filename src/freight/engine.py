@@ -233,6 +233,8 @@ class Engine:
                 return action
             show()  # the rest of the upload, while the stream catches up
             if not stream.finish(digest):
+                if isinstance(sink, StreamingSink):
+                    sink.stop_streaming()
                 return None
             self._remember(sink, digest)
         self.progress.blob_done(what, UPLOADED)

@@ -38,8 +38,8 @@ def push(
 
     `destination` is `REGISTRY/REPO[:TAG]`, or a bare `REGISTRY` to push every image under
     its own names. `connection` may replace `plain_http`, `insecure`, `username` and
-    `password`. `stream` uploads each layer while it is compressed; by default it does so
-    unless the registry runs on this machine (see `streams_by_default`). Raises a
+    `password`. `stream` uploads each layer while it is compressed; left as None, freight
+    decides (see `streams_by_default`). Raises a
     FreightError subclass on any failure; no tag is written for an image unless every blob
     it needs is in the registry.
     """
@@ -54,20 +54,26 @@ def push(
             for note in img.notes:
                 progress.note(note)
         registry = target if isinstance(target, str) else target.registry
-        options = _Options(compression, jobs, chunk_size,
-                           streams_by_default(registry) if stream is None else stream)
+        options = _Options(compression, jobs, chunk_size, stream)
         return _run(plan, registry, options, progress, connection.client(registry, jobs=jobs))
 
 
-def streams_by_default(registry: str) -> bool:
-    """Upload layers while compressing them, unless the registry is on this machine.
+def streams_by_default(registry: str, cache: Cache) -> bool:
+    """Whether to upload layers while compressing them when the caller did not say.
 
-    Across a network, streaming hides the upload of a layer behind its compression. A
-    registry on loopback has no network to hide, and it shares the CPU that compression
-    already keeps busy: streaming there only makes the two compete (measured in
-    bench/README.md).
+    Streaming hides the upload of a new layer behind its compression, but a layer's digest
+    is known only once it is compressed: a layer the registry already holds is sent (in
+    part) for nothing before that is known. So freight streams only where it pays:
+
+    * not to a registry on this machine: no network to hide, and the registry shares the
+      CPU that compression already keeps busy (streaming there measured slower);
+    * only once this cache has pushed to the registry: a layer the cache does not know is
+      then most likely new. A fresh machine (a CI runner with no cache) asks first, so
+      layers the registry has, like a shared base image, cost nothing.
+
+    bench/README.md ("Streaming") has the measurements behind both rules.
     """
-    return not is_loopback(registry)
+    return not is_loopback(registry) and cache.has_pushed_to(registry)
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,7 @@ class _Options:
     compression: str
     jobs: int
     chunk_size: int | None
-    stream: bool
+    stream: bool | None  # None: streams_by_default
 
 
 def _check_options(compression: str, jobs: int, chunk_size: int | None) -> None:
@@ -90,12 +96,13 @@ def _check_options(compression: str, jobs: int, chunk_size: int | None) -> None:
 def _run(plan: list[tuple[SourceImage, list[Reference]]], registry: str, options: _Options,
          progress: Progress, client: RegistryClient) -> list[PushResult]:
     spool = tempfile.mkdtemp(prefix="freight-spool-")
-    engine = Engine(registry, options.compression, options.jobs, Cache(default_cache_dir()),
-                    progress, spool)
+    cache = Cache(default_cache_dir())
+    stream = streams_by_default(registry, cache) if options.stream is None else options.stream
+    engine = Engine(registry, options.compression, options.jobs, cache, progress, spool)
     try:
         client.ping()
         return [r for img, refs in plan for r in _push_image(engine, client, img, refs,
-                                                              options)]
+                                                              options.chunk_size, stream)]
     finally:
         engine.close()
         client.close()
@@ -103,11 +110,11 @@ def _run(plan: list[tuple[SourceImage, list[Reference]]], registry: str, options
 
 
 def _push_image(engine: Engine, client: RegistryClient, image: SourceImage,
-                refs: list[Reference], options: _Options) -> list[PushResult]:
+                refs: list[Reference], chunk_size: int | None,
+                stream: bool) -> list[PushResult]:
     results = []
     for repository in dict.fromkeys(r.repository for r in refs):
-        sink = RegistrySink(client, repository, chunk_size=options.chunk_size,
-                            stream=options.stream)
+        sink = RegistrySink(client, repository, chunk_size=chunk_size, stream=stream)
         desc, raw, blobs = engine.transfer(image.root, sink)
         for ref in (r for r in refs if r.repository == repository):
             sink.put_manifest(ref.reference, raw, desc.media_type)

@@ -108,8 +108,18 @@ def test_nothing_written_streams_an_empty_body(tmp_path: Path) -> None:
     assert sink.received == b"" and len(sink.finished) == 1
 
 
-def test_streams_by_default_except_on_this_machine() -> None:
+def test_streams_by_default_only_to_remote_registries_pushed_to_before(
+        tmp_path: Path) -> None:
+    from freight.cache import Cache
     from freight.push import streams_by_default
 
-    assert streams_by_default("registry.example:5000") and streams_by_default("10.0.0.7")
-    assert not any(map(streams_by_default, ["localhost:5000", "127.0.0.1:5000", "[::1]:5000"]))
+    cache = Cache(tmp_path)
+    assert not streams_by_default("registry.example:5000", cache)  # a fresh machine asks first
+    assert not streams_by_default("registry.example:5000", Cache(None))
+    for registry in ("registry.example:5000", "10.0.0.7", "localhost:5000", "[::1]:5000"):
+        cache.remember_location(registry, Digest.of(b"layer"), "team/app")
+    assert streams_by_default("registry.example:5000", cache)
+    assert streams_by_default("10.0.0.7", cache)
+    assert not streams_by_default("localhost:5000", cache)  # shares the CPU, no network
+    assert not streams_by_default("[::1]:5000", cache)
+    assert not streams_by_default("other.example", cache)

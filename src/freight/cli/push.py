@@ -40,8 +40,9 @@ def parse_size(text: str) -> int:
 @click.option("--chunk-size", metavar="SIZE",
               help="Upload in chunks of SIZE (e.g. 50M) instead of one request per blob.")
 @click.option("--stream/--no-stream", default=None,
-              help="Upload each layer while compressing it [default: on, except for a "
-                   "registry on this machine].")
+              help="Upload each layer while compressing it. Default: only to a registry "
+                   "on another machine that this machine has pushed to before (a layer the "
+                   "cache does not know is then most likely new).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per pushed image.")
 @connection_options

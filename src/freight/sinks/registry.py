@@ -117,6 +117,11 @@ class RegistrySink:
         does): when asked to, and not when the user or the registry wants bounded chunks."""
         return self.stream_layers and self.chunk_size is None and not self._min_chunk
 
+    def stop_streaming(self) -> None:
+        """A stream failed: send the remaining layers the ordinary, retried way (a registry
+        or proxy that refuses streamed bodies would refuse every one)."""
+        self.stream_layers = False
+
     def stream(self, url: str, chunks: Iterable[bytes]) -> str:
         """Send bytes whose digest is not known yet to the session `url` in one streamed
         PATCH; return the URL that `stream_finish` closes. Never retried: the caller keeps
