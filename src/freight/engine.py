@@ -18,13 +18,14 @@ from typing import BinaryIO
 
 from freight import mediatypes as mt
 from freight.cache import Cache
-from freight.convert import convert, target_compression
+from freight.convert import Converted, convert, target_compression
 from freight.digest import Digest, Hasher
 from freight.manifest import Descriptor, Index, Manifest
 from freight.progress import Progress
 from freight.sinks import Sink
 from freight.sources.model import Blob, ImageNode, IndexNode, Node
 from freight.streaming import SpoolStream, StreamingSink
+from freight.turns import Ticket, Turnstile
 
 UPLOADED, SKIPPED, MOUNTED = "uploaded", "skipped", "mounted"
 STREAM_CANCEL_WAIT = 10.0  # seconds a dropped stream may take to cancel its session at the end
@@ -57,8 +58,7 @@ class Engine:
     _locks: dict[object, threading.Lock] = field(default_factory=dict, init=False)
     _guard: threading.Lock = field(default_factory=threading.Lock, init=False)
     _where: dict[Digest, list[str]] = field(default_factory=dict, init=False)
-    _compress_slot: threading.Semaphore = field(
-        default_factory=lambda: threading.Semaphore(1), init=False)
+    _compressions: Turnstile = field(default_factory=Turnstile, init=False)
     _streams: list[SpoolStream] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
@@ -109,10 +109,15 @@ class Engine:
 
     def _image(self, node: ImageNode, sink: Sink) -> Transferred:
         kind = self._kind(node)
-        # biggest first: its upload then overlaps the compression of the smaller ones
+        # biggest first: its upload then overlaps the compression of the smaller ones;
+        # identical layers share a ticket (one of them converts, the other reuses that)
         order = sorted(range(len(node.layers)), key=lambda i: -node.layers[i].size)
+        tickets: dict[object, Ticket] = {}
+        for i in order:
+            tickets.setdefault(self._memo_key(node.layers[i]), self._compressions.ticket())
         futures: dict[int, Future[tuple[Descriptor, str]]] = {
-            i: self.pool.submit(self._layer, node.layers[i], sink, kind) for i in order}
+            i: self.pool.submit(self._layer, node.layers[i], sink, kind,
+                                tickets[self._memo_key(node.layers[i])]) for i in order}
         config = self._config(node, sink, kind)
         layers = [futures[i].result() for i in range(len(node.layers))]
         results = [_result(config), *(_result(r) for r in layers)]
@@ -152,7 +157,20 @@ class Engine:
         action = self._ensure(sink, digest, blob.size, blob, blob.what or "config")
         return Descriptor(media_type, digest, blob.size), action
 
-    def _layer(self, blob: Blob, sink: Sink, kind: str | None) -> tuple[Descriptor, str]:
+    def _memo_key(self, blob: Blob) -> tuple[object, str | None]:
+        """What identifies a layer's conversion within this push."""
+        key = blob.diff_id or blob.digest or id(blob)
+        return key, target_compression(self.setting, blob.media_type)
+
+    def _layer(self, blob: Blob, sink: Sink, kind: str | None,
+               ticket: Ticket) -> tuple[Descriptor, str]:
+        try:
+            return self._layer_in_turn(blob, sink, kind, ticket)
+        finally:
+            ticket.release()  # if no compression used it
+
+    def _layer_in_turn(self, blob: Blob, sink: Sink, kind: str | None,
+                       ticket: Ticket) -> tuple[Descriptor, str]:
         target = target_compression(self.setting, blob.media_type)
         final = target or mt.layer_compression(blob.media_type)
         media_type = blob.media_type
@@ -163,11 +181,11 @@ class Engine:
             what = f"{blob.what} (against its diff_id)" if digest == blob.diff_id else blob.what
             action = self._ensure(sink, digest, blob.size, blob, what)
             return Descriptor(media_type, digest, blob.size), action
-        digest, size, action = self._converted_layer(blob, target, sink)
+        digest, size, action = self._converted_layer(blob, target, sink, ticket)
         return Descriptor(media_type, digest, size), action
 
-    def _converted_layer(self, blob: Blob, target: str,
-                         sink: Sink) -> tuple[Digest, int, str]:
+    def _converted_layer(self, blob: Blob, target: str, sink: Sink,
+                         ticket: Ticket) -> tuple[Digest, int, str]:
         key = blob.diff_id or blob.digest
         with self.lock(("convert", key or id(blob), target)):
             known = self.cache.converted(key, self.setting, blob.size) if key else None
@@ -176,7 +194,7 @@ class Engine:
                     action = self._reuse(sink, known[0], blob.what)
                 if action is not None:
                     return known[0], known[1], action
-            digest, size, path, action = self._convert(blob, target, key, sink)
+            digest, size, path, action = self._convert(blob, target, key, sink, ticket)
         if action is not None:
             return digest, size, action
         # the opener is called, and its file closed, by the upload
@@ -184,42 +202,47 @@ class Engine:
                       digest, what=blob.what)
         return digest, size, self._ensure(sink, digest, size, source, blob.what, verify=False)
 
-    def _convert(self, blob: Blob, target: str, key: Digest | None,
-                 sink: Sink) -> tuple[Digest, int, str, str | None]:
+    def _convert(self, blob: Blob, target: str, key: Digest | None, sink: Sink,
+                 ticket: Ticket) -> tuple[Digest, int, str, str | None]:
         """Convert into a spool file, once per push. A registry gets the bytes streamed
         meanwhile; the action is then what became of them (None: upload the spool file)."""
         memo = self._converted.get((key or id(blob), target))
         if memo is not None:
             return (*memo, None)
-        verb = "decompress" if target == mt.NONE else "compress"
-        bar = f"{blob.what}#convert"
-        self.progress.blob_start(bar, f"{verb} {blob.what}", blob.size)
-        source = mt.layer_compression(blob.media_type) or mt.NONE
         bar_up = _LateBar(self.progress, blob.what, f"upload {blob.what}")
-        stream = None
-        if isinstance(sink, StreamingSink) and sink.can_stream:
-            stream = SpoolStream(sink, bar_up.advance)
-            self._streams.append(stream)
         # compressors use every core already: one at a time finishes the first layer soonest
-        slot = self._compress_slot if target != mt.NONE else contextlib.nullcontext()
-        try:
-            with slot, blob.open() as raw:
-                counted = _Counting(raw, lambda n: self.progress.blob_advance(bar, n))
-                out = convert(counted, source_compression=source, target=target,
-                              spool_dir=self.spool_dir, expected=blob.digest,
-                              diff_id=blob.diff_id, what=blob.what,
-                              tap=stream.wrote if stream else None)
-        except BaseException:
-            if stream is not None:
-                stream.abort()
-            raise
-        self.progress.blob_done(bar, "converted")
+        turn = ticket.turn() if target != mt.NONE else contextlib.nullcontext()
+        with turn:
+            stream = None
+            if isinstance(sink, StreamingSink) and sink.can_stream:
+                stream = SpoolStream(sink, bar_up.advance)
+                self._streams.append(stream)
+            try:
+                out = self._transcode(blob, target, stream)
+            except BaseException:
+                if stream is not None:
+                    stream.abort()
+                raise
         self._converted[(key or id(blob), target)] = (out.digest, out.size, out.path)
         if key is not None:
             self.cache.remember_converted(key, self.setting, out.digest, out.size, blob.size)
         action = self._close_stream(stream, sink, out.digest, blob.what,
                                     lambda: bar_up.show(out.size))
         return out.digest, out.size, out.path, action
+
+    def _transcode(self, blob: Blob, target: str, stream: SpoolStream | None) -> Converted:
+        verb = "decompress" if target == mt.NONE else "compress"
+        bar = f"{blob.what}#convert"
+        self.progress.blob_start(bar, f"{verb} {blob.what}", blob.size)
+        source = mt.layer_compression(blob.media_type) or mt.NONE
+        with blob.open() as raw:
+            counted = _Counting(raw, lambda n: self.progress.blob_advance(bar, n))
+            out = convert(counted, source_compression=source, target=target,
+                          spool_dir=self.spool_dir, expected=blob.digest,
+                          diff_id=blob.diff_id, what=blob.what,
+                          tap=stream.wrote if stream else None)
+        self.progress.blob_done(bar, "converted")
+        return out
 
     def _close_stream(self, stream: SpoolStream | None, sink: Sink, digest: Digest, what: str,
                       show: Callable[[], None]) -> str | None:
