@@ -13,6 +13,7 @@ PUBLIC = {
 
 def test_all_is_pinned() -> None:
     assert set(freight.__all__) == PUBLIC
+    assert set(dir(freight)) >= PUBLIC  # lazily loaded names too
     assert all(hasattr(freight, name) for name in freight.__all__)
 
 
