@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from freight.streaming import SpoolStream, StreamingSink
 from freight.turns import Ticket, Turnstile
 
 UPLOADED, SKIPPED, MOUNTED = "uploaded", "skipped", "mounted"
-STREAM_CANCEL_WAIT = 10.0  # seconds a dropped stream may take to cancel its session at the end
+STREAM_CANCEL_WAIT = 10.0  # seconds dropped streams may take, in all, to cancel their sessions
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,9 @@ class Engine:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+        deadline = time.monotonic() + STREAM_CANCEL_WAIT
         for stream in self._streams:  # dropped streams cancel their sessions meanwhile
-            stream.wait(STREAM_CANCEL_WAIT)
+            stream.wait(max(0.0, deadline - time.monotonic()))
 
     def known_in(self, digest: Digest, repository: str) -> None:
         """Note that `repository` on the destination registry holds `digest` (mount source)."""

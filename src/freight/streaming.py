@@ -5,11 +5,12 @@ reports how far it got (`SpoolStream.wrote`), while a thread sends what is there
 streamed PATCH, as docker does. When the last byte is converted the digest is known, and
 the engine asks the registry whether it had the blob all along: then the stream is dropped,
 having cost only the bytes sent meanwhile (few on a slow link, where compressing runs far
-ahead of the network), else the upload is closed with the digest. A dropped stream ends
-its body cleanly rather than cutting it: a registry that signs the upload offset into the
-URL (distribution's `_state`) refuses to cancel a session through an older URL, and would
-keep the bytes until its purge, days later. A failed stream only
+ahead of the network), else the upload is closed with the digest. A failed stream only
 costs speed: the engine then uploads the spool file the ordinary, retryable way.
+
+A dropped stream ends its body cleanly rather than cutting it: a registry that signs the
+upload offset into the URL (distribution's `_state`) refuses to cancel a session through an
+older URL, and would keep the bytes until its purge, days later.
 """
 
 from __future__ import annotations
