@@ -132,6 +132,32 @@ def test_diff_id_mismatch_writes_no_tag(served: str, tmp_path: Path, compression
     assert not list(uploads.iterdir())  # the bad layer's stream was dropped, not kept
 
 
+@pytest.mark.parametrize("wrap", ["plain", "gzip"])
+def test_archive_on_standard_input(served: str, archive: Path, wrap: str) -> None:
+    """`docker save app | freight push - REF`, through a real pipe."""
+    import gzip
+    import subprocess
+    import sys
+
+    data = archive.read_bytes()
+    direct = freight.push(str(archive), f"{served}/team/app:1")[0].digest
+    done = subprocess.run([sys.executable, "-m", "freight", "push", "-q", "-",
+                           f"{served}/team/app:2"], capture_output=True, timeout=60,
+                          input=gzip.compress(data) if wrap == "gzip" else data)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().strip() == f"{served}/team/app:2@{direct}"
+
+
+def test_standard_input_that_is_empty_or_cut_is_bad_input(served: str, archive: Path) -> None:
+    runner = CliRunner()
+    run = runner.invoke(main, ["push", "-", f"{served}/team/app:1"], input=b"")
+    assert run.exit_code == EXIT_BAD_INPUT and "standard input: empty" in run.stderr
+    run = runner.invoke(main, ["push", "-", f"{served}/team/app:1"],
+                        input=archive.read_bytes()[:5000])
+    assert run.exit_code == EXIT_BAD_INPUT and "standard input" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+
+
 def test_usage_and_network_errors(archive: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     run = runner.invoke(main, ["push", str(archive), "Bad/Name:1"])

@@ -53,8 +53,9 @@ def push_command(source: str, destination: str, image: str | None, compression: 
     """Push the images in SOURCE to DESTINATION.
 
     SOURCE is a `docker save` archive (any format, optionally gzip/zstd-compressed), an OCI
-    archive or an OCI layout directory. DESTINATION is REGISTRY/REPO[:TAG], or a bare
-    REGISTRY (e.g. localhost:5000) to push every image under its own names.
+    archive, an OCI layout directory, or `-` for an archive on standard input.
+    DESTINATION is REGISTRY/REPO[:TAG], or a bare REGISTRY (e.g. localhost:5000) to push
+    every image under its own names.
     """
     with progress_for(quiet=quiet or as_json) as progress:
         results = push(source, destination, image=image, compression=compression, jobs=jobs,

@@ -3,26 +3,31 @@
 A tar is indexed in one pass over its headers (tarfile seeks over member data), then each
 member is read as a slice of the file. A gzip- or zstd-wrapped tar, detected by its magic
 bytes, is first decompressed once into a temporary file, since compressed streams cannot
-seek. Paths are normalised and may never leave the archive.
+seek; so is an archive on standard input (`-`: `docker save app | freight push - REF`).
+Paths are normalised and may never leave the archive.
 """
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import posixpath
 import shutil
+import sys
 import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from freight.errors import SourceError
+from freight.errors import SourceError, UsageError
 from freight.mediatypes import GZIP, ZSTD, sniff_compression
 
 MAX_METADATA_SIZE = 64 << 20  # JSON documents bigger than this are not manifests or configs
 MAX_LINK_HOPS = 16  # docker writes one hop; more is a loop or an attack
 COPY_BUFFER = 1 << 20
+STDIN = "-"  # the source name that means: read the archive from standard input
 
 
 class Files(Protocol):
@@ -129,22 +134,29 @@ class TarFiles:
             raise
 
     def _plain_tar(self, path: str) -> str:
+        """`path` itself if it is a plain tar file, else a temporary plain copy."""
+        if path == STDIN:
+            return self._spool(_stdin())
         try:
             with open(path, "rb") as f:
-                head = f.read(4)
+                if sniff_compression(f.read(4)) == "tar":
+                    return path
+                f.seek(0)
+                return self._spool(f)
         except OSError as exc:
             raise SourceError(f"cannot read {path}: {exc.strerror}") from None
-        compression = sniff_compression(head)
-        if compression == "tar":
-            return path
+
+    def _spool(self, stream: BinaryIO) -> str:
+        """Copy `stream` into a temporary file, unwrapping gzip or zstd on the way."""
+        head = _read_exactly(stream, 4)
         self._tmpdir = tempfile.mkdtemp(prefix="freight-archive-")
         plain = os.path.join(self._tmpdir, "archive.tar")
-        _decompress_file(path, plain, compression, self.label)
+        _unwrap(_Prefixed(head, stream), plain, sniff_compression(head), self.label)
         return plain
 
     def _index(self) -> dict[str, _Member]:
         if os.path.getsize(self._path) == 0:
-            raise SourceError(f"{self.label}: the file is empty, not an image archive")
+            raise SourceError(f"{self.label}: empty, not an image archive")
         members: dict[str, _Member] = {}
         try:
             with tarfile.open(self._path, "r:") as tar:
@@ -208,20 +220,64 @@ def _soft_clean(path: str) -> str:
     return "\0escaped" if norm.startswith("../") or norm.startswith("/") else norm
 
 
-def _decompress_file(src: str, dst: str, compression: str, label: str) -> None:
+def _stdin() -> BinaryIO:
+    if sys.stdin is None or sys.stdin.isatty():
+        raise UsageError("the source `-` reads an archive from standard input, which is a "
+                         "terminal: pipe one in (docker save app | freight push - REF)")
+    return sys.stdin.buffer
+
+
+def _read_exactly(stream: BinaryIO, n: int) -> bytes:
+    parts, got = [], 0
+    while got < n and (data := stream.read(n - got)):
+        parts.append(data)
+        got += len(data)
+    return b"".join(parts)
+
+
+class _Prefixed(io.RawIOBase):
+    """`head` (already read from `rest` to sniff it), then the rest of `rest`."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head, self._rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n], self._head = self._head[:n], self._head[n:]
+            return n
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _unwrap(src: io.RawIOBase, dst: str, compression: str, label: str) -> None:
+    """Write `src` to the file `dst`, decompressed if `compression` is gzip or zstd."""
+    reader: BinaryIO = io.BufferedReader(src, COPY_BUFFER)
     try:
-        with open(src, "rb") as fin, open(dst, "wb") as fout:
+        with open(dst, "wb") as fout:
             if compression == GZIP:
                 from isal import igzip
 
-                with igzip.IGzipFile(fileobj=fin) as gz:  # type: ignore[no-untyped-call]
+                with igzip.IGzipFile(fileobj=reader) as gz:  # type: ignore[no-untyped-call]
                     shutil.copyfileobj(gz, fout, COPY_BUFFER)
             elif compression == ZSTD:
                 import zstandard
 
-                reader = zstandard.ZstdDecompressor().stream_reader(fin, read_across_frames=True)
+                unzstd = zstandard.ZstdDecompressor().stream_reader(reader,
+                                                                    read_across_frames=True)
+                shutil.copyfileobj(unzstd, fout, COPY_BUFFER)
+            else:
                 shutil.copyfileobj(reader, fout, COPY_BUFFER)
-    except (OSError, EOFError, ValueError) as exc:
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise SourceError(f"{label}: no space left to unpack the archive into "
+                              f"{os.path.dirname(dst)}; point TMPDIR at a bigger disk") from None
+        raise SourceError(f"{label}: the {compression} archive is damaged ({exc})") from None
+    except (EOFError, ValueError) as exc:
         raise SourceError(f"{label}: the {compression} archive is damaged ({exc})") from None
     except Exception as exc:  # zstandard.ZstdError and isal errors do not share a base
         raise SourceError(f"{label}: the {compression} archive is damaged ({exc})") from None
@@ -252,7 +308,9 @@ class DirFiles:
 
 
 def open_files(path: str) -> Files:
-    """A directory or a (possibly compressed) tar file."""
+    """A directory, a (possibly compressed) tar file, or `-`: a tar on standard input."""
+    if path == STDIN:
+        return TarFiles(STDIN, label="standard input")
     if os.path.isdir(path):
         return DirFiles(path)
     if not os.path.exists(path):
