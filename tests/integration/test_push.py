@@ -9,6 +9,8 @@ the registry HTTP API (media type vs magic bytes, DiffIDs), a clean docker engin
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from support.badarchives import BAD_KINDS
 from support.consumers import pull_and_run, skopeo_copy_to_layout, verify_layout_image
 from support.docker import DockerEngine
 from support.faults import BodyLimit
-from support.freightcli import FreightRun, UserDirs, run_freight
+from support.freightcli import FreightRun, UserDirs, freight_argv, run_freight
 from support.images import TestImage, TestImages
 from support.procs import free_port
 from support.proxy import RegistryProxy
@@ -226,6 +228,28 @@ def test_untagged_image_goes_to_the_destination_tag(
     [(reference, _)] = assert_ok(push(str(untagged_archive), destination, dirs=dirs))
     assert reference == destination
     pull_and_run(docker_puller, destination, images.three)
+
+
+def test_docker_save_piped_into_push(
+    docker: DockerEngine,
+    images: TestImages,
+    registry: Registry,
+    docker_puller: DockerEngine,
+    dirs: UserDirs,
+) -> None:
+    """``docker save IMAGE | freight push - REF``: a real pipe, no file in between."""
+    destination = f"{registry.host}/accept/piped:1"
+    saver = subprocess.Popen([docker.cli, "save", images.app.reference], env=docker.env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pusher = subprocess.run([*freight_argv(), "push", "-q", "-", destination],
+                            stdin=saver.stdout, capture_output=True, text=True,
+                            env={**os.environ, **dirs.env()}, timeout=600)
+    assert saver.stdout is not None
+    saver.stdout.close()
+    assert saver.wait(60) == 0, saver.stderr.read() if saver.stderr else ""
+    assert pusher.returncode == 0, pusher.stderr
+    assert pusher.stdout.strip().startswith(f"{destination}@sha256:")
+    pull_and_run(docker_puller, destination, images.app)
 
 
 # --- idempotence: the second push uploads nothing ----------------------------------------
