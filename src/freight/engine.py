@@ -116,10 +116,11 @@ class Engine:
         order = sorted(range(len(node.layers)), key=lambda i: -node.layers[i].size)
         tickets: dict[object, Ticket] = {}
         for i in order:
-            tickets.setdefault(self._memo_key(node.layers[i]), self._compressions.ticket())
+            if self._compresses(node.layers[i]):
+                tickets.setdefault(self._memo_key(node.layers[i]), self._compressions.ticket())
         futures: dict[int, Future[tuple[Descriptor, str]]] = {
             i: self.pool.submit(self._layer, node.layers[i], sink, kind,
-                                tickets[self._memo_key(node.layers[i])]) for i in order}
+                                tickets.get(self._memo_key(node.layers[i]))) for i in order}
         config = self._config(node, sink, kind)
         layers = [futures[i].result() for i in range(len(node.layers))]
         results = [_result(config), *(_result(r) for r in layers)]
@@ -164,15 +165,20 @@ class Engine:
         key = blob.diff_id or blob.digest or id(blob)
         return key, target_compression(self.setting, blob.media_type)
 
+    def _compresses(self, blob: Blob) -> bool:
+        """True if the layer is to be compressed (and so waits for its turn to be)."""
+        return target_compression(self.setting, blob.media_type) not in (None, mt.NONE)
+
     def _layer(self, blob: Blob, sink: Sink, kind: str | None,
-               ticket: Ticket) -> tuple[Descriptor, str]:
+               ticket: Ticket | None) -> tuple[Descriptor, str]:
         try:
             return self._layer_in_turn(blob, sink, kind, ticket)
         finally:
-            ticket.release()  # if no compression used it
+            if ticket is not None:
+                ticket.release()  # if no compression used it (the layer was cached)
 
     def _layer_in_turn(self, blob: Blob, sink: Sink, kind: str | None,
-                       ticket: Ticket) -> tuple[Descriptor, str]:
+                       ticket: Ticket | None) -> tuple[Descriptor, str]:
         target = target_compression(self.setting, blob.media_type)
         final = target or mt.layer_compression(blob.media_type)
         media_type = blob.media_type
@@ -187,7 +193,7 @@ class Engine:
         return Descriptor(media_type, digest, size), action
 
     def _converted_layer(self, blob: Blob, target: str, sink: Sink,
-                         ticket: Ticket) -> tuple[Digest, int, str]:
+                         ticket: Ticket | None) -> tuple[Digest, int, str]:
         key = blob.diff_id or blob.digest
         with self.lock(("convert", key or id(blob), target)):
             known = self.cache.converted(key, self.setting, blob.size) if key else None
@@ -205,7 +211,7 @@ class Engine:
         return digest, size, self._ensure(sink, digest, size, source, blob.what, verify=False)
 
     def _convert(self, blob: Blob, target: str, key: Digest | None, sink: Sink,
-                 ticket: Ticket) -> tuple[Digest, int, str, str | None]:
+                 ticket: Ticket | None) -> tuple[Digest, int, str, str | None]:
         """Convert into a spool file, once per push. A registry gets the bytes streamed
         meanwhile; the action is then what became of them (None: upload the spool file)."""
         memo = self._converted.get((key or id(blob), target))
@@ -213,8 +219,7 @@ class Engine:
             return (*memo, None)
         bar_up = _LateBar(self.progress, blob.what, f"upload {blob.what}")
         # compressors use every core already: one at a time finishes the first layer soonest
-        turn = ticket.turn() if target != mt.NONE else contextlib.nullcontext()
-        with turn:
+        with ticket.turn() if ticket is not None else contextlib.nullcontext():
             stream = None
             if isinstance(sink, StreamingSink) and sink.can_stream:
                 stream = SpoolStream(sink, bar_up.advance)

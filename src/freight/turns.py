@@ -3,9 +3,10 @@
 The engine compresses one layer at a time (each compression already uses every core), the
 biggest first, so that its upload overlaps the compression of the others. Threads of a pool
 reach the compressor in whatever order the scheduler picks, so a semaphore alone let a small
-layer go first in some runs. Here each layer gets a ticket when it is scheduled; a section
-runs only once every earlier ticket is released, and a ticket that needs no section (its
-layer was cached, or converted for an identical layer) is released without running one.
+layer go first in some runs. Here each layer to compress gets a ticket when it is scheduled;
+a section runs only once every earlier ticket is released, and a ticket that needs no
+section (its layer was cached, or converted for an identical layer) is released without
+running one. Layers that are not compressed take no ticket, so they never hold one up.
 """
 
 from __future__ import annotations
