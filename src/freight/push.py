@@ -34,14 +34,14 @@ def push(
     platform: str | None = None, progress: Progress | None = None,
     connection: Connection | None = None, stream: bool | None = None,
 ) -> list[PushResult]:
-    """Push the images of `source` (archive or layout) to `destination`.
+    """Push the images of `source` (archive or layout; `-` reads standard input) to
+    `destination`.
 
     `destination` is `REGISTRY/REPO[:TAG]`, or a bare `REGISTRY` to push every image under
     its own names. `connection` may replace `plain_http`, `insecure`, `username` and
     `password`. `stream` uploads each layer while it is compressed; left as None, freight
-    decides (see `streams_by_default`). Raises a
-    FreightError subclass on any failure; no tag is written for an image unless every blob
-    it needs is in the registry.
+    decides (see `streams_by_default`). Raises a FreightError subclass on any failure; no
+    tag is written for an image unless every blob it needs is in the registry.
     """
     _check_options(compression, jobs, chunk_size)
     connection = connection or Connection(plain_http, insecure, username, password)
