@@ -39,7 +39,7 @@ class FakeSink:
                 raise NetworkError("cut")
         return url + "&n=2"
 
-    def stream_finish(self, url: str, digest: Digest) -> None:
+    def close_upload(self, url: str, digest: Digest) -> None:
         if self.fail_finish:
             raise NetworkError("lost")
         self.finished.append((url, digest))

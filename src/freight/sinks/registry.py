@@ -124,7 +124,7 @@ class RegistrySink:
 
     def stream(self, url: str, chunks: Iterable[bytes]) -> str:
         """Send bytes whose digest is not known yet to the session `url` in one streamed
-        PATCH; return the URL that `stream_finish` closes. Never retried: the caller keeps
+        PATCH; return the URL that `close_upload` closes. Never retried: the caller keeps
         the bytes to upload again the ordinary way."""
         reply = self.client.request("PATCH", url, ok=(201, 202, 204), headers=OCTET,
                                     content=self._counted(chunks), what="streaming a layer")
@@ -136,8 +136,8 @@ class RegistrySink:
                 self.bytes_sent += len(chunk)
             yield chunk
 
-    def stream_finish(self, url: str, digest: Digest) -> None:
-        """Close a streamed upload as `digest` (the registry checks the bytes against it)."""
+    def close_upload(self, url: str, digest: Digest) -> None:
+        """Close an upload whose bytes are all sent, as `digest` (the registry checks them)."""
         self.client.request("PUT", urls.with_digest(url, digest), ok=(201, 204),
                             headers={"Content-Length": "0"},
                             what=f"completing blob {digest.short}")
@@ -309,9 +309,7 @@ class _Upload:
             self.sink.journal.save(self.sink.repository, digest, self.url, self.offset)
         self.source.hash_through(size)
         self.source.check()
-        self.client.request("PUT", urls.with_digest(self.url, digest), ok=(201, 204),
-                            headers={"Content-Length": "0"},
-                            what=f"completing blob {digest.short}")
+        self.sink.close_upload(self.url, digest)
 
 
 class _Source:
