@@ -108,6 +108,17 @@ def write_report(kind: str, report: dict[str, object]) -> Path:
     return out
 
 
+def publish(kind: str, report: dict[str, object]) -> None:
+    """Write the report (see write_report) and print its table, targets and profiles."""
+    out = write_report(kind, report)
+    print("\n" + str(report["table"]) + "\n\n" + "\n".join(report["targets"]))  # type: ignore[arg-type]
+    print(f"other processes kept {report['background_busy_cores']} cores busy before runs")
+    if report["profile"]:
+        for name, found in report["profile"].items():  # type: ignore[attr-defined]
+            print(f"\nprofile {name}: {found['top_self']}")
+    print(f"\nraw results: {out}")
+
+
 def results_json(results: list[ToolResult]) -> list[dict[str, object]]:
     return [{**asdict(r), "median": r.median(), "peak_rss_mb": r.peak_rss(),
              "peak_server_rss_mb": r.peak_server_rss()} for r in results]

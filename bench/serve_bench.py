@@ -37,12 +37,12 @@ from bench_report import Sample, ToolResult, compare_table
 from bench_session import (
     bench_session,
     load_archives,
+    publish,
     py_spy,
     results_json,
     spread,
     step,
     timed_with_server,
-    write_report,
 )
 from push_bench import Bench, _warm_page_cache, timed
 
@@ -305,13 +305,7 @@ def _session(args: argparse.Namespace) -> int:
             "groups": sorted(args.groups),
             "profile": profile(bench) if args.profile else None,
         }
-        out = write_report("serve", report)
-        print("\n" + str(report["table"]) + "\n\n" + "\n".join(report["targets"]))
-        print(f"other processes kept {report['background_busy_cores']} cores busy before runs")
-        if report["profile"]:
-            for name, found in report["profile"].items():  # type: ignore[union-attr]
-                print(f"\nprofile {name}: {found['top_self']}")
-        print(f"\nraw results: {out}")
+        publish("serve", report)
     return 0
 
 
