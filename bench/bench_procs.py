@@ -149,13 +149,7 @@ def fresh_registry(parent: Path) -> Iterator[Registry]:
     config = workdir / "config.yml"
     config.write_text(_registry_config(port, workdir / "storage"))
     service = Service([binary, "serve", str(config)], log=workdir / "registry.log")
-    host = f"127.0.0.1:{port}"
-    try:
-        wait_until(lambda: _ready(service, host), what=f"registry on {host}", timeout=20)
-        yield Registry(host, workdir / "storage", service.process.pid)
-    finally:
-        service.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+    yield from _serving(service, f"127.0.0.1:{port}", workdir, "registry")
 
 
 @contextlib.contextmanager
@@ -168,8 +162,14 @@ def fresh_freight_serve(parent: Path, freight: Sequence[str],
     host = f"127.0.0.1:{port}"
     service = Service([*freight, "serve", "--root", str(workdir / "storage"),
                        "--address", host], log=workdir / "serve.log", env=env)
+    yield from _serving(service, host, workdir, "freight serve")
+
+
+def _serving(service: Service, host: str, workdir: Path, what: str) -> Iterator[Registry]:
+    """Wait until `service` answers on `host`, yield it, then stop it and delete `workdir`
+    (its storage is `workdir/storage`)."""
     try:
-        wait_until(lambda: _ready(service, host), what=f"freight serve on {host}", timeout=20)
+        wait_until(lambda: _ready(service, host), what=f"{what} on {host}", timeout=20)
         yield Registry(host, workdir / "storage", service.process.pid)
     finally:
         service.stop()
