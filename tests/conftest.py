@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import httpx
 import pytest
@@ -76,12 +77,20 @@ def proxy_for() -> Iterator[Callable[[Registry], RegistryProxy]]:
         proxy.stop()
 
 
-def _engine(prefix: str) -> Iterator[DockerEngine]:
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+_Daemon = TypeVar("_Daemon", bound=_Stoppable)
+
+
+def _daemon(prefix: str, start: Callable[[Path], _Daemon]) -> Iterator[_Daemon]:
+    """A daemon started in a fresh short temp dir; stopped, and the dir deleted, after."""
     root = _short_tempdir(prefix)
     try:
-        engine = start_docker(root)
-        yield engine
-        engine.stop()
+        daemon = start(root)
+        yield daemon
+        daemon.stop()
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -89,24 +98,18 @@ def _engine(prefix: str) -> Iterator[DockerEngine]:
 @pytest.fixture(scope="session")
 def docker() -> Iterator[DockerEngine]:
     """A private dockerd (vfs, no network) that builds and saves the test images."""
-    yield from _engine("freight-docker-")
+    yield from _daemon("freight-docker-", start_docker)
 
 
 @pytest.fixture(scope="session")
 def docker_puller() -> Iterator[DockerEngine]:
     """A second, empty dockerd for pulls: layers it pulls cannot come from a local cache."""
-    yield from _engine("freight-puller-")
+    yield from _daemon("freight-puller-", start_docker)
 
 
 @pytest.fixture(scope="session")
 def containerd() -> Iterator[Containerd]:
-    root = _short_tempdir("freight-ctrd-")
-    try:
-        daemon = start_containerd(root)
-        yield daemon
-        daemon.stop()
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    yield from _daemon("freight-ctrd-", start_containerd)
 
 
 @pytest.fixture(scope="session")
