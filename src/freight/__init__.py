@@ -4,7 +4,6 @@ from typing import TYPE_CHECKING, Any
 
 from freight.connect import Connection
 from freight.digest import Digest
-from freight.engine import BlobResult
 from freight.errors import (
     AuthError,
     DigestMismatch,
@@ -21,7 +20,7 @@ from freight.errors import (
 from freight.pull import pull
 from freight.push import push
 from freight.reference import Reference
-from freight.results import ImageResult, PullResult, PushResult
+from freight.results import BlobResult, ImageResult, PullResult, PushResult
 
 if TYPE_CHECKING:
     from freight.inspect import (

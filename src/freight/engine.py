@@ -22,22 +22,15 @@ from freight.cache import Cache
 from freight.convert import Converted, convert, target_compression
 from freight.digest import Digest, Hasher
 from freight.manifest import Descriptor, Index, Manifest
-from freight.progress import Progress
+from freight.progress import Phase, Progress
+from freight.results import Action, BlobResult
 from freight.sinks import Sink
 from freight.sources.model import Blob, ImageNode, IndexNode, Node
 from freight.streaming import SpoolStream, StreamingSink
 from freight.turns import Ticket, Turnstile
 
-UPLOADED, SKIPPED, MOUNTED = "uploaded", "skipped", "mounted"
+UPLOADED, SKIPPED, MOUNTED = Action.UPLOADED, Action.SKIPPED, Action.MOUNTED
 STREAM_CANCEL_WAIT = 10.0  # seconds dropped streams may take, in all, to cancel their sessions
-
-
-@dataclass(frozen=True)
-class BlobResult:
-    media_type: str
-    digest: Digest
-    size: int
-    action: str  # uploaded, skipped or mounted
 
 
 Transferred = tuple[Descriptor, bytes, list[BlobResult]]  # the node's new manifest and its blobs
@@ -118,7 +111,7 @@ class Engine:
         for i in order:
             if self._compresses(node.layers[i]):
                 tickets.setdefault(self._memo_key(node.layers[i]), self._compressions.ticket())
-        futures: dict[int, Future[tuple[Descriptor, str]]] = {
+        futures: dict[int, Future[tuple[Descriptor, Action]]] = {
             i: self.pool.submit(self._layer, node.layers[i], sink, kind,
                                 tickets.get(self._memo_key(node.layers[i]))) for i in order}
         config = self._config(node, sink, kind)
@@ -151,7 +144,7 @@ class Engine:
             return source  # nothing changed: the original bytes keep the original digest
         return Manifest.build(kind or mt.OCI_MANIFEST, config, layers)
 
-    def _config(self, node: ImageNode, sink: Sink, kind: str | None) -> tuple[Descriptor, str]:
+    def _config(self, node: ImageNode, sink: Sink, kind: str | None) -> tuple[Descriptor, Action]:
         blob = node.config
         media_type = blob.media_type
         if kind is not None and media_type in (mt.DOCKER_CONFIG, mt.OCI_CONFIG):
@@ -170,7 +163,7 @@ class Engine:
         return target_compression(self.setting, blob.media_type) not in (None, mt.NONE)
 
     def _layer(self, blob: Blob, sink: Sink, kind: str | None,
-               ticket: Ticket | None) -> tuple[Descriptor, str]:
+               ticket: Ticket | None) -> tuple[Descriptor, Action]:
         try:
             return self._layer_in_turn(blob, sink, kind, ticket)
         finally:
@@ -178,7 +171,7 @@ class Engine:
                 ticket.release()  # if no compression used it (the layer was cached)
 
     def _layer_in_turn(self, blob: Blob, sink: Sink, kind: str | None,
-                       ticket: Ticket | None) -> tuple[Descriptor, str]:
+                       ticket: Ticket | None) -> tuple[Descriptor, Action]:
         target = target_compression(self.setting, blob.media_type)
         final = target or mt.layer_compression(blob.media_type)
         media_type = blob.media_type
@@ -193,7 +186,7 @@ class Engine:
         return Descriptor(media_type, digest, size), action
 
     def _converted_layer(self, blob: Blob, target: str, sink: Sink,
-                         ticket: Ticket | None) -> tuple[Digest, int, str]:
+                         ticket: Ticket | None) -> tuple[Digest, int, Action]:
         key = blob.diff_id or blob.digest
         with self.lock(("convert", key or id(blob), target)):
             known = self.cache.converted(key, self.setting, blob.size) if key else None
@@ -211,7 +204,7 @@ class Engine:
         return digest, size, self._ensure(sink, digest, size, source, blob.what, verify=False)
 
     def _convert(self, blob: Blob, target: str, key: Digest | None, sink: Sink,
-                 ticket: Ticket | None) -> tuple[Digest, int, str, str | None]:
+                 ticket: Ticket | None) -> tuple[Digest, int, str, Action | None]:
         """Convert into a spool file, once per push. A registry gets the bytes streamed
         meanwhile; the action is then what became of them (None: upload the spool file)."""
         memo = self._converted.get((key or id(blob), target))
@@ -240,7 +233,8 @@ class Engine:
     def _transcode(self, blob: Blob, target: str, stream: SpoolStream | None) -> Converted:
         verb = "decompress" if target == mt.NONE else "compress"
         bar = f"{blob.what}#convert"
-        self.progress.blob_start(bar, f"{verb} {blob.what}", blob.size)
+        self.progress.blob_start(bar, f"{verb} {blob.what}", blob.size,
+                                 Phase.DECOMPRESS if target == mt.NONE else Phase.COMPRESS)
         source = mt.layer_compression(blob.media_type) or mt.NONE
         with blob.open() as raw:
             counted = _Counting(raw, lambda n: self.progress.blob_advance(bar, n))
@@ -248,11 +242,11 @@ class Engine:
                           spool_dir=self.spool_dir, expected=blob.digest,
                           diff_id=blob.diff_id, what=blob.what,
                           tap=stream.wrote if stream else None)
-        self.progress.blob_done(bar, "converted")
+        self.progress.blob_done(bar, None)
         return out
 
     def _close_stream(self, stream: SpoolStream | None, sink: Sink, digest: Digest, what: str,
-                      show: Callable[[], None]) -> str | None:
+                      show: Callable[[], None]) -> Action | None:
         """Drop the stream if the repository had the blob all along, else complete it."""
         if stream is None:
             return None
@@ -277,7 +271,7 @@ class Engine:
                 hasher.update(chunk)
         return hasher.digest
 
-    def _reuse(self, sink: Sink, digest: Digest, what: str) -> str | None:
+    def _reuse(self, sink: Sink, digest: Digest, what: str) -> Action | None:
         """SKIPPED if the repository has the blob, MOUNTED if a mount worked, else None."""
         if sink.has_blob(digest):
             self._remember(sink, digest)
@@ -296,26 +290,26 @@ class Engine:
         return None
 
     def _ensure(self, sink: Sink, digest: Digest, size: int, blob: Blob, what: str,
-                *, verify: bool = True) -> str:
+                *, verify: bool = True) -> Action:
         """Make sure the repository holds the blob: skip, mount or upload it."""
         with self.lock(("blob", sink.repository, digest)):
             action = self._reuse(sink, digest, what)
             if action is not None:
                 return action
-            self.progress.blob_start(what, f"upload {what}", size)
+            self.progress.blob_start(what, f"upload {what}", size, Phase.UPLOAD)
             sink.upload(digest, size, blob.open, verify=verify, what=what,
                         progress=lambda n: self.progress.blob_advance(what, n))
             self._remember(sink, digest)
-            action = getattr(sink, "stored_action", UPLOADED)
+            action = Action(getattr(sink, "stored_action", UPLOADED))
             self.progress.blob_done(what, action)
-            return str(action)
+            return action
 
     def _remember(self, sink: Sink, digest: Digest) -> None:
         if self.registry is not None:
             self.cache.remember_location(self.registry, digest, sink.repository)
 
 
-def _result(item: tuple[Descriptor, str]) -> BlobResult:
+def _result(item: tuple[Descriptor, Action]) -> BlobResult:
     desc, action = item
     return BlobResult(desc.media_type, desc.digest, desc.size, action)
 
@@ -350,5 +344,5 @@ class _LateBar:
     def show(self, total: int) -> None:
         with self._lock:
             sent, self._sent = self._sent or 0, None
-            self._progress.blob_start(self._key, self._label, total)
+            self._progress.blob_start(self._key, self._label, total, Phase.UPLOAD)
             self._progress.blob_advance(self._key, sent)

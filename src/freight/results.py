@@ -1,19 +1,38 @@
-"""What every transfer returns: one result per reference written."""
+"""What every transfer returns: one result per reference written, and what each blob took."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from freight.digest import Digest
-from freight.engine import BlobResult
 from freight.reference import Reference
+
+
+class Action(StrEnum):
+    """What became of one blob at the destination."""
+
+    UPLOADED = "uploaded"  # sent to a registry
+    SKIPPED = "skipped"  # the destination had it already
+    MOUNTED = "mounted"  # taken from another repository of the same registry
+    DOWNLOADED = "downloaded"  # from a registry into a local layout or archive
+    WRITTEN = "written"  # from one local layout or archive into another
+    PLANNED = "planned"  # a dry run: would be sent
+
+
+@dataclass(frozen=True)
+class BlobResult:
+    media_type: str
+    digest: Digest
+    size: int
+    action: Action
 
 
 @dataclass(frozen=True)
 class ImageResult:
     """One reference written: its digest, and what happened to each blob."""
 
-    reference: Reference
+    reference: Reference | str  # a Reference for registries; a location string for local sinks
     digest: Digest
     size: int
     media_type: str

@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from freight.progress import Progress, Silent
-from freight.results import ImageResult
+from freight.progress import Phase, Plan, Progress, Silent, Summary
+from freight.results import Action, ImageResult
 
 
 def result_json(result: ImageResult) -> dict[str, Any]:
@@ -53,7 +53,16 @@ class Bars:
         self._lock = threading.Lock()
         self._overall = self.bars.add_task("[bold]all blobs", total=0)
 
-    def blob_start(self, key: str, label: str, total: int) -> None:
+    def begin(self, plan: Plan) -> None:
+        pass
+
+    def overall(self, n: int) -> None:
+        pass
+
+    def end(self, summary: Summary) -> None:
+        pass
+
+    def blob_start(self, key: str, label: str, total: int, phase: Phase) -> None:
         with self._lock:
             task = self.bars.add_task(_short(label), total=total)
             self._tasks[key] = task
@@ -66,7 +75,7 @@ class Bars:
             self.bars.advance(task, n)
             self.bars.advance(self._overall, n)
 
-    def blob_done(self, key: str, outcome: str) -> None:
+    def blob_done(self, key: str, outcome: Action | None) -> None:
         with self._lock:
             task = self._tasks.pop(key, None)
         if task is not None:
