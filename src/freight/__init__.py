@@ -23,6 +23,7 @@ from freight.reference import Reference
 from freight.results import BlobResult, ImageResult, PullResult, PushResult
 
 if TYPE_CHECKING:
+    from freight.copying import copy
     from freight.inspect import (
         Catalog,
         ConfigInfo,
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from freight.inspect import digest as get_digest
     from freight.inspect import manifest as get_manifest
     from freight.manage import DeleteResult, TagResult, delete, tag
-    from freight.registry_copy import copy
 
 # the rest loads on first use: a push needs none of it, and start-up is part of every push
 _LAZY = {
@@ -49,7 +49,7 @@ _LAZY = {
     "get_manifest": ("freight.inspect", "manifest"),
     **{name: ("freight.manage", name) for name in ("DeleteResult", "TagResult", "delete",
                                                      "tag")},
-    "copy": ("freight.registry_copy", "copy"),
+    "copy": ("freight.copying", "copy"),
 }
 
 

@@ -24,15 +24,20 @@ DEFAULT_ZSTD_LEVEL = 3  # zstd's own default: the usual speed/ratio balance
 # Blocks compressed in parallel. ISA-L's threaded gzip and zstd's workers give the same bytes
 # for any count of one or more, so this changes speed, never digests.
 COMPRESS_THREADS = max(1, min(4, os.cpu_count() or 1))
-SETTINGS = ("gzip", "zstd", "none", "keep")
+# auto: compress what is uncompressed (gzip), keep what is compressed, so digests survive a
+# round trip; gzip/zstd/none: every layer ends up so; keep: every blob exactly as stored.
+SETTINGS = ("auto", "gzip", "zstd", "none", "keep")
+AUTO, KEEP = "auto", "keep"
 _TARGET = {"gzip": mt.GZIP, "zstd": mt.ZSTD, "none": mt.NONE}
 
 
 def target_compression(setting: str, media_type: str) -> str | None:
     """The compression to convert a layer to, or None to send its bytes unchanged."""
     source = mt.layer_compression(media_type)
-    if setting == "keep" or source is None:
+    if setting == KEEP or source is None:
         return None
+    if setting == AUTO:
+        return mt.GZIP if source == mt.NONE else None
     target = _TARGET[setting]
     return None if target == source else target
 

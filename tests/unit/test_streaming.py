@@ -10,7 +10,7 @@ import pytest
 
 from freight.digest import Digest
 from freight.errors import NetworkError
-from freight.streaming import SpoolStream
+from freight.transfer.streaming import SpoolStream
 
 
 class FakeSink:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 from typing import Any
 
 import click
 
-from freight.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, FreightError
+from freight.errors import EXIT_INTERNAL, FreightError
 
 # The command line is synchronous. httpcore imports trio whenever it is installed, only to
 # support it: ~50 ms of every start-up. A None entry makes that optional import fail, which
@@ -51,12 +52,18 @@ class _Group(click.Group):
         return command
 
     def invoke(self, ctx: click.Context) -> Any:
+        from freight.cli import signals
+
+        signals.install()
         try:
             return super().invoke(ctx)
         except FreightError as exc:
             _fail(str(exc), exc.exit_code)
-        except KeyboardInterrupt:
-            _fail("interrupted; nothing was tagged for the image in progress", EXIT_INTERRUPTED)
+        except KeyboardInterrupt as exc:
+            name = "terminated" if isinstance(exc, signals.Stopped) and \
+                exc.signum == signal.SIGTERM else "interrupted"
+            _fail(f"{name}; nothing was tagged for the image in progress, and temporary "
+                  "files are removed", signals.exit_code(exc))
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as exc:

@@ -9,8 +9,9 @@ import click
 from freight.cli.options import connection_options
 from freight.cli.output import progress_for, result_json
 from freight.connect import Connection
+from freight.convert import SETTINGS
+from freight.copying import copy
 from freight.pull import DEFAULT_JOBS, FORMATS, pull
-from freight.registry_copy import copy
 from freight.results import ImageResult
 
 
@@ -29,11 +30,12 @@ def _print(results: list[ImageResult], as_json: bool) -> None:
 @click.option("--all-platforms", is_flag=True, help="Every platform (with --format oci).")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=DEFAULT_JOBS,
               show_default=True, help="Blobs downloaded in parallel.")
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per pulled image.")
 @connection_options
 def pull_command(references: tuple[str, ...], output: str, fmt: str, platform: str | None,
-                 all_platforms: bool, jobs: int, quiet: bool, as_json: bool,
+                 all_platforms: bool, jobs: int, force: bool, quiet: bool, as_json: bool,
                  connection: Connection) -> None:
     """Pull REFERENCES into OUTPUT (a tar, or a directory with --format oci).
 
@@ -43,7 +45,7 @@ def pull_command(references: tuple[str, ...], output: str, fmt: str, platform: s
     with progress_for(quiet=quiet or as_json) as progress:
         results = pull(list(references), output, format=fmt, platform=platform,
                        all_platforms=all_platforms, jobs=jobs, connection=connection,
-                       progress=progress)
+                       progress=progress, force=force)
     _print(results, as_json)
 
 
@@ -51,17 +53,31 @@ def pull_command(references: tuple[str, ...], output: str, fmt: str, platform: s
 @click.argument("source")
 @click.argument("destination")
 @click.option("--platform", metavar="OS/ARCH[/VARIANT]",
-              help="Copy one platform of a multi-platform image (default: all of them).")
+              help="Copy one platform of a multi-platform image (default: all of them; a "
+                   "docker archive takes this machine's).")
+@click.option("--all-platforms", is_flag=True,
+              help="Every platform, also into an OCI archive or layout.")
 @click.option("--all-tags", is_flag=True, help="Copy every tag of the source repository.")
+@click.option("--image", metavar="NAME[:TAG]",
+              help="Copy only this image of a multi-image archive (a name or an image ID).")
+@click.option("--compression", type=click.Choice(SETTINGS), default=None,
+              help="Layer compression (default: auto from files into a registry, else keep).")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=DEFAULT_JOBS,
               show_default=True, help="Blobs moved in parallel.")
+@click.option("--force", is_flag=True, help="Replace an existing output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per copied image.")
 @connection_options
-def copy_command(source: str, destination: str, platform: str | None, all_tags: bool, jobs: int,
-                 quiet: bool, as_json: bool, connection: Connection) -> None:
-    """Copy SOURCE to DESTINATION, registry to registry, streaming (nothing on disk)."""
+def copy_command(source: str, destination: str, platform: str | None, all_platforms: bool,
+                 all_tags: bool, image: str | None, compression: str | None, jobs: int,
+                 force: bool, quiet: bool, as_json: bool, connection: Connection) -> None:
+    """Copy SOURCE to DESTINATION: any two of a registry reference (or docker://REF),
+    docker-archive:PATH[:IMAGE], oci:DIR[:REF], oci-archive:PATH[:REF] or a plain path.
+
+    Registry to registry streams (nothing touches the disk) and mounts within a registry.
+    """
     with progress_for(quiet=quiet or as_json) as progress:
         results = copy(source, destination, platform=platform, all_tags=all_tags, jobs=jobs,
-                       connection=connection, progress=progress)
+                       connection=connection, progress=progress, compression=compression,
+                       image=image, force=force, all_platforms=all_platforms)
     _print(results, as_json)

@@ -27,12 +27,14 @@ def parse_size(text: str) -> int:
 
 
 @click.command("push")
-@click.argument("source", type=click.Path())
+@click.argument("source")
 @click.argument("destination")
 @click.option("--image", metavar="NAME[:TAG]",
               help="Push only this image of a multi-image archive (a name or an image ID).")
 @click.option("--compression", type=click.Choice(SETTINGS), default=DEFAULT_COMPRESSION,
-              show_default=True, help="Layer compression: keep = blobs exactly as stored.")
+              show_default=True,
+              help="auto: gzip uncompressed layers, keep compressed ones (digests survive); "
+                   "gzip/zstd/none: every layer so; keep: blobs exactly as stored.")
 @click.option("--platform", metavar="OS/ARCH[/VARIANT]",
               help="For a multi-platform image, push only this platform.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=DEFAULT_JOBS,
@@ -53,7 +55,8 @@ def push_command(source: str, destination: str, image: str | None, compression: 
     """Push the images in SOURCE to DESTINATION.
 
     SOURCE is a `docker save` archive (any format, optionally gzip/zstd-compressed), an OCI
-    archive, an OCI layout directory, or `-` for an archive on standard input.
+    archive, an OCI layout directory, or `-` for an archive on standard input; also
+    `docker-archive:PATH[:IMAGE]`, `oci:DIR[:REF]`, `oci-archive:PATH[:REF]`.
     DESTINATION is REGISTRY/REPO[:TAG], or a bare REGISTRY (e.g. localhost:5000) to push
     every image under its own names.
     """

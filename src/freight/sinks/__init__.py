@@ -1,7 +1,7 @@
-"""Where images go. A sink stores blobs and manifests; the engine (copy.py) drives it.
+"""Where images go. A sink stores blobs and manifests; the engine (freight.transfer) drives it.
 
-Every sink has the same small surface (`Sink`); registries add mounts and upload sessions,
-local sinks answer `mount` with a plain "no".
+Every sink has the same surface (`Sink`), capabilities included, so the engine never asks
+what kind of sink it holds: a local sink answers `mount` with False and `streamer` with None.
 """
 
 from __future__ import annotations
@@ -10,24 +10,28 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from freight.digest import Digest
+from freight.results import Action
+from freight.transfer.streaming import StreamingSink
 
 
 class Sink(Protocol):
-    repository: str
+    repository: str  # the repository written to ("" for a local layout)
+    registry: str | None  # the registry host, for mounts and the location cache; None if local
+    stored: Action  # what storing a blob is called here (uploaded, downloaded, written)
 
     def has_blob(self, digest: Digest) -> bool:
         """True when the blob is already there (and so need not be sent)."""
 
-    def mount(self, digest: Digest, source: str) -> str | None:
-        """Take the blob from another repository: None if done, else an upload session."""
-
-    def cancel(self, session: str) -> None:
-        """Abandon an upload session returned by `mount`."""
+    def mount(self, digest: Digest, source: str) -> bool:
+        """Take the blob from repository `source` of the same registry; True if done."""
 
     def upload(self, digest: Digest, size: int, opener: Callable[[], Any], *,
-               session: str | None = None, verify: bool = True,
-               progress: Callable[[int], None] = ..., what: str = "blob") -> None:
+               verify: bool = True, progress: Callable[[int], None] = ...,
+               what: str = "blob") -> None:
         """Store a blob, verifying digest and size while it streams."""
+
+    def streamer(self) -> StreamingSink | None:
+        """Where a layer can go up while it is converted, if this sink takes streams now."""
 
     def put_manifest(self, reference: str, raw: bytes, media_type: str) -> Digest:
         """Store a manifest under a tag or its digest."""

@@ -15,9 +15,11 @@ import tempfile
 from pathlib import Path
 
 from freight import mediatypes as mt
+from freight.digest import Digest
 from freight.errors import UsageError
 from freight.manifest import Manifest
 from freight.reference import DOCKER_HUB, Reference
+from freight.results import Action
 from freight.sinks.layout import LayoutSink, Tagged
 
 
@@ -28,18 +30,19 @@ def familiar(ref: Reference) -> str:
 
 
 class DockerTarSink(LayoutSink):
-    """Stages a layout next to `output`; `finish()` turns it into the tar."""
+    """Stages a layout next to `output`; `finish()` turns it into the tar. With `docker`
+    False it is a plain OCI archive (no manifest.json or repositories)."""
 
-    stored_action = "downloaded"
-
-    def __init__(self, output: Path) -> None:
-        self.output = output
+    def __init__(self, output: Path, *, docker: bool = True,
+                 stored: Action = Action.DOWNLOADED) -> None:
+        self.output, self.docker = output, docker
         staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
-        super().__init__(staging)
+        super().__init__(staging, stored=stored)
 
     def finish(self) -> None:
         super().finish()
-        self._docker_files()
+        if self.docker:
+            self._docker_files()
         fd, tmp = tempfile.mkstemp(prefix=f".{self.output.name}.", suffix=".tmp",
                                    dir=self.output.parent)
         os.close(fd)
@@ -61,8 +64,10 @@ class DockerTarSink(LayoutSink):
             manifest = self._manifest(tagged)
             key = str(manifest.digest)
             entry = entries.setdefault(key, {
-                "Config": f"blobs/sha256/{manifest.config.digest.encoded}", "RepoTags": [],
-                "Layers": [f"blobs/sha256/{d.digest.encoded}" for d in manifest.layers]})
+                "Config": _member(manifest.config.digest), "RepoTags": [],
+                "Layers": [_member(d.digest) for d in manifest.layers]})
+            if tagged.reference is None:
+                continue  # docker loads it untagged
             name = familiar(tagged.reference)
             tags = entry["RepoTags"]
             assert isinstance(tags, list)
@@ -74,13 +79,15 @@ class DockerTarSink(LayoutSink):
 
     def _manifest(self, tagged: Tagged) -> Manifest:
         if not mt.is_manifest(tagged.descriptor.media_type):
-            raise UsageError(f"{tagged.reference} is a multi-platform index: docker load takes "
+            raise UsageError(f"{tagged.reference or 'the image'} is a multi-platform index: "
+                             "docker load takes "
                              "one platform (use --platform), or pull with --format oci")
         raw = self.blob_path(tagged.descriptor.digest).read_bytes()
         return Manifest.parse(raw, tagged.descriptor.media_type)
 
     def _write_tar(self, path: Path) -> None:
-        names = ["oci-layout", "index.json", "manifest.json", "repositories"]
+        names = ["oci-layout", "index.json"]
+        names += ["manifest.json", "repositories"] if self.docker else []
         with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
             for name in names:
                 tar.add(self.root / name, arcname=name, filter=_plain)
@@ -89,6 +96,11 @@ class DockerTarSink(LayoutSink):
                 if blob.is_dir() or not blob.name.startswith("."):
                     tar.add(blob, arcname=str(blob.relative_to(self.root)), recursive=False,
                             filter=_plain)
+
+
+def _member(digest: Digest) -> str:
+    """Where a blob is in the tar (sha512 blobs included: `blobs/sha512/<hex>`)."""
+    return f"blobs/{digest.algorithm}/{digest.encoded}"
 
 
 def _plain(info: tarfile.TarInfo) -> tarfile.TarInfo:

@@ -22,6 +22,8 @@ from freight.digest import Digest, Hasher
 from freight.errors import DigestMismatch, SourceError
 from freight.manifest import Descriptor, Index, load_json
 from freight.reference import Reference
+from freight.results import Action
+from freight.transfer.streaming import StreamingSink
 
 READ_BLOCK = 1 << 20
 IMAGE_NAME = "io.containerd.image.name"
@@ -34,16 +36,17 @@ class Tagged:
     """A root written to the layout, and the reference it was pulled as."""
 
     descriptor: Descriptor
-    reference: Reference
+    reference: Reference | None  # None: an untagged root
 
 
 class LayoutSink:
     """Writes blobs and manifests into `root`; `finish()` writes `index.json`."""
 
-    stored_action = "downloaded"
+    registry: str | None = None
 
-    def __init__(self, root: Path, repository: str = "") -> None:
-        self.root, self.repository = root, repository
+    def __init__(self, root: Path, repository: str = "", *,
+                 stored: Action = Action.DOWNLOADED) -> None:
+        self.root, self.repository, self.stored = root, repository, stored
         (root / "blobs").mkdir(parents=True, exist_ok=True)
         self.tagged: list[Tagged] = []
         self._lock = threading.Lock()
@@ -54,14 +57,14 @@ class LayoutSink:
     def has_blob(self, digest: Digest) -> bool:
         return self.blob_path(digest).is_file()
 
-    def mount(self, digest: Digest, source: str) -> str | None:
-        raise NotImplementedError("a layout has no repositories to mount from")
+    def mount(self, digest: Digest, source: str) -> bool:
+        return False  # a layout has no repositories to mount from
 
-    def cancel(self, session: str) -> None:
-        pass
+    def streamer(self) -> StreamingSink | None:
+        return None
 
     def upload(self, digest: Digest, size: int, opener: Callable[[], Any], *,
-               session: str | None = None, verify: bool = True,
+               verify: bool = True,
                progress: Callable[[int], None] = lambda n: None, what: str = "blob") -> None:
         path = self.blob_path(digest)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,19 +89,21 @@ class LayoutSink:
         self.upload(digest, len(raw), lambda: io.BytesIO(raw), what="manifest")
         return digest
 
-    def add_root(self, descriptor: Descriptor, reference: Reference) -> None:
+    def add_root(self, descriptor: Descriptor, reference: Reference | None) -> None:
         """Record a pulled root for `index.json` (call after its manifest is stored)."""
         with self._lock:
             self.tagged.append(Tagged(descriptor, reference))
 
     def finish(self) -> None:
         """Write `oci-layout` and `index.json`, keeping entries of a layout we pulled into."""
-        entries = [d for d in self._existing() if not any(
-            d.annotations.get(IMAGE_NAME) == str(t.reference) for t in self.tagged)]
+        names = {str(t.reference) for t in self.tagged if t.reference is not None}
+        entries = [d for d in self._existing() if d.annotations.get(IMAGE_NAME) not in names]
         for t in self.tagged:
-            annotations = {IMAGE_NAME: str(t.reference)}
-            if t.reference.tag:
-                annotations[REF_NAME] = t.reference.tag
+            annotations = {}
+            if t.reference is not None:
+                annotations[IMAGE_NAME] = str(t.reference)
+                if t.reference.tag:
+                    annotations[REF_NAME] = t.reference.tag
             d = t.descriptor
             entries.append(Descriptor(d.media_type, d.digest, d.size, d.platform, annotations))
         _write(self.root / "oci-layout", LAYOUT_HEADER + b"\n")

@@ -24,14 +24,20 @@ import httpx
 from freight.digest import Digest, Hasher
 from freight.distribution import headers as h
 from freight.distribution import urls
-from freight.errors import DigestMismatch, FreightError, NetworkError, RegistryError
+from freight.errors import AuthError, DigestMismatch, FreightError, NetworkError, RegistryError
+from freight.results import Action
 from freight.sinks.resume import UploadJournal
+from freight.transfer.streaming import StreamingSink
 from freight.transport.client import RegistryClient
 
 READ_BLOCK = 1 << 20  # bytes read from the source per body chunk
 FALLBACK_CHUNK = 8 << 20  # chunk size when a registry refuses a whole blob (413); over ECR's 5 MB
 MIN_CHUNK = 1 << 20  # a 413 on a chunk halves the chunk size, down to this
 MAX_FAILURES = 8  # failures in a row, with no byte making it, before a blob's upload gives up
+# Failures of one blob's upload in all, progress or not: a registry that accepts every chunk
+# and refuses every close (or a proxy that corrupts bytes) must not make freight re-upload
+# forever. No success resets this count.
+MAX_TOTAL_FAILURES = 3 * MAX_FAILURES
 OCTET = {"Content-Type": "application/octet-stream"}
 LOST_CODES = frozenset({"BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID", "DIGEST_INVALID"})
 Progress = Callable[[int], None]
@@ -48,14 +54,18 @@ class _Lost(Exception):
 class RegistrySink:
     """One repository on one registry."""
 
+    stored = Action.UPLOADED
+
     def __init__(self, client: RegistryClient, repository: str, *,
                  chunk_size: int | None = None, journal: UploadJournal | None = None,
                  stream: bool = False) -> None:
         self.client, self.repository, self.chunk_size = client, repository, chunk_size
+        self.registry: str | None = client.host
         self.stream_layers = stream
         self.journal = journal or UploadJournal.default(client.host)
         self._min_chunk = 0  # OCI-Chunk-Min-Length, once the registry has said it
         self._stats_lock = threading.Lock()
+        self._opened: dict[Digest, str] = {}  # sessions a refused mount opened, per blob
         self.bytes_sent = 0  # blob bytes put on the wire, re-sent ones included
         self.bytes_resent = 0  # of which sent more than once (after a failure)
         self.bytes_resumed = 0  # not sent at all: a previous run had already uploaded them
@@ -67,17 +77,30 @@ class RegistrySink:
                                     follow_redirects=True)
         return reply.status_code == 200
 
-    def mount(self, digest: Digest, source: str) -> str | None:
-        """Mount from `source`: None when mounted, else the upload URL of a fresh session."""
+    def mount(self, digest: Digest, source: str) -> bool:
+        """Mount from `source`; True when mounted. A registry that does not mount (202, or
+        a 400/404/405 refusal) gets False and an upload; a 401/403 is an AuthError: the
+        credentials lack pull on `source` or push here, and an upload would hide that."""
         path = f"{urls.uploads_path(self.repository)}?mount={digest}&from={source}"
         try:
             reply = self.client.request("POST", path, ok=(201, 202), what="mounting a blob",
                                         headers={"Content-Length": "0"})
+        except AuthError as exc:
+            raise AuthError(f"{self.client.host} refused to mount blob {digest.short} from "
+                            f"{source} into {self.repository} ({exc.status}): the credentials "
+                            f"need pull on {source} and push on {self.repository}",
+                            status=exc.status, code=exc.code) from None
         except RegistryError:
-            return self.start()  # registries refuse mounts in many ways; upload instead
+            return False  # registries refuse mounts in many ways; upload instead
         if reply.status_code == 201:
-            return None
-        return self._location(reply)
+            return True
+        if reply.headers.get("Location"):  # the upload goes on in this session (§2.7)
+            with self._stats_lock:
+                self._opened[digest] = self._location(reply)
+        return False
+
+    def streamer(self) -> StreamingSink | None:
+        return self if self.can_stream else None
 
     def start(self) -> str:
         """Open an upload session; return its absolute URL."""
@@ -100,6 +123,8 @@ class RegistrySink:
                progress: Progress = _noop, what: str = "blob") -> None:
         """Upload a blob of known digest and size, verifying the bytes as they go."""
         source = _Source(opener, digest, size, verify, progress)
+        with self._stats_lock:
+            session = session or self._opened.pop(digest, None)
         try:
             _Upload(self, source).run(session)
         except DigestMismatch as exc:
@@ -186,6 +211,7 @@ class _Upload:
         self.offset = 0  # bytes the registry is known to hold in this session
         self.chunk: int | None = None
         self.failures = 0  # in a row without progress; reset by every accepted request
+        self.total_failures = 0  # in all; never reset (MAX_TOTAL_FAILURES)
         self.restarts = 0  # sessions lost (for stats)
 
     def run(self, session: str | None) -> None:
@@ -261,6 +287,11 @@ class _Upload:
 
     def _failed(self, cause: Exception) -> None:
         self.failures += 1
+        self.total_failures += 1
+        if self.total_failures >= MAX_TOTAL_FAILURES:
+            raise RegistryError(f"{self.client.host} failed the upload of blob "
+                                f"{self.source.digest.short} {self.total_failures} times "
+                                f"(last: {cause}); giving up", retryable=False)
         if self.failures >= MAX_FAILURES:
             if isinstance(cause, FreightError):
                 raise cause

@@ -1,0 +1,34 @@
+"""`freight.copy`: any location to any other, e.g. registry to registry (streaming, blobs
+mounted within one registry), archive to layout, layout to registry, registry to archive."""
+
+from __future__ import annotations
+
+from freight.connect import Connection
+from freight.progress import Progress
+from freight.results import ImageResult
+from freight.transfer import DEFAULT_JOBS, TransferOptions, transfer
+
+__all__ = ["DEFAULT_JOBS", "copy"]
+
+
+def copy(
+    source: str, destination: str, *, platform: str | None = None, all_tags: bool = False,
+    jobs: int = DEFAULT_JOBS, source_connection: Connection | None = None,
+    connection: Connection | None = None, progress: Progress | None = None,
+    compression: str | None = None, image: str | None = None, force: bool = False,
+    all_platforms: bool = False,
+) -> list[ImageResult]:
+    """Copy `source` to `destination`: references, `docker-archive:PATH[:IMAGE]`,
+    `oci:DIR[:REF]`, `oci-archive:PATH[:REF]`, `docker://REF`, or plain paths.
+
+    An index is copied whole with all its children unless `platform` picks one (a docker
+    archive takes one platform: this machine's by default). With `all_tags`, every tag of
+    the source repository goes to the destination repository. Blobs already at the
+    destination are skipped; on the same registry they are mounted. Layers keep their
+    bytes (and so the digests) unless `compression` says otherwise.
+    """
+    options = TransferOptions(compression=compression, jobs=jobs, platform=platform,
+                              all_tags=all_tags, image=image, force=force,
+                              all_platforms=all_platforms)
+    return transfer(source, destination, options=options, connection=connection,
+                    source_connection=source_connection, progress=progress, verb="copy")

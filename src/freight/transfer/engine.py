@@ -1,0 +1,314 @@
+"""The engine: move image trees from any source into any sink, blobs first, manifests after.
+
+A run has three phases, each with a producer that is sure to run for every wait:
+
+1. **probe**: every blob whose final digest is known before any work (configs, layers sent
+   as they are, layers whose conversion the cache remembers) is looked up at its sink in
+   parallel; what is there is skipped (or mounted) and never read;
+2. **convert**: the conversions still needed run on the converter's own thread, in the
+   planned order (converter.py);
+3. **move**: worker threads send what is missing, converted layers as their conversion
+   completes, and each manifest once all it refers to is stored, children before their
+   index. The caller writes tags last, so no tag points at an incomplete image.
+
+`close()` cancels whatever is still running (Ctrl-C, an error elsewhere): every loop checks
+the cancel token at its next block, so an interrupted run stops within a second.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from freight import mediatypes as mt
+from freight.cache import Cache
+from freight.digest import Digest, Hasher
+from freight.manifest import Descriptor, Index, Manifest
+from freight.progress import Plan, Progress
+from freight.results import Action, BlobResult
+from freight.sinks import Sink
+from freight.sources.model import Blob, IndexNode, Node
+from freight.transfer.converter import CheckedReader, Converter
+from freight.transfer.mover import Mover
+from freight.transfer.plan import (
+    ImageStep,
+    LayerStep,
+    MemoKey,
+    blob_key,
+    conversion_order,
+    distinct_blobs,
+    images_in,
+    plan_image,
+)
+from freight.transfer.streaming import StreamingSink
+from freight.transfer.workers import CancelToken, Workers
+
+STOP_WAIT = 1.0  # seconds a cancelled run waits for its threads before returning
+STREAM_CANCEL_WAIT = 10.0  # seconds dropped streams may take, in all, to cancel their sessions
+
+
+@dataclass(frozen=True)
+class Target:
+    """One root image tree into one sink."""
+
+    node: Node
+    sink: Sink
+    stream: bool = False  # upload converted layers while they are converted
+
+
+@dataclass(frozen=True)
+class Moved:
+    """A root moved: its (possibly new) manifest, not yet stored, and what each blob took."""
+
+    descriptor: Descriptor
+    raw: bytes
+    blobs: tuple[BlobResult, ...]
+
+
+@dataclass
+class _Tally:
+    """Overall progress in source bytes: each (target, blob) counts its size exactly once."""
+
+    progress: Progress
+    sizes: dict[tuple[int, object], int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def advance(self, key: tuple[int, object], n: int) -> None:
+        with self.lock:
+            left = self.sizes.get(key, 0)
+            n = min(n, left)
+            self.sizes[key] = left - n
+        if n:
+            self.progress.overall(n)
+
+    def finish(self, key: tuple[int, object]) -> None:
+        with self.lock:
+            left = self.sizes.pop(key, 0)
+        if left:
+            self.progress.overall(left)
+
+
+class Engine:
+    """One run over `targets`; use as a context manager, then `move` each target in turn."""
+
+    def __init__(self, targets: list[Target], *, setting: str, jobs: int, cache: Cache,
+                 progress: Progress, spool_dir: str, verb: str,
+                 cancel: CancelToken | None = None) -> None:
+        self.targets, self.cache, self.progress, self.verb = targets, cache, progress, verb
+        self.cancel = cancel or CancelToken()
+        self.mover = Mover(cache=cache, progress=progress, cancel=self.cancel)
+        self.workers = Workers(jobs)
+        self._steps = {id(t): [plan_image(i, setting) for i in images_in(t.node)]
+                       for t in targets}
+        self._present: dict[tuple[int, object], Action] = {}
+        self._tally = _Tally(progress)
+        self._first_use: dict[MemoKey, tuple[int, object]] = {}
+        self._spool_dir, self._setting = spool_dir, setting
+        self._converter: Converter | None = None
+        self._cached_conversions: dict[MemoKey, tuple[Digest, int] | None] = {}
+
+    # -- set-up -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Plan, report the plan, probe the destination and start the conversions."""
+        blobs = 0
+        for n, target in enumerate(self.targets):
+            for blob in distinct_blobs(self._steps[id(target)]):
+                self._tally.sizes[(n, blob_key(blob))] = blob.size
+                blobs += 1
+        self.progress.begin(Plan(self.verb, len(self.targets), blobs,
+                                 sum(self._tally.sizes.values())))
+        self._probe()
+        self._converter = Converter(
+            self._needed(), spool_dir=self._spool_dir, cache=self.cache,
+            progress=self.progress, cancel=self.cancel, stream_to=self._stream_to,
+            on_read=lambda memo, n: self._tally.advance(self._first_use[memo], n))
+        self._converter.start()
+
+    def _probe(self) -> None:
+        """Look up every blob whose final digest is known now, all in parallel."""
+        asks: dict[tuple[int, object], Future[Action | None]] = {}
+        for n, target in enumerate(self.targets):
+            for step in self._steps[id(target)]:
+                for key, digest, what in self._known(step):
+                    if (n, key) not in asks:
+                        asks[(n, key)] = self.workers.submit(
+                            lambda s=target.sink, d=digest, w=what:  # type: ignore[misc]
+                            self.mover.reuse(s, d, w))
+        for key, future in asks.items():
+            action = future.result()
+            if action is not None:
+                self._present[key] = action
+
+    def _known(self, step: ImageStep) -> list[tuple[object, Digest, str]]:
+        config = step.node.config
+        found: list[tuple[object, Digest, str]] = []
+        if config.digest is not None:
+            found.append((blob_key(config), config.digest, config.what))
+        for layer in step.layers:
+            if layer.target is None and layer.blob.digest is not None:
+                found.append((blob_key(layer.blob), layer.blob.digest, layer.blob.what))
+            elif layer.memo is not None and (known := self._cached(layer)) is not None:
+                found.append((layer.memo, known[0], layer.blob.what))
+        return found
+
+    def _cached(self, layer: LayerStep) -> tuple[Digest, int] | None:
+        """What the cache says the layer becomes (digest, size), if it knows."""
+        key = layer.blob.diff_id or layer.blob.digest
+        if key is None or layer.target is None or layer.memo is None:
+            return None
+        if layer.memo not in self._cached_conversions:
+            known = self.cache.converted(key, layer.target, layer.blob.size)
+            self._cached_conversions[layer.memo] = known
+        return self._cached_conversions[layer.memo]
+
+    def _needed(self) -> list[LayerStep]:
+        """The conversions some target still needs, in the planned order."""
+        order: list[LayerStep] = []
+        for step in conversion_order(s for t in self.targets for s in self._steps[id(t)]):
+            assert step.memo is not None
+            users = [n for n, t in enumerate(self.targets)
+                     if step.memo in self._memos(t) and (n, step.memo) not in self._present]
+            if users:
+                self._first_use[step.memo] = (users[0], blob_key(step.blob))
+                order.append(step)
+        return order
+
+    def _memos(self, target: Target) -> set[MemoKey]:
+        return {layer.memo for step in self._steps[id(target)] for layer in step.layers
+                if layer.memo is not None}
+
+    def _stream_to(self, layer: LayerStep) -> StreamingSink | None:
+        n = self._first_use[layer.memo][0] if layer.memo in self._first_use else None
+        if n is None or not self.targets[n].stream:
+            return None
+        return self.targets[n].sink.streamer()
+
+    # -- the run ------------------------------------------------------------------------
+
+    def move(self, target: Target) -> Moved:
+        """Store everything `target` refers to (not its root manifest); return that."""
+        n = self.targets.index(target)
+        steps = iter(self._steps[id(target)])
+        return self._node(n, target.node, target.sink, steps)
+
+    def _node(self, n: int, node: Node, sink: Sink, steps: Iterator[ImageStep]) -> Moved:
+        if isinstance(node, IndexNode):
+            return self._index(n, node, sink, steps)
+        return self._image(n, next(steps), sink)
+
+    def _index(self, n: int, node: IndexNode, sink: Sink, steps: Iterator[ImageStep]) -> Moved:
+        children: list[Descriptor] = []
+        results: list[BlobResult] = []
+        for desc, child in node.children:
+            moved = self._node(n, child, sink, steps)
+            sink.put_manifest(str(moved.descriptor.digest), moved.raw,
+                              moved.descriptor.media_type)
+            results.extend(moved.blobs)
+            d = moved.descriptor
+            children.append(Descriptor(d.media_type, d.digest, d.size, desc.platform,
+                                       desc.annotations, desc.extra))
+        if children == list(node.index.manifests):
+            return Moved(node.index.descriptor(), node.index.raw, tuple(results))
+        kind = node.index.media_type
+        if any(c.media_type == mt.OCI_MANIFEST for c in children):
+            kind = mt.OCI_INDEX
+        index = Index.build(kind, children, node.index.annotations or None)
+        return Moved(index.descriptor(), index.raw, tuple(results))
+
+    def _image(self, n: int, step: ImageStep, sink: Sink) -> Moved:
+        order = sorted(range(len(step.layers)), key=lambda i: -step.layers[i].blob.size)
+        futures = {i: self.workers.submit(
+            lambda layer=step.layers[i]: self._layer(n, layer, sink))  # type: ignore[misc]
+            for i in order}
+        config = self._config(n, step, sink)
+        layers = [futures[i].result() for i in range(len(step.layers))]
+        manifest = self._manifest(step, config.descriptor, [r.descriptor for r in layers])
+        blobs = (config.result, *(r.result for r in layers))
+        return Moved(manifest.descriptor(), manifest.raw, blobs)
+
+    def _manifest(self, step: ImageStep, config: Descriptor,
+                  layers: list[Descriptor]) -> Manifest:
+        if step.kind is None and step.node.manifest is not None:
+            return step.node.manifest  # nothing changed: the original bytes, the same digest
+        return Manifest.build(step.kind or mt.OCI_MANIFEST, config, layers)
+
+    def _config(self, n: int, step: ImageStep, sink: Sink) -> _Placed:
+        blob = step.node.config
+        digest = blob.digest or self._hash(blob)
+        action = self._as_is(n, blob, digest, sink)
+        return _Placed(Descriptor(step.config_type, digest, blob.size), action)
+
+    def _layer(self, n: int, layer: LayerStep, sink: Sink) -> _Placed:
+        blob = layer.blob
+        if layer.memo is None:
+            digest = blob.digest or self._hash(blob)
+            action = self._as_is(n, blob, digest, sink)
+            return _Placed(Descriptor(layer.media_type, digest, blob.size), action)
+        present, known = self._present.get((n, layer.memo)), self._cached(layer)
+        if present is not None and known is not None:
+            self._tally.finish((n, blob_key(blob)))
+            return _Placed(Descriptor(layer.media_type, known[0], known[1]), present)
+        assert self._converter is not None
+        converted = self._converter.result(layer.memo)
+        action = self.mover.place_converted(sink, converted, blob.what)
+        self._tally.finish((n, blob_key(blob)))
+        return _Placed(Descriptor(layer.media_type, converted.digest, converted.size), action)
+
+    def _as_is(self, n: int, blob: Blob, digest: Digest, sink: Sink) -> Action:
+        key = (n, blob_key(blob))
+        action = self._present.get(key)
+        if action is None:
+            what = f"{blob.what} (against its diff_id)" if digest == blob.diff_id else blob.what
+            action = self.mover.ensure(sink, digest, blob.size, blob.open, what,
+                                       counted=lambda k: self._tally.advance(key, k))
+        self._tally.finish(key)
+        return action
+
+    def _hash(self, blob: Blob) -> Digest:
+        hasher = Hasher()
+        with CheckedReader(blob.open(), self.cancel, _ignore) as f:
+            while chunk := f.read(1 << 20):
+                hasher.update(chunk)
+        return hasher.digest
+
+    # -- tear-down ----------------------------------------------------------------------
+
+    def close(self, *, failed: bool) -> None:
+        """Stop every thread of the run; after a failure, as fast as possible. Streams
+        nobody finished are dropped (their sessions cancelled in the background)."""
+        if failed:
+            self.cancel.cancel()
+        self.workers.shutdown(STOP_WAIT if failed else STREAM_CANCEL_WAIT)
+        if self._converter is not None:
+            self._converter.join(STOP_WAIT)
+            self._converter.drop_streams(STOP_WAIT if failed else STREAM_CANCEL_WAIT)
+
+    def __enter__(self) -> Engine:
+        try:
+            self.start()
+        except BaseException:
+            self.close(failed=True)
+            raise
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        self.close(failed=kind is not None)
+
+
+@dataclass(frozen=True)
+class _Placed:
+    descriptor: Descriptor
+    action: Action
+
+    @property
+    def result(self) -> BlobResult:
+        d = self.descriptor
+        return BlobResult(d.media_type, d.digest, d.size, self.action)
+
+
+def _ignore(_: int) -> None:
+    pass
+

@@ -1,0 +1,132 @@
+"""The blob mover: make a sink hold a blob by skipping, mounting or sending it.
+
+One blob of one repository is handled by one thread at a time (a lock per repository and
+digest), so identical layers are sent once and the second finds the first's. A lock is
+held only around requests, never while waiting for a conversion, so no wait can close a
+cycle. Where blobs are known to live on the destination registry (this run, or the cache
+of earlier runs) a push to another repository mounts instead of uploading.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import BinaryIO
+
+from freight.cache import Cache
+from freight.digest import Digest
+from freight.progress import Phase, Progress
+from freight.results import Action
+from freight.sinks import Sink
+from freight.transfer.converter import CheckedReader, ConvertedLayer
+from freight.transfer.workers import CancelToken
+
+Opener = Callable[[], BinaryIO]
+
+
+class Mover:
+    def __init__(self, *, cache: Cache, progress: Progress, cancel: CancelToken) -> None:
+        self._cache, self._progress, self._cancel = cache, progress, cancel
+        self._guard = threading.Lock()
+        self._locks: dict[tuple[object, str, Digest], threading.Lock] = {}
+        self._where: dict[Digest, list[str]] = {}
+
+    def known_in(self, digest: Digest, repository: str) -> None:
+        """Note that `repository` on the destination registry holds `digest`."""
+        with self._guard:
+            known = self._where.setdefault(digest, [])
+            if repository not in known:
+                known.append(repository)
+
+    def _lock(self, sink: Sink, digest: Digest) -> threading.Lock:
+        with self._guard:
+            where = sink.registry or id(sink)  # a local sink is its own place
+            return self._locks.setdefault((where, sink.repository, digest), threading.Lock())
+
+    def reuse(self, sink: Sink, digest: Digest, what: str, *, mount: bool = True) -> Action | None:
+        """SKIPPED if the sink holds the blob, MOUNTED if a mount worked, else None."""
+        with self._lock(sink, digest):
+            return self._reuse(sink, digest, what, mount=mount)
+
+    def _reuse(self, sink: Sink, digest: Digest, what: str, *, mount: bool = True) -> Action | None:
+        self._cancel.check()
+        if sink.has_blob(digest):
+            self._remember(sink, digest)
+            return Action.SKIPPED
+        for other in self._locations(sink, digest) if mount else ():
+            if other != sink.repository:
+                if sink.mount(digest, other):
+                    self._remember(sink, digest)
+                    return Action.MOUNTED
+                break  # one refusal says this registry does not mount for us
+        return None
+
+    def ensure(self, sink: Sink, digest: Digest, size: int, opener: Opener, what: str,
+               *, verify: bool = True, counted: Callable[[int], None] | None = None) -> Action:
+        """Make sure the sink holds the blob: skip, mount or send it (verified)."""
+        with self._lock(sink, digest):
+            action = self._reuse(sink, digest, what)
+            if action is not None:
+                return action
+            self._send(sink, digest, size, opener, what, verify, counted)
+            return sink.stored
+
+    def _send(self, sink: Sink, digest: Digest, size: int, opener: Opener, what: str,
+              verify: bool, counted: Callable[[int], None] | None) -> None:
+        phase = Phase.UPLOAD if sink.registry is not None else (
+            Phase.DOWNLOAD if sink.stored is Action.DOWNLOADED else Phase.WRITE)
+        self._progress.blob_start(what, what, size, phase)
+
+        def advance(n: int) -> None:
+            self._progress.blob_advance(what, n)
+            if counted is not None:
+                counted(n)
+
+        sink.upload(digest, size, lambda: CheckedReader(opener(), self._cancel, _ignore),
+                    verify=verify, what=what, progress=advance)
+        self._remember(sink, digest)
+        self._progress.blob_done(what, sink.stored)
+
+    def place_converted(self, sink: Sink, layer: ConvertedLayer, what: str) -> Action:
+        """Put a converted layer into `sink`: finish its stream if it went there, else skip,
+        mount or upload its spool file."""
+        with self._lock(sink, layer.digest):
+            action = self._reuse(sink, layer.digest, what)
+            if action is not None:
+                if layer.stream is not None and _same(layer.streamed_to, sink):
+                    layer.stream.abort()  # the registry had it all along
+                return action
+            if layer.stream is not None and _same(layer.streamed_to, sink):
+                self._progress.blob_start(what, what, layer.size, Phase.UPLOAD)
+                if layer.stream.finish(layer.digest):
+                    self._remember(sink, layer.digest)
+                    self._progress.blob_done(what, Action.UPLOADED)
+                    return Action.UPLOADED
+                streaming = sink.streamer()
+                if streaming is not None:
+                    streaming.stop_streaming()  # one failed stream: the rest go the usual way
+            # the opener is called, and its file closed, by the upload
+            self._send(sink, layer.digest, layer.size,
+                       lambda: open(layer.path, "rb"),  # noqa: SIM115
+                       what, verify=False, counted=None)
+            return sink.stored
+
+    def _locations(self, sink: Sink, digest: Digest) -> list[str]:
+        if sink.registry is None:
+            return []
+        with self._guard:
+            found = list(self._where.get(digest, ()))
+        return list(dict.fromkeys(found + self._cache.locations(sink.registry, digest)))
+
+    def _remember(self, sink: Sink, digest: Digest) -> None:
+        if sink.registry is not None:
+            self.known_in(digest, sink.repository)
+            self._cache.remember_location(sink.registry, digest, sink.repository)
+
+
+def _same(a: object, b: object) -> bool:
+    return a is b
+
+
+def _ignore(_: int) -> None:
+    pass

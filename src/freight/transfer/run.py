@@ -1,0 +1,235 @@
+"""`freight.transfer`: any sources to any destination, the one function push, pull and copy
+name. It opens the locations, plans and runs the engine, writes names last and cleans up:
+on any failure or interrupt nothing is tagged, no partial output appears, and every
+temporary file it made is gone."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from freight.cache import Cache, default_cache_dir
+from freight.connect import Connection
+from freight.convert import AUTO, KEEP, SETTINGS
+from freight.errors import UsageError
+from freight.locations import Kind, LocalLocation, Location, RegistryLocation, parse_location
+from freight.manifest import Platform
+from freight.progress import Progress, Silent, Summary
+from freight.reference import is_loopback
+from freight.results import Action, BlobResult, ImageResult
+from freight.sources.model import SourceImage
+from freight.sources.oci_layout import host_platform
+from freight.transfer.destinations import (
+    Destination,
+    Placement,
+    local_kind,
+    open_destination,
+)
+from freight.transfer.engine import Engine, Target
+from freight.transfer.sources import OpenedSource, blob_digests, open_source
+from freight.transfer.workers import CancelToken
+
+DEFAULT_JOBS = 4  # like crane; more does not help on 2 cores, fewer leaves the link idle
+
+
+@dataclass(frozen=True)
+class TransferOptions:
+    """How to move images; every field has the default a user would expect."""
+
+    compression: str | None = None  # None: default_compression
+    jobs: int = DEFAULT_JOBS
+    chunk_size: int | None = None  # chunked uploads of this size (None: whole blobs)
+    stream: bool | None = None  # upload layers while converting (None: streams_by_default)
+    platform: str | None = None  # one platform of a multi-platform image
+    all_platforms: bool = False  # never narrow an index (the default narrows for docker tars)
+    host_platform: bool | None = None  # narrow indexes to this machine's (None: for docker tars)
+    image: str | None = None  # one image of a multi-image source
+    all_tags: bool = False  # every tag of a registry repository
+    force: bool = False  # replace an existing output file
+
+
+def streams_by_default(registry: str, cache: Cache) -> bool:
+    """Whether to upload layers while compressing them when the caller did not say.
+
+    Streaming hides the upload of a new layer behind its compression, but a layer's digest
+    is known only once it is compressed: a layer the registry already holds is sent (in
+    part) for nothing before that is known. So freight streams only where it pays: not to
+    a registry on this machine (no network to hide; it shares the CPU), and only once this
+    cache has pushed to the registry (a layer the cache does not know is then most likely
+    new). bench/README.md ("Streaming") has the measurements behind both rules.
+    """
+    return not is_loopback(registry) and cache.has_pushed_to(registry)
+
+
+def transfer(sources: Sequence[str | Location] | str | Location, destination: str | Location,
+             *, options: TransferOptions = TransferOptions(),
+             connection: Connection | None = None,
+             source_connection: Connection | None = None,
+             progress: Progress | None = None, verb: str = "copy",
+             cancel: CancelToken | None = None) -> list[ImageResult]:
+    """Move the images of `sources` to `destination` (see freight.locations for the
+    syntax); return one result per name written. Raises a FreightError on failure."""
+    srcs = [_location(s, local=None) for s in
+            ([sources] if isinstance(sources, str | LocalLocation | RegistryLocation)
+             else sources)]
+    dst = _location(destination, local=None)
+    _check(options, srcs, dst)
+    connection = connection or Connection()
+    progress = progress or Silent()
+    spool = tempfile.mkdtemp(prefix="freight-spool-")
+    opened: list[OpenedSource] = []
+    try:
+        platform, explicit = _platform(options, dst)
+        for src in srcs:
+            opened.append(open_source(src, connection=source_connection or connection,
+                                      platform=platform, image=options.image,
+                                      all_tags=options.all_tags, jobs=options.jobs,
+                                      explicit_platform=explicit))
+        return _to(dst, opened, options, connection, progress, spool, verb, cancel)
+    finally:
+        for source in opened:
+            source.close()
+        shutil.rmtree(spool, ignore_errors=True)
+
+
+def _location(value: str | Location, *, local: bool | None) -> Location:
+    return value if isinstance(value, LocalLocation | RegistryLocation) else parse_location(
+        value, local=local)
+
+
+def _check(options: TransferOptions, srcs: list[Location], dst: Location) -> None:
+    if options.compression is not None and options.compression not in SETTINGS:
+        raise UsageError(f"unknown compression {options.compression!r}: use one of "
+                         f"{', '.join(SETTINGS)}")
+    if options.jobs < 1:
+        raise UsageError("jobs must be at least 1")
+    if options.chunk_size is not None and options.chunk_size < 1:
+        raise UsageError("chunk size must be a positive number of bytes")
+    if options.all_platforms and options.platform:
+        raise UsageError("--platform and --all-platforms exclude each other")
+    if not srcs:
+        raise UsageError("nothing to move: give at least one source")
+    if isinstance(dst, LocalLocation) and dst.path == "-":
+        raise UsageError("writing to standard output is not supported: give a file name")
+
+
+def _platform(options: TransferOptions, dst: Location) -> tuple[Platform | None, bool]:
+    """The platform to narrow indexes to, and whether the user asked for it."""
+    if options.platform:
+        return Platform.parse(options.platform), True
+    docker_tar = isinstance(dst, LocalLocation) and local_kind(dst) is Kind.DOCKER_ARCHIVE
+    if docker_tar and options.all_platforms:
+        raise UsageError("docker load takes one platform: write an OCI layout (oci:DIR) or "
+                         "OCI archive (oci-archive:FILE) with --all-platforms")
+    narrow = options.host_platform
+    if narrow is None:
+        narrow = docker_tar and not options.all_platforms  # docker load takes one platform
+    return (host_platform(), False) if narrow and not options.all_platforms else (None, False)
+
+
+def _to(dst: Location, opened: list[OpenedSource], options: TransferOptions,
+        connection: Connection, progress: Progress, spool: str, verb: str,
+        cancel: CancelToken | None) -> list[ImageResult]:
+    stored = Action.WRITTEN if all(s.origin is None for s in opened) else Action.DOWNLOADED
+    destination = open_destination(dst, connection=connection, chunk_size=options.chunk_size,
+                                   jobs=options.jobs, force=options.force, stored=stored)
+    try:
+        results = _run(destination, opened, options, progress, spool, verb, cancel)
+        destination.commit()
+        return results
+    except BaseException:
+        destination.abort()
+        raise
+    finally:
+        destination.close()
+
+
+def _run(destination: Destination, opened: list[OpenedSource], options: TransferOptions,
+         progress: Progress, spool: str, verb: str,
+         cancel: CancelToken | None) -> list[ImageResult]:
+    started = time.monotonic()
+    images = [img for source in opened for img in source.images]
+    _check_names(destination, images)
+    for img in images:
+        for note in img.notes:
+            progress.note(note)
+    cache = Cache(default_cache_dir())
+    setting = options.compression or default_compression(destination, opened)
+    stream = _stream(destination, options, cache)
+    placements = [(img, p) for img in images for p in destination.placements(img)]
+    targets = [Target(img.root, p.sink, stream=stream) for img, p in placements]
+    if not destination.local:
+        _ping(destination)
+    results: list[ImageResult] = []
+    with Engine(targets, setting=setting, jobs=options.jobs, cache=cache, progress=progress,
+                spool_dir=spool, verb=verb, cancel=cancel) as engine:
+        _mount_hints(engine, destination, opened)
+        for (_, placement), target in zip(placements, targets, strict=True):
+            results.extend(_one(engine, destination, placement, target))
+    progress.end(_summary(verb, results, time.monotonic() - started))
+    return results
+
+
+def _one(engine: Engine, destination: Destination, placement: Placement,
+         target: Target) -> list[ImageResult]:
+    moved = engine.move(target)
+    d = moved.descriptor
+    written = destination.write_root(placement, str(d.digest), moved.raw, d.media_type)
+    return [ImageResult(name, d.digest, d.size, d.media_type, moved.blobs) for name in written]
+
+
+def _check_names(destination: Destination, images: list[SourceImage]) -> None:
+    location = getattr(destination, "location", None)
+    if isinstance(location, RegistryLocation) and location.reference is not None \
+            and location.reference.tag and len(images) > 1:
+        raise UsageError(f"the source holds {len(images)} images; pick one with --image, or "
+                         "give a repository without a tag (or a bare registry) for them all")
+
+
+def default_compression(destination: Destination, opened: list[OpenedSource]) -> str:
+    """From local files into a registry, `auto` (compress what is uncompressed, as docker
+    push does); otherwise `keep`: a registry's or a local copy's bytes stay as they are."""
+    local_sources = all(s.origin is None for s in opened)
+    return AUTO if not destination.local and local_sources else KEEP
+
+
+def _stream(destination: Destination, options: TransferOptions, cache: Cache) -> bool:
+    if destination.registry is None:
+        return False
+    if options.stream is not None:
+        return options.stream
+    return streams_by_default(destination.registry, cache)
+
+
+def _ping(destination: Destination) -> None:
+    client = getattr(destination, "client", None)
+    if client is not None:
+        client.ping()  # fail early (credentials, TLS) before reading any source
+
+
+def _mount_hints(engine: Engine, destination: Destination,
+                 opened: list[OpenedSource]) -> None:
+    """Blobs of a source repository on the destination registry can be mounted."""
+    for source in opened:
+        if source.origin is None or source.origin[0] != destination.registry:
+            continue
+        for img in source.images:
+            for digest in blob_digests(img.root):
+                engine.mover.known_in(digest, source.origin[1])
+
+
+def _summary(verb: str, results: list[ImageResult], seconds: float) -> Summary:
+    seen: dict[object, BlobResult] = {}
+    for result in results:
+        for blob in result.blobs:
+            seen.setdefault((result.reference if isinstance(result.reference, str)
+                             else result.reference.repository, blob.digest), blob)
+    count = {a: sum(1 for b in seen.values() if b.action is a) for a in Action}
+    sent = count[Action.UPLOADED] + count[Action.DOWNLOADED] + count[Action.WRITTEN]
+    moved = sum(b.size for b in seen.values() if b.action in (
+        Action.UPLOADED, Action.DOWNLOADED, Action.WRITTEN))
+    return Summary(verb, len({str(r.digest) for r in results}), sent,
+                   count[Action.SKIPPED], count[Action.MOUNTED], moved, seconds)
