@@ -254,3 +254,18 @@ def test_no_summary_after_a_failure(capsys: pytest.CaptureFixture[str]) -> None:
         progress.begin(Plan("push", 1, 1, MB))
         raise RuntimeError("the registry went away")
     assert capsys.readouterr().err == ""
+
+
+def test_a_narrow_terminal_keeps_the_layer_number_and_the_more_and_counts_lines() -> None:
+    tracker = Tracker()
+    tracker.begin(Plan("pull", 2, 41, 812 * MB))
+    for i in range(9):
+        tracker.blob_start(f"k{i}", f"layer {i + 1} of registry.example.com/team/app:1.2.3 "
+                           f"(sha256:{'ab' * 32})", 12 * MB, Phase.DOWNLOAD)
+    tracker.blob_done("x", Action.SKIPPED)
+    tracker.blob_done("y", Action.DOWNLOADED)
+    text = drawn(tracker.frame(), width=80)
+    assert all(len(line) <= 80 for line in text.splitlines())
+    assert "download layer 1 " in text and "download layer 6 " in text
+    assert "  … and 3 more" in text
+    assert "  1 downloaded, 1 skipped" in text  # what moved first

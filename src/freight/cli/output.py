@@ -17,6 +17,7 @@ import click
 
 from freight.cli.progress_view import (
     MAX_ROWS,
+    MIN_RATE_SECONDS,
     Frame,
     Row,
     Tracker,
@@ -92,7 +93,9 @@ def _live(tracker: Tracker) -> Iterator[Console]:
 
 def render(frame: Frame, width: int) -> RenderableType:
     """The overall line, the active rows, "… and N more", the counts."""
+    from rich.console import Group
     from rich.table import Table
+    from rich.text import Text
 
     bar = min(BAR_WIDTH, max(10, (width - FIXED_WIDTH) // 3))
     label = max(min(LABEL_WIDTH, width - FIXED_WIDTH - bar), 8)
@@ -103,17 +106,18 @@ def render(frame: Frame, width: int) -> RenderableType:
     grid.add_row(*_overall(frame, label, bar))
     for row in frame.rows:
         grid.add_row(*_row(row, label, bar))
+    lines: list[RenderableType] = [grid]
     if frame.hidden:
-        grid.add_row("", f"… and {frame.hidden} more")
+        lines.append(Text(f"  … and {frame.hidden} more", no_wrap=True, overflow="ellipsis"))
     if frame.counts:
-        grid.add_row("", counts_text(frame.counts))
-    return grid
+        lines.append(Text(f"  {counts_text(frame.counts)}", no_wrap=True, overflow="ellipsis"))
+    return Group(*lines)
 
 
 def _overall(frame: Frame, label: int, bar: int) -> list[RenderableType]:
     from rich.text import Text
 
-    rate = rate_text(frame.moved, frame.elapsed)
+    rate = rate_text(frame.moved, frame.elapsed) if frame.elapsed >= MIN_RATE_SECONDS else ""
     if frame.plan is None:  # an engine that does not plan: no total to draw a bar against
         return [Text("working", style="bold"), "", "", amount_text(frame.moved, 0), rate,
                 clock_text(frame.elapsed)]

@@ -21,6 +21,10 @@ TRANSFER_PHASES = frozenset({Phase.UPLOAD, Phase.DOWNLOAD, Phase.WRITE})  # byte
 _PAST = {"push": "pushed", "pull": "pulled", "copy": "copied"}
 _SENT = {"pull": "downloaded"}  # what `Summary.uploaded` means, by verb; default "sent"
 _VERBS = frozenset(phase.value for phase in Phase)
+# blobs that moved first, then those that did not need to
+_COUNT_ORDER = (Action.UPLOADED, Action.DOWNLOADED, Action.WRITTEN, Action.PLANNED,
+                Action.SKIPPED, Action.MOUNTED)
+MIN_RATE_SECONDS = 1.0  # a rate over less than a second is noise (TCP buffers filling)
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ class Frame:
     done: int  # bytes of `plan.total` dealt with, never above it
     rows: tuple[Row, ...]  # the oldest active rows, at most `max_rows`
     hidden: int  # active rows not in `rows`
-    counts: tuple[tuple[Action, int], ...]  # finished blobs, in Action order, no zeros
+    counts: tuple[tuple[Action, int], ...]  # finished blobs: moved first, no zeros
     moved: int  # bytes uploaded, downloaded or written so far (not compression)
     elapsed: float  # seconds since `begin` (or since the tracker was made)
 
@@ -118,7 +122,7 @@ class Tracker:
             shown = tuple(_row(a) for a in active[:max(max_rows, 0)])
             total = self._plan.total if self._plan is not None else 0
             return Frame(self._plan, min(self._done, total), shown, len(active) - len(shown),
-                         tuple((a, self._counts[a]) for a in Action if self._counts[a]),
+                         tuple((a, self._counts[a]) for a in _COUNT_ORDER if self._counts[a]),
                          self._moved, max(self._clock() - self._started, 0.0))
 
 
@@ -208,8 +212,9 @@ def shorten(label: str, width: int) -> str:
         return _middle(label, width)
     inner = tail[:-1]
     inner_width = max(min(len(inner), max(width // 3, 5)), width - 3 - len(head))
-    # a path's end names the file: keep more of it
-    return f"{_middle(head, width - inner_width - 3)} ({_middle(inner, inner_width, start=1/3)})"
+    # a layer's number starts the head; a path's end names the file
+    head = _middle(head, width - inner_width - 3, start=2 / 3)
+    return f"{head} ({_middle(inner, inner_width, start=1 / 3)})"
 
 
 def _middle(text: str, width: int, *, start: float = 1 / 2) -> str:

@@ -1,7 +1,7 @@
 """Feeds the CLI's progress renderer the events of a push of one image with many layers, as
 the planning engine sends them, without a registry: for the tmux tests of the display.
 
-    python tests/cli/fake_push.py --layers 36 --handshake DIR
+    python tests/support/fakepush.py --layers 36 --handshake DIR
 
 With --handshake, the run first finishes `--first` layers (5 uploaded, 1 skipped by
 default), then stops with `--hold` rows active (half done each), creates DIR/paused and
