@@ -3,7 +3,8 @@ JSON on stdout with --json.
 
 On a terminal: one overall bar whose total is the plan's from the start, the oldest active
 rows (at most `MAX_ROWS`, then "… and N more"), finished blobs as counts, and at the end one
-summary line. Not a terminal: notes and the summary line only. --quiet: notes only.
+summary line. Not a terminal (or --progress plain): notes and the summary line only.
+--quiet: notes only. --progress json: JSON lines (cli/progress_json.py).
 """
 
 from __future__ import annotations
@@ -57,13 +58,26 @@ def echo_note(text: str) -> None:
     click.echo(f"freight: note: {text}", err=True)
 
 
+AUTO, PLAIN, JSON = "auto", "plain", "json"
+progress_option = click.option(
+    "--progress", "progress_mode", type=click.Choice([AUTO, PLAIN, JSON]), default=AUTO,
+    show_default=True, help="auto: bars on a terminal, else a summary line; plain: no bars; "
+    "json: one JSON event per line on stderr (for CI).")
+
+
 @contextmanager
-def progress_for(*, quiet: bool) -> Iterator[Progress]:
-    """The renderer for this run; the summary line is printed when the run ends well."""
+def progress_for(*, quiet: bool, mode: str = AUTO) -> Iterator[Progress]:
+    """The renderer for this run; the summary line is printed when the run ends well.
+    An explicit `--progress json` wins over --quiet and --json (which only quiet the bars)."""
+    if mode == JSON:
+        from freight.cli.progress_json import JsonLines
+
+        yield JsonLines()
+        return
     tracker = Tracker(on_note=echo_note)
     if quiet:
         yield tracker
-    elif not sys.stderr.isatty():
+    elif mode == PLAIN or not sys.stderr.isatty():
         yield tracker
         if tracker.summary is not None:
             click.echo(f"freight: {summary_text(tracker.summary)}", err=True)
