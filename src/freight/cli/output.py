@@ -98,9 +98,13 @@ def _live(tracker: Tracker) -> Iterator[Console]:
     console = Console(stderr=True)
     tracker.set_on_note(lambda text: console.print(f"freight: note: {text}", markup=False,
                                                    highlight=False))
-    rows = max(min(MAX_ROWS, console.height - SPARE_LINES), 1)
-    live = Live(get_renderable=lambda: render(tracker.frame(max_rows=rows), console.width),
-                console=console, refresh_per_second=REFRESH_PER_SECOND, transient=True)
+
+    def draw() -> RenderableType:  # the terminal's size now: it may have been resized
+        rows = max(min(MAX_ROWS, console.height - SPARE_LINES), 1)
+        return render(tracker.frame(max_rows=rows), console.width)
+
+    live = Live(get_renderable=draw, console=console, refresh_per_second=REFRESH_PER_SECOND,
+                transient=True)
     with live:
         yield console
 
