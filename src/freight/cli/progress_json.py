@@ -14,6 +14,7 @@ import sys
 import threading
 from typing import Any, TextIO
 
+from freight.cli.progress_view import blob_label
 from freight.progress import Phase, Plan, Summary
 from freight.results import Action
 
@@ -42,7 +43,8 @@ class JsonLines:
         self._write("begin", **dataclasses.asdict(plan))
 
     def blob_start(self, key: str, label: str, total: int, phase: Phase) -> None:
-        self._write("blob_start", key=key, label=label, phase=phase.value, total=total)
+        self._write("blob_start", key=key, label=blob_label(label), phase=phase.value,
+                    total=total)
 
     def blob_advance(self, key: str, n: int) -> None:
         pass

@@ -85,9 +85,9 @@ class Tracker:
         with self._lock:
             row = self._rows.get(key)
             if row is None:
-                self._rows[key] = _Active(_without_verb(label), phase, max(total, 0))
+                self._rows[key] = _Active(blob_label(label), phase, max(total, 0))
             else:  # the same blob again (a new phase, a retry): keep its place, restart it
-                row.label, row.phase, row.total = _without_verb(label), phase, max(total, 0)
+                row.label, row.phase, row.total = blob_label(label), phase, max(total, 0)
                 row.done = 0
 
     def blob_advance(self, key: str, n: int) -> None:
@@ -131,7 +131,7 @@ def _row(active: _Active) -> Row:
     return Row(active.label, active.phase, done, active.total)
 
 
-def _without_verb(label: str) -> str:
+def blob_label(label: str) -> str:
     """Today's engine starts labels with the phase ("upload layer 2…"); the row shows it."""
     first, _, rest = label.partition(" ")
     return rest if rest and first in _VERBS else label
