@@ -142,7 +142,7 @@ def _overall(frame: Frame, label: int, bar: int) -> list[RenderableType]:
     plan = frame.plan
     # a plan of 0 bytes is done from the start: a full bar, not a pulsing one
     whole = _bar(frame.done, plan.total, bar) if plan.total else _bar(1, 1, bar)
-    return [Text(plan.verb, style="bold"), shorten(plan_text(plan).partition(" ")[2], label),
+    return [Text(plan.verb, style="bold"), shorten(plan_text(plan), label),
             whole, amount_text(frame.done, plan.total), rate, clock_text(frame.elapsed)]
 
 
@@ -157,5 +157,4 @@ def _bar(done: int, total: int, width: int) -> RenderableType:
 
     if total <= 0:
         return ProgressBar(total=None, width=width)
-
     return ProgressBar(total=total, completed=done, width=width)

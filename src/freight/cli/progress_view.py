@@ -177,8 +177,8 @@ def clock_text(seconds: float) -> str:
 
 
 def plan_text(plan: Plan) -> str:
-    """`push 2 images, 41 blobs`."""
-    return f"{plan.verb} {_n(plan.images, 'image')}, {_n(plan.blobs, 'blob')}"
+    """`2 images, 41 blobs` (the verb has a column of its own)."""
+    return f"{_n(plan.images, 'image')}, {_n(plan.blobs, 'blob')}"
 
 
 def summary_text(summary: Summary) -> str:
