@@ -24,6 +24,7 @@ MB = 1_000_000
 CHUNK = 1 << 20  # the engine reports progress per MiB read or sent
 STEP_SECONDS = 0.002  # slow enough that a capture sees rows move, fast enough for a test
 HANDSHAKE_TIMEOUT_SECONDS = 120
+NOTE = "the archive has no linux/arm64 image; pushing linux/amd64"
 
 
 def layer_sizes(layers: int) -> list[int]:
@@ -95,6 +96,7 @@ def run(progress: Progress, args: argparse.Namespace) -> None:
     sizes = layer_sizes(args.layers)
     config = 2_345
     started = time.monotonic()
+    progress.note(NOTE)
     progress.begin(Plan("push", 1, args.layers + 1, sum(sizes) + config))
     layers = [Layer(progress, i, size) for i, size in enumerate(sizes)]
     if args.handshake:
