@@ -6,6 +6,9 @@ reports source bytes dealt with (read to compress, sent as they are, or found al
 destination), so the overall bar never moves backwards and reaches `total` exactly.
 Per-blob rows (`blob_start`/`blob_advance`/`blob_done`) show what is being worked on now;
 their bytes are in the row's own unit (compressed bytes for an upload after compression).
+A row's `label` names the blob ("layer 2 of app:1 (abc/layer.tar)"), not what is done to
+it: renderers show the `phase` as the verb. A blob found at the destination (skipped,
+mounted) may get `blob_done` with no `blob_start` before it: no row, only a count.
 """
 
 from __future__ import annotations

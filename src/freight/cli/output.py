@@ -1,17 +1,46 @@
-"""What the CLI shows: a rich progress display on a terminal, notes on stderr, JSON."""
+"""What the CLI shows: a live progress display on a terminal, notes and a summary on stderr,
+JSON on stdout with --json.
+
+On a terminal: one overall bar whose total is the plan's from the start, the oldest active
+rows (at most `MAX_ROWS`, then "… and N more"), finished blobs as counts, and at the end one
+summary line. Not a terminal (or --progress plain): notes and the summary line only.
+--quiet: notes only. --progress json: JSON lines (cli/progress_json.py).
+"""
 
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from freight.progress import Phase, Plan, Progress, Silent, Summary
-from freight.results import Action, ImageResult
+from freight.cli.progress_view import (
+    MAX_ROWS,
+    MIN_RATE_SECONDS,
+    Frame,
+    Row,
+    Tracker,
+    amount_text,
+    clock_text,
+    counts_text,
+    plan_text,
+    rate_text,
+    shorten,
+    summary_text,
+)
+from freight.progress import Progress
+from freight.results import ImageResult
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
+REFRESH_PER_SECOND = 10  # smooth enough to read; redrawing costs the push nothing measurable
+LABEL_WIDTH = 48  # a layer's name and a short path; longer labels are cut in the middle
+BAR_WIDTH = 30
+FIXED_WIDTH = 44  # phase, amount, rate, elapsed and the gaps between columns
+SPARE_LINES = 4  # the overall line, "… and N more", the counts, the cursor's line
 
 
 def result_json(result: ImageResult) -> dict[str, Any]:
@@ -25,77 +54,107 @@ def result_json(result: ImageResult) -> dict[str, Any]:
     }
 
 
-class NotesOnly(Silent):
-    """No bars (not a terminal, or --quiet): only notes, on stderr."""
-
-    def note(self, text: str) -> None:
-        click.echo(f"freight: note: {text}", err=True)
+def echo_note(text: str) -> None:
+    click.echo(f"freight: note: {text}", err=True)
 
 
-class Bars:
-    """One bar per blob and phase, plus notes, drawn by rich on stderr."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            TextColumn,
-            TransferSpeedColumn,
-        )
-        from rich.progress import Progress as RichProgress
-
-        self.console = Console(stderr=True)
-        self.bars = RichProgress(TextColumn("{task.description}", justify="left"), BarColumn(),
-                                 DownloadColumn(), TransferSpeedColumn(), console=self.console,
-                                 transient=False)
-        self._tasks: dict[str, Any] = {}
-        self._lock = threading.Lock()
-        self._overall = self.bars.add_task("[bold]all blobs", total=0)
-
-    def begin(self, plan: Plan) -> None:
-        pass
-
-    def overall(self, n: int) -> None:
-        pass
-
-    def end(self, summary: Summary) -> None:
-        pass
-
-    def blob_start(self, key: str, label: str, total: int, phase: Phase) -> None:
-        with self._lock:
-            task = self.bars.add_task(_short(label), total=total)
-            self._tasks[key] = task
-            overall = self.bars.tasks[self._overall]
-            self.bars.update(self._overall, total=(overall.total or 0) + total)
-
-    def blob_advance(self, key: str, n: int) -> None:
-        task = self._tasks.get(key)
-        if task is not None:
-            self.bars.advance(task, n)
-            self.bars.advance(self._overall, n)
-
-    def blob_done(self, key: str, outcome: Action | None) -> None:
-        with self._lock:
-            task = self._tasks.pop(key, None)
-        if task is not None:
-            self.bars.update(task, completed=self.bars.tasks[task].total)
-        elif outcome in ("skipped", "mounted"):
-            self.console.print(f"  {_short(key)}: {outcome}", highlight=False)
-
-    def note(self, text: str) -> None:
-        self.console.print(f"note: {text}", highlight=False)
-
-
-def _short(label: str, width: int = 48) -> str:
-    return label if len(label) <= width else label[: width - 1] + "…"
+AUTO, PLAIN, JSON = "auto", "plain", "json"
+progress_option = click.option(
+    "--progress", "progress_mode", type=click.Choice([AUTO, PLAIN, JSON]), default=AUTO,
+    show_default=True, help="auto: bars on a terminal, else a summary line; plain: no bars; "
+    "json: one JSON event per line on stderr (for CI).")
 
 
 @contextmanager
-def progress_for(*, quiet: bool) -> Iterator[Progress]:
-    if quiet or not sys.stderr.isatty():
-        yield NotesOnly()
+def progress_for(*, quiet: bool, mode: str = AUTO) -> Iterator[Progress]:
+    """The renderer for this run; the summary line is printed when the run ends well.
+    An explicit `--progress json` wins over --quiet and --json (which only quiet the bars)."""
+    if mode == JSON:
+        from freight.cli.progress_json import JsonLines
+
+        yield JsonLines()
         return
-    bars = Bars()
-    with bars.bars:
-        yield bars
+    tracker = Tracker(on_note=echo_note)
+    if quiet:
+        yield tracker
+    elif mode == PLAIN or not sys.stderr.isatty():
+        yield tracker
+        if tracker.summary is not None:
+            click.echo(f"freight: {summary_text(tracker.summary)}", err=True)
+    else:
+        with _live(tracker) as console:
+            yield tracker
+        if tracker.summary is not None:
+            console.print(f"freight: {summary_text(tracker.summary)}", markup=False,
+                          highlight=False)
+
+
+@contextmanager
+def _live(tracker: Tracker) -> Iterator[Console]:
+    """A rich Live display on stderr, redrawn from its own thread; gone when it stops."""
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console(stderr=True)
+    tracker.set_on_note(lambda text: console.print(f"freight: note: {text}", markup=False,
+                                                   highlight=False))
+
+    def draw() -> RenderableType:  # the terminal's size now: it may have been resized
+        rows = max(min(MAX_ROWS, console.height - SPARE_LINES), 1)
+        return render(tracker.frame(max_rows=rows), console.width)
+
+    live = Live(get_renderable=draw, console=console, refresh_per_second=REFRESH_PER_SECOND,
+                transient=True)
+    with live:
+        yield console
+
+
+def render(frame: Frame, width: int) -> RenderableType:
+    """The overall line, the active rows, "… and N more", the counts."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    bar = min(BAR_WIDTH, max(10, (width - FIXED_WIDTH) // 3))
+    label = max(min(LABEL_WIDTH, width - FIXED_WIDTH - bar), 8)
+    grid = Table.grid(padding=(0, 1))
+    for column in ({}, {"width": label}, {"width": bar}, {"justify": "right"}, {"justify": "right"},
+                   {"justify": "right"}):
+        grid.add_column(no_wrap=True, overflow="crop", **column)
+    grid.add_row(*_overall(frame, label, bar))
+    for row in frame.rows:
+        grid.add_row(*_row(row, label, bar))
+    lines: list[RenderableType] = [grid]
+    if frame.hidden:
+        lines.append(Text(f"  … and {frame.hidden} more", no_wrap=True, overflow="ellipsis"))
+    if frame.counts:
+        lines.append(Text(f"  {counts_text(frame.counts)}", no_wrap=True, overflow="ellipsis"))
+    return Group(*lines)
+
+
+def _overall(frame: Frame, label: int, bar: int) -> list[RenderableType]:
+    from rich.text import Text
+
+    rate = rate_text(frame.moved, frame.elapsed) if frame.elapsed >= MIN_RATE_SECONDS else ""
+    if frame.plan is None:  # an engine that does not plan: no total to draw a bar against
+        return [Text("working", style="bold"), "", "", amount_text(frame.moved, 0), rate,
+                clock_text(frame.elapsed)]
+    plan = frame.plan
+    # a plan of 0 bytes is done from the start: a full bar, not a pulsing one
+    whole = _bar(frame.done, plan.total, bar) if plan.total else _bar(1, 1, bar)
+    return [Text(plan.verb, style="bold"), shorten(plan_text(plan), label),
+            whole, amount_text(frame.done, plan.total), rate, clock_text(frame.elapsed)]
+
+
+def _row(row: Row, label: int, bar: int) -> list[RenderableType]:
+    return [f"  {row.phase.value}", shorten(row.label, label), _bar(row.done, row.total, bar),
+            amount_text(row.done, row.total), "", ""]
+
+
+def _bar(done: int, total: int, width: int) -> RenderableType:
+    """A bar; one of unknown size (total 0) pulses."""
+    from rich.progress_bar import ProgressBar
+
+    if total <= 0:
+        return ProgressBar(total=None, width=width)
+    return ProgressBar(total=total, completed=done, width=width)

@@ -7,7 +7,7 @@ import json
 import click
 
 from freight.cli.options import connection_options
-from freight.cli.output import progress_for, result_json
+from freight.cli.output import progress_for, progress_option, result_json
 from freight.connect import Connection
 from freight.convert import SETTINGS
 from freight.copying import copy
@@ -33,16 +33,17 @@ def _print(results: list[ImageResult], as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per pulled image.")
+@progress_option
 @connection_options
 def pull_command(references: tuple[str, ...], output: str, fmt: str, platform: str | None,
                  all_platforms: bool, jobs: int, force: bool, quiet: bool, as_json: bool,
-                 connection: Connection) -> None:
+                 progress_mode: str, connection: Connection) -> None:
     """Pull REFERENCES into OUTPUT (a tar, or a directory with --format oci).
 
     Several references make one bundle: `docker load` takes it whole, and
     `freight push BUNDLE REGISTRY` restores every tag on another registry.
     """
-    with progress_for(quiet=quiet or as_json) as progress:
+    with progress_for(quiet=quiet or as_json, mode=progress_mode) as progress:
         results = pull(list(references), output, format=fmt, platform=platform,
                        all_platforms=all_platforms, jobs=jobs, connection=connection,
                        progress=progress, force=force)
@@ -67,16 +68,18 @@ def pull_command(references: tuple[str, ...], output: str, fmt: str, platform: s
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per copied image.")
+@progress_option
 @connection_options
 def copy_command(source: str, destination: str, platform: str | None, all_platforms: bool,
                  all_tags: bool, image: str | None, compression: str | None, jobs: int,
-                 force: bool, quiet: bool, as_json: bool, connection: Connection) -> None:
+                 force: bool, quiet: bool, as_json: bool, progress_mode: str,
+                 connection: Connection) -> None:
     """Copy SOURCE to DESTINATION: any two of a registry reference (or docker://REF),
     docker-archive:PATH[:IMAGE], oci:DIR[:REF], oci-archive:PATH[:REF] or a plain path.
 
     Registry to registry streams (nothing touches the disk) and mounts within a registry.
     """
-    with progress_for(quiet=quiet or as_json) as progress:
+    with progress_for(quiet=quiet or as_json, mode=progress_mode) as progress:
         results = copy(source, destination, platform=platform, all_tags=all_tags, jobs=jobs,
                        connection=connection, progress=progress, compression=compression,
                        image=image, force=force, all_platforms=all_platforms)

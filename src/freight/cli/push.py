@@ -8,7 +8,7 @@ import re
 import click
 
 from freight.cli.options import connection_options
-from freight.cli.output import progress_for, result_json
+from freight.cli.output import progress_for, progress_option, result_json
 from freight.connect import Connection
 from freight.convert import SETTINGS
 from freight.push import DEFAULT_COMPRESSION, DEFAULT_JOBS, push
@@ -47,10 +47,11 @@ def parse_size(text: str) -> int:
                    "cache does not know is then most likely new).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per pushed image.")
+@progress_option
 @connection_options
 def push_command(source: str, destination: str, image: str | None, compression: str,
                  platform: str | None, jobs: int, chunk_size: str | None,
-                 stream: bool | None, quiet: bool, as_json: bool,
+                 stream: bool | None, quiet: bool, as_json: bool, progress_mode: str,
                  connection: Connection) -> None:
     """Push the images in SOURCE to DESTINATION.
 
@@ -60,7 +61,7 @@ def push_command(source: str, destination: str, image: str | None, compression: 
     DESTINATION is REGISTRY/REPO[:TAG], or a bare REGISTRY (e.g. localhost:5000) to push
     every image under its own names.
     """
-    with progress_for(quiet=quiet or as_json) as progress:
+    with progress_for(quiet=quiet or as_json, mode=progress_mode) as progress:
         results = push(source, destination, image=image, compression=compression, jobs=jobs,
                        chunk_size=parse_size(chunk_size) if chunk_size else None,
                        connection=connection, platform=platform, progress=progress,
