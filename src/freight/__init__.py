@@ -2,7 +2,6 @@
 
 from typing import TYPE_CHECKING, Any
 
-from freight.connect import Connection
 from freight.digest import Digest
 from freight.errors import (
     AuthError,
@@ -14,15 +13,11 @@ from freight.errors import (
     SourceError,
     UsageError,
 )
-
-# imported here, not lazily: `freight.push` and `freight.pull` are also submodules, and an
-# import of a submodule would otherwise bind its name on the package to the module
-from freight.pull import pull
-from freight.push import push
 from freight.reference import Reference
 from freight.results import BlobResult, ImageResult, PullResult, PushResult
 
 if TYPE_CHECKING:
+    from freight.connect import Connection
     from freight.copying import copy
     from freight.inspect import (
         Catalog,
@@ -40,8 +35,16 @@ if TYPE_CHECKING:
     from freight.inspect import manifest as get_manifest
     from freight.manage import DeleteResult, TagResult, delete, tag
 
-# the rest loads on first use: a push needs none of it, and start-up is part of every push
+# the rest loads on first use: `import freight` stays cheap (start-up is part of every
+# command), and the modules behind push, pull and copy are named pushing, pulling and
+# copying, so importing them never rebinds `freight.push` to a module
 _LAZY = {
+    "Connection": ("freight.connect", "Connection"),
+    "push": ("freight.pushing", "push"),
+    "pull": ("freight.pulling", "pull"),
+    "transfer": ("freight.transfer", "transfer"),
+    "TransferOptions": ("freight.transfer", "TransferOptions"),
+    "Action": ("freight.results", "Action"),
     **{name: ("freight.inspect", name) for name in (
         "Catalog", "ConfigInfo", "DigestInfo", "ManifestInfo", "TagList", "catalog", "tags")},
     "get_config": ("freight.inspect", "config"),
@@ -71,6 +74,7 @@ def __dir__() -> list[str]:
 __version__ = "0.1.0"
 
 __all__ = [
+    "Action",
     "AuthError",
     "BlobResult",
     "Catalog",
@@ -92,6 +96,7 @@ __all__ = [
     "SourceError",
     "TagList",
     "TagResult",
+    "TransferOptions",
     "UsageError",
     "__version__",
     "catalog",
@@ -104,4 +109,5 @@ __all__ = [
     "push",
     "tag",
     "tags",
+    "transfer",
 ]

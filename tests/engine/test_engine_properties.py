@@ -45,13 +45,17 @@ class LayerSpec:
     compression: str  # "tar", "gzip", "zstd" as stored in the archive
 
 
-def layer_tar(content: int, size: int) -> bytes:
-    data = hashlib.sha256(str(content).encode()).digest() * (size // 32 + 1)
+def pattern(content: int, size: int) -> bytes:
+    return (hashlib.sha256(str(content).encode()).digest() * (size // 32 + 1))[:size]
+
+
+def layer_tar(content: int, size: int,
+              data: Callable[[int, int], bytes] = pattern) -> bytes:
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
         info = tarfile.TarInfo(f"layer-{content}")
         info.size, info.mtime = size, 0
-        tar.addfile(info, io.BytesIO(data[:size]))
+        tar.addfile(info, io.BytesIO(data(content, size)))
     return out.getvalue()
 
 
@@ -74,9 +78,10 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def docker_archive(path: Path, specs: list[LayerSpec], tag: str) -> list[str]:
+def docker_archive(path: Path, specs: list[LayerSpec], tag: str,
+                   data: Callable[[int, int], bytes] = pattern) -> list[str]:
     """A legacy `docker save` archive; returns the config's diff_ids."""
-    plain = [layer_tar(s.content, s.size) for s in specs]
+    plain = [layer_tar(s.content, s.size, data) for s in specs]
     diff_ids = [sha(p) for p in plain]
     config = json.dumps({"architecture": "amd64", "os": "linux",
                          "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()

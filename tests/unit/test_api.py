@@ -8,6 +8,7 @@ PUBLIC = {
     "NetworkError", "NotFound", "PullResult", "PushResult", "Reference", "RegistryError",
     "SourceError", "TagList", "TagResult", "UsageError", "__version__", "catalog", "copy",
     "delete", "get_config", "get_digest", "get_manifest", "pull", "push", "tag", "tags",
+    "Action", "TransferOptions", "transfer",
 }
 
 

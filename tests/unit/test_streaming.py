@@ -111,7 +111,7 @@ def test_nothing_written_streams_an_empty_body(tmp_path: Path) -> None:
 def test_streams_by_default_only_to_remote_registries_pushed_to_before(
         tmp_path: Path) -> None:
     from freight.cache import Cache
-    from freight.push import streams_by_default
+    from freight.pushing import streams_by_default
 
     cache = Cache(tmp_path)
     assert not streams_by_default("registry.example:5000", cache)  # a fresh machine asks first

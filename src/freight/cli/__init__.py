@@ -6,10 +6,16 @@ user (set FREIGHT_DEBUG=1 to see one).
 
 from __future__ import annotations
 
-import importlib
 import os
 import signal
 import sys
+
+from freight.cli import signals
+
+if os.path.basename(sys.argv[0]) in ("freight", "__main__.py"):  # the command, not a test
+    signals.early()
+
+import importlib
 from typing import Any
 
 import click
@@ -52,11 +58,9 @@ class _Group(click.Group):
         return command
 
     def invoke(self, ctx: click.Context) -> Any:
-        from freight.cli import signals
-
-        signals.install()
         try:
-            return super().invoke(ctx)
+            with signals.routed():
+                return super().invoke(ctx)
         except FreightError as exc:
             _fail(str(exc), exc.exit_code)
         except KeyboardInterrupt as exc:

@@ -11,7 +11,7 @@ from freight.cli.output import progress_for, progress_option, result_json
 from freight.connect import Connection
 from freight.convert import SETTINGS
 from freight.copying import copy
-from freight.pull import DEFAULT_JOBS, FORMATS, pull
+from freight.pulling import DEFAULT_JOBS, FORMATS, pull
 from freight.results import ImageResult
 
 

@@ -11,7 +11,7 @@ from freight.cli.options import connection_options
 from freight.cli.output import progress_for, progress_option, result_json
 from freight.connect import Connection
 from freight.convert import SETTINGS
-from freight.push import DEFAULT_COMPRESSION, DEFAULT_JOBS, push
+from freight.pushing import DEFAULT_COMPRESSION, DEFAULT_JOBS, push
 
 _SIZE = re.compile(r"(\d+)\s*([kmg]i?b?|b)?", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}

@@ -8,8 +8,10 @@ command made. A second signal during that clean-up is ignored: the clean-up is b
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
+from collections.abc import Iterator
 from types import FrameType
 
 EXIT_BASE = 128  # a shell reports death by signal N as 128 + N
@@ -27,17 +29,43 @@ class Stopped(KeyboardInterrupt):
         return EXIT_BASE + self.signum
 
 
+_pending: list[int] = []  # signals that came while the command was still loading
+
+
+def _note(signum: int, frame: FrameType | None) -> None:
+    _pending.append(signum)
+
+
+def early() -> None:
+    """For the `freight` process itself, from its first import: a signal that comes while
+    Python loads the command is noted (not a traceback from the middle of an import) and
+    raised as `Stopped` as soon as the command starts."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _note)
+
+
 def _stop(signum: int, frame: FrameType | None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
     raise Stopped(signum)
 
 
-def install() -> None:
-    """Route SIGINT and SIGTERM to `Stopped` (only the main thread can take signals)."""
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, _stop)
+@contextlib.contextmanager
+def routed() -> Iterator[None]:
+    """Route SIGINT and SIGTERM to `Stopped` while a command runs, then put back what was
+    there (only the main thread can take signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if _pending:
+            _stop(_pending[0], None)
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, signal.default_int_handler if handler is _note else handler)
 
 
 def exit_code(exc: KeyboardInterrupt) -> int:
