@@ -8,6 +8,8 @@ half-done is ever visible at the path the user gave.
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,6 +101,7 @@ class RegistryDestination(Destination):
 class LocalDestination(Destination):
     location: LocalLocation
     sink: LayoutSink
+    created: bool = False  # the path did not exist before: a failed run removes it again
     local = True
 
     def placements(self, image: SourceImage) -> list[Placement]:
@@ -118,6 +121,8 @@ class LocalDestination(Destination):
     def abort(self) -> None:
         if isinstance(self.sink, DockerTarSink):
             self.sink.abort()
+        elif self.created:
+            shutil.rmtree(self.sink.root, ignore_errors=True)
 
 
 def open_destination(location: Location, *, connection: Connection, chunk_size: int | None,
@@ -127,7 +132,9 @@ def open_destination(location: Location, *, connection: Connection, chunk_size: 
             raise UsageError("a destination takes a tag, not a digest")
         client = connection.client(location.host, jobs=jobs)
         return RegistryDestination(location, client, chunk_size)
-    return LocalDestination(location, _local_sink(location, force=force, stored=stored))
+    created = not os.path.lexists(location.path)
+    return LocalDestination(location, _local_sink(location, force=force, stored=stored),
+                            created)
 
 
 def local_kind(location: LocalLocation) -> Kind:

@@ -79,17 +79,28 @@ def transfer(sources: Sequence[str | Location] | str | Location, destination: st
     _check(options, srcs, dst)
     connection = connection or Connection()
     progress = progress or Silent()
+    platform, explicit = _platform(options, dst)
+    local_sources = all(isinstance(s, LocalLocation) for s in srcs)
+    # the destination first: a wrong output path fails before anything is read or fetched
+    opened_dst = open_destination(
+        dst, connection=connection, chunk_size=options.chunk_size, jobs=options.jobs,
+        force=options.force, stored=Action.WRITTEN if local_sources else Action.DOWNLOADED)
     spool = tempfile.mkdtemp(prefix="freight-spool-")
     opened: list[OpenedSource] = []
     try:
-        platform, explicit = _platform(options, dst)
         for src in srcs:
             opened.append(open_source(src, connection=source_connection or connection,
                                       platform=platform, image=options.image,
                                       all_tags=options.all_tags, jobs=options.jobs,
                                       explicit_platform=explicit))
-        return _to(dst, opened, options, connection, progress, spool, verb, cancel)
+        results = _run(opened_dst, opened, options, progress, spool, verb, cancel)
+        opened_dst.commit()
+        return results
+    except BaseException:
+        opened_dst.abort()
+        raise
     finally:
+        opened_dst.close()
         for source in opened:
             source.close()
         shutil.rmtree(spool, ignore_errors=True)
@@ -128,23 +139,6 @@ def _platform(options: TransferOptions, dst: Location) -> tuple[Platform | None,
     if narrow is None:
         narrow = docker_tar and not options.all_platforms  # docker load takes one platform
     return (host_platform(), False) if narrow and not options.all_platforms else (None, False)
-
-
-def _to(dst: Location, opened: list[OpenedSource], options: TransferOptions,
-        connection: Connection, progress: Progress, spool: str, verb: str,
-        cancel: CancelToken | None) -> list[ImageResult]:
-    stored = Action.WRITTEN if all(s.origin is None for s in opened) else Action.DOWNLOADED
-    destination = open_destination(dst, connection=connection, chunk_size=options.chunk_size,
-                                   jobs=options.jobs, force=options.force, stored=stored)
-    try:
-        results = _run(destination, opened, options, progress, spool, verb, cancel)
-        destination.commit()
-        return results
-    except BaseException:
-        destination.abort()
-        raise
-    finally:
-        destination.close()
 
 
 def _run(destination: Destination, opened: list[OpenedSource], options: TransferOptions,

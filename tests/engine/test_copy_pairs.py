@@ -1,0 +1,138 @@
+"""`freight copy` between every pair of docker archive, OCI layout, OCI archive and registry
+keeps the digests; push and pull are the same engine under friendlier names."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import freight
+from freight.cli import main
+from freight.errors import EXIT_USAGE
+
+from .test_engine_properties import LayerSpec, docker_archive, oci_layout, verify
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from server.conftest import serving
+
+    with serving(tmp_path_factory.mktemp("pairs-registry")) as live:
+        yield live.url.removeprefix("http://")
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FREIGHT_CACHE_DIR", str(tmp_path / "cache"))
+
+
+SPECS = [LayerSpec(1, 50_000, "gzip"), LayerSpec(2, 20_000, "zstd"), LayerSpec(1, 50_000, "gzip")]
+KINDS = ("docker-archive", "oci", "oci-archive", "registry")
+
+
+def _location(kind: str, where: Path, registry: str, name: str) -> str:
+    if kind == "registry":
+        return f"{registry}/pairs/{name}:v1"
+    suffix = "" if kind == "oci" else ".tar"
+    return f"{kind}:{where / (name + suffix)}"
+
+
+@pytest.mark.parametrize(("first", "second"), list(itertools.permutations(KINDS, 2)))
+def test_copy_between_any_two_kinds_keeps_every_digest(
+        registry: str, tmp_path: Path, first: str, second: str) -> None:
+    diff_ids = oci_layout(tmp_path / "origin", SPECS, "v1")
+    start = freight.copy(f"oci:{tmp_path / 'origin'}", _location(first, tmp_path, registry,
+                                                                 f"a-{first}-{second}"))
+    (a,) = start
+    src = _location(first, tmp_path, registry, f"a-{first}-{second}")
+    dst = _location(second, tmp_path, registry, f"b-{first}-{second}")
+    (b,) = freight.copy(src, dst)
+    assert b.digest == a.digest, f"{first} -> {second} changed the manifest"
+    back = _location(first, tmp_path, registry, f"c-{first}-{second}")
+    (c,) = freight.copy(dst, back)
+    assert c.digest == a.digest
+    if second == "registry":
+        verify(f"http://{registry}", f"pairs/b-{first}-{second}", "v1", diff_ids)
+
+
+def test_a_zstd_bundle_pushes_back_with_the_same_digests(registry: str, tmp_path: Path) -> None:
+    oci_layout(tmp_path / "zstd", [LayerSpec(5, 80_000, "zstd"), LayerSpec(6, 9_000, "zstd")],
+               "v1")
+    (pushed,) = freight.push(tmp_path / "zstd", f"{registry}/bundle/app:v1")
+    bundle = tmp_path / "bundle.tar"
+    (pulled,) = freight.pull([f"{registry}/bundle/app:v1"], str(bundle))
+    (again,) = freight.push(bundle, f"{registry}/bundle/again:v1")  # default options
+    assert pushed.digest == pulled.digest == again.digest
+    assert {b.action for b in again.blobs} <= {freight.Action.UPLOADED, freight.Action.MOUNTED,
+                                               freight.Action.SKIPPED}
+
+
+def test_a_docker_archive_written_by_copy_is_docker_loadable_in_shape(
+        registry: str, tmp_path: Path) -> None:
+    source = tmp_path / "app.tar"
+    docker_archive(source, [LayerSpec(1, 30_000, "tar"), LayerSpec(2, 10_000, "tar")], "v1")
+    out = tmp_path / "copy.tar"
+    (result,) = freight.copy(str(source), f"docker-archive:{out}:team/app:v2")
+    with tarfile.open(out) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+        names = set(tar.getnames())
+    assert manifest[0]["RepoTags"] == ["team/app:v2"]
+    assert {manifest[0]["Config"], *manifest[0]["Layers"], "oci-layout", "index.json"} <= names
+    assert str(result.reference) == "docker.io/team/app:v2"
+
+
+def test_an_existing_output_is_replaced_only_with_force(registry: str, tmp_path: Path) -> None:
+    source = tmp_path / "app.tar"
+    docker_archive(source, [LayerSpec(1, 1000, "tar")], "v1")
+    out = tmp_path / "out.tar"
+    out.write_bytes(b"precious")
+    run = CliRunner().invoke(main, ["copy", str(source), f"docker-archive:{out}"])
+    assert run.exit_code == EXIT_USAGE and "--force" in run.stderr
+    assert out.read_bytes() == b"precious"
+    run = CliRunner().invoke(main, ["copy", str(source), f"docker-archive:{out}", "--force"])
+    assert run.exit_code == 0, run.output
+    assert tarfile.is_tarfile(out)
+
+
+def test_no_parent_directory_is_ever_created(registry: str, tmp_path: Path) -> None:
+    run = CliRunner().invoke(main, ["pull", f"{registry}/pairs/none:v1",
+                                    str(tmp_path / "missing" / "out.tar")])
+    assert run.exit_code == EXIT_USAGE, run.output
+    assert "does not exist" in run.stderr
+    assert not (tmp_path / "missing").exists()
+
+
+def test_a_platform_that_matches_nothing_is_a_usage_error(registry: str,
+                                                         tmp_path: Path) -> None:
+    source = tmp_path / "app.tar"
+    docker_archive(source, [LayerSpec(1, 1000, "tar")], "v1")  # linux/amd64
+    run = CliRunner().invoke(main, ["push", str(source), f"{registry}/pairs/plat:v1",
+                                    "--platform", "linux/arm64"])
+    assert run.exit_code == EXIT_USAGE, run.output
+    assert "linux/amd64" in run.stderr
+    run = CliRunner().invoke(main, ["tags", f"{registry}/pairs/plat"])
+    assert "v1" not in run.output
+
+
+def test_short_names_pick_an_image_as_docker_does(registry: str, tmp_path: Path) -> None:
+    source = tmp_path / "app.tar"
+    docker_archive(source, [LayerSpec(1, 1000, "tar")], "zstd")  # tagged prop/app:zstd
+    (result,) = freight.push(source, f"{registry}/pairs/short:v1", image="app:zstd")
+    assert result.digest
+
+
+def test_a_failed_copy_into_a_new_layout_leaves_no_directory(registry: str,
+                                                             tmp_path: Path) -> None:
+    source = tmp_path / "app.tar"
+    docker_archive(source, [LayerSpec(1, 5000, "tar")], "v1")
+    data = source.read_bytes()
+    source.write_bytes(data.replace(b"\x00" * 600, b"\x01" * 600, 1))  # damage a layer
+    run = CliRunner().invoke(main, ["copy", str(source), f"oci:{tmp_path / 'new'}"])
+    assert run.exit_code != 0
+    assert not (tmp_path / "new").exists()
