@@ -16,7 +16,7 @@ def copy(
     jobs: int = DEFAULT_JOBS, source_connection: Connection | None = None,
     connection: Connection | None = None, progress: Progress | None = None,
     compression: str | None = None, image: str | None = None, force: bool = False,
-    all_platforms: bool = False,
+    all_platforms: bool = False, dry_run: bool = False,
 ) -> list[ImageResult]:
     """Copy `source` to `destination`: references, `docker-archive:PATH[:IMAGE]`,
     `oci:DIR[:REF]`, `oci-archive:PATH[:REF]`, `docker://REF`, or plain paths.
@@ -29,6 +29,6 @@ def copy(
     """
     options = TransferOptions(compression=compression, jobs=jobs, platform=platform,
                               all_tags=all_tags, image=image, force=force,
-                              all_platforms=all_platforms)
+                              all_platforms=all_platforms, dry_run=dry_run)
     return transfer(source, destination, options=options, connection=connection,
                     source_connection=source_connection, progress=progress, verb="copy")

@@ -22,7 +22,7 @@ def push(
     chunk_size: int | None = None, plain_http: bool | None = None, insecure: bool = False,
     username: str | None = None, password: str | None = None,
     platform: str | None = None, progress: Progress | None = None,
-    connection: Connection | None = None, stream: bool | None = None,
+    connection: Connection | None = None, stream: bool | None = None, dry_run: bool = False,
 ) -> list[PushResult]:
     """Push the images of `source` (archive or layout; `-` reads standard input; or any
     location, `docker-archive:PATH[:IMAGE]`, `oci:DIR[:REF]`…) to `destination`.
@@ -31,13 +31,15 @@ def push(
     its own names. `connection` may replace `plain_http`, `insecure`, `username` and
     `password`. `stream` uploads each layer while it is compressed; left as None, freight
     decides (see `streams_by_default`). Raises a FreightError subclass on any failure; no
-    tag is written for an image unless every blob it needs is in the registry.
+    tag is written for an image unless every blob it needs is in the registry. With
+    `dry_run`, nothing is sent: the results say which blobs would be (action `planned`).
     """
     text = os.fspath(source)
     src = parse_location(text, local=True)
     dst = parse_location(destination, local=False)
     connection = connection or Connection(plain_http, insecure, username, password)
     options = TransferOptions(compression=compression, jobs=jobs, chunk_size=chunk_size,
-                              stream=stream, platform=platform, image=image)
+                              stream=stream, platform=platform, image=image,
+                              dry_run=dry_run)
     return transfer(src, dst, options=options, connection=connection, progress=progress,
                     verb="push")

@@ -136,3 +136,24 @@ def test_a_failed_copy_into_a_new_layout_leaves_no_directory(registry: str,
     run = CliRunner().invoke(main, ["copy", str(source), f"oci:{tmp_path / 'new'}"])
     assert run.exit_code != 0
     assert not (tmp_path / "new").exists()
+
+
+def test_a_dry_run_says_what_would_be_sent_and_sends_nothing(registry: str,
+                                                             tmp_path: Path) -> None:
+    source = tmp_path / "app.tar"
+    docker_archive(source, [LayerSpec(1, 40_000, "tar"), LayerSpec(2, 5_000, "gzip")], "v1")
+    run = CliRunner().invoke(main, ["push", str(source), f"{registry}/pairs/dry:v1",
+                                    "--dry-run", "--json"])
+    assert run.exit_code == 0, run.output
+    (plan,) = [json.loads(line) for line in run.stdout.splitlines()]
+    assert plan["dry_run"] and {b["action"] for b in plan["blobs"]} == {"planned"}
+    assert CliRunner().invoke(main, ["tags", f"{registry}/pairs/dry"]).exit_code != 0
+    freight.push(source, f"{registry}/pairs/dry:v1")
+    run = CliRunner().invoke(main, ["push", str(source), f"{registry}/pairs/dry:v2",
+                                    "--dry-run"])
+    assert run.exit_code == 0, run.output
+    assert "would write" in run.stdout and "send" not in run.stdout  # all skipped now
+    run = CliRunner().invoke(main, ["copy", str(source), f"oci:{tmp_path / 'dry'}",
+                                    "--dry-run"])
+    assert run.exit_code == 0, run.output
+    assert not (tmp_path / "dry").exists()

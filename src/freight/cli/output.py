@@ -9,6 +9,7 @@ summary line. Not a terminal (or --progress plain): notes and the summary line o
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,6 +53,31 @@ def result_json(result: ImageResult) -> dict[str, Any]:
         "blobs": [{"media_type": b.media_type, "digest": str(b.digest), "size": b.size,
                    "action": b.action} for b in result.blobs],
     }
+
+
+def print_results(results: list[ImageResult], *, as_json: bool, dry_run: bool = False) -> None:
+    """One line per reference written (`REF@DIGEST`), or one JSON object; a dry run lists
+    each blob with what would become of it."""
+    for result in results:
+        if as_json:
+            click.echo(json.dumps({**result_json(result), "dry_run": dry_run}
+                                  if dry_run else result_json(result)))
+        elif dry_run:
+            click.echo(f"would write {result.reference}")
+            for b in result.blobs:
+                verb = "send" if b.action == "planned" else str(b.action)
+                click.echo(f"  {verb:<8} {b.digest.short:<19} {_size(b.size):>10}  "
+                           f"{b.media_type}")
+        else:
+            click.echo(result.pinned)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return f"{n} B"
 
 
 def echo_note(text: str) -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import click
 
 from freight.cli.options import connection_options
-from freight.cli.output import progress_for, progress_option, result_json
+from freight.cli.output import print_results, progress_for, progress_option
 from freight.connect import Connection
 from freight.convert import SETTINGS
 from freight.pushing import DEFAULT_COMPRESSION, DEFAULT_JOBS, push
@@ -45,14 +44,16 @@ def parse_size(text: str) -> int:
               help="Upload each layer while compressing it. Default: only to a registry "
                    "on another machine that this machine has pushed to before (a layer the "
                    "cache does not know is then most likely new).")
+@click.option("--dry-run", is_flag=True,
+              help="Only say what would be uploaded or skipped, with sizes; send nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per pushed image.")
 @progress_option
 @connection_options
 def push_command(source: str, destination: str, image: str | None, compression: str,
                  platform: str | None, jobs: int, chunk_size: str | None,
-                 stream: bool | None, quiet: bool, as_json: bool, progress_mode: str,
-                 connection: Connection) -> None:
+                 stream: bool | None, dry_run: bool, quiet: bool, as_json: bool,
+                 progress_mode: str, connection: Connection) -> None:
     """Push the images in SOURCE to DESTINATION.
 
     SOURCE is a `docker save` archive (any format, optionally gzip/zstd-compressed), an OCI
@@ -65,6 +66,5 @@ def push_command(source: str, destination: str, image: str | None, compression: 
         results = push(source, destination, image=image, compression=compression, jobs=jobs,
                        chunk_size=parse_size(chunk_size) if chunk_size else None,
                        connection=connection, platform=platform, progress=progress,
-                       stream=stream)
-    for result in results:
-        click.echo(json.dumps(result_json(result)) if as_json else result.pinned)
+                       stream=stream, dry_run=dry_run)
+    print_results(results, as_json=as_json, dry_run=dry_run)

@@ -41,6 +41,10 @@ class Destination:
 
     registry: str | None = None  # the host, for a registry destination
     local = False
+    location: Location
+
+    def __str__(self) -> str:
+        return str(self.location)
 
     def placements(self, image: SourceImage) -> list[Placement]:
         raise NotImplementedError
@@ -79,8 +83,10 @@ class RegistryDestination(Destination):
 
     def _sink(self, repository: str) -> RegistrySink:
         if repository not in self._sinks:
+            # streaming is decided per run (Target.stream); the sink only refuses it when
+            # chunks are wanted or a stream failed
             self._sinks[repository] = RegistrySink(self.client, repository,
-                                                   chunk_size=self.chunk_size)
+                                                   chunk_size=self.chunk_size, stream=True)
         return self._sinks[repository]
 
     def write_root(self, placement: Placement, digest: str, raw: bytes,

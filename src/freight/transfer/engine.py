@@ -18,7 +18,7 @@ the cancel token at its next block, so an interrupted run stops within a second.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -29,7 +29,7 @@ from freight.manifest import Descriptor, Index, Manifest
 from freight.progress import Plan, Progress
 from freight.results import Action, BlobResult
 from freight.sinks import Sink
-from freight.sources.model import Blob, IndexNode, Node
+from freight.sources.model import Blob, ImageNode, IndexNode, Node
 from freight.transfer.converter import CheckedReader, Converter
 from freight.transfer.mover import Mover
 from freight.transfer.plan import (
@@ -95,7 +95,7 @@ class Engine:
 
     def __init__(self, targets: list[Target], *, setting: str, jobs: int, cache: Cache,
                  progress: Progress, spool_dir: str, verb: str,
-                 cancel: CancelToken | None = None) -> None:
+                 cancel: CancelToken | None = None, dry_run: bool = False) -> None:
         self.targets, self.cache, self.progress, self.verb = targets, cache, progress, verb
         self.cancel = cancel or CancelToken()
         self.mover = Mover(cache=cache, progress=progress, cancel=self.cancel)
@@ -107,6 +107,9 @@ class Engine:
         self._first_use: dict[MemoKey, tuple[int, object]] = {}
         self._spool_dir, self._setting = spool_dir, setting
         self._converter: Converter | None = None
+        self.dry_run = dry_run
+        self._hashed: dict[Blob, Digest] = {}
+        self._hash_lock = threading.Lock()
         self._cached_conversions: dict[MemoKey, tuple[Digest, int] | None] = {}
 
     # -- set-up -------------------------------------------------------------------------
@@ -121,6 +124,8 @@ class Engine:
         self.progress.begin(Plan(self.verb, len(self.targets), blobs,
                                  sum(self._tally.sizes.values())))
         self._probe()
+        if self.dry_run:
+            return
         self._converter = Converter(
             self._needed(), spool_dir=self._spool_dir, cache=self.cache,
             progress=self.progress, cancel=self.cancel, stream_to=self._stream_to,
@@ -128,31 +133,46 @@ class Engine:
         self._converter.start()
 
     def _probe(self) -> None:
-        """Look up every blob whose final digest is known now, all in parallel."""
+        """Look up every blob whose final digest can be known now, all in parallel (a local
+        blob that names no digest is hashed for it: it is sent as it is, so its digest is
+        final)."""
         asks: dict[tuple[int, object], Future[Action | None]] = {}
         for n, target in enumerate(self.targets):
             for step in self._steps[id(target)]:
-                for key, digest, what in self._known(step):
+                for key, find, what in self._known(step):
                     if (n, key) not in asks:
                         asks[(n, key)] = self.workers.submit(
-                            lambda s=target.sink, d=digest, w=what:  # type: ignore[misc]
-                            self.mover.reuse(s, d, w))
+                            lambda s=target.sink, f=find, w=what:  # type: ignore[misc]
+                            self.mover.reuse(s, f(), w, mount=not self.dry_run))
         for key, future in asks.items():
             action = future.result()
             if action is not None:
                 self._present[key] = action
 
-    def _known(self, step: ImageStep) -> list[tuple[object, Digest, str]]:
+    def _known(self, step: ImageStep) -> list[tuple[object, Callable[[], Digest], str]]:
         config = step.node.config
-        found: list[tuple[object, Digest, str]] = []
-        if config.digest is not None:
-            found.append((blob_key(config), config.digest, config.what))
+        found: list[tuple[object, Callable[[], Digest], str]] = [
+            (blob_key(config), lambda: self._digest_of(config), config.what)]
         for layer in step.layers:
-            if layer.target is None and layer.blob.digest is not None:
-                found.append((blob_key(layer.blob), layer.blob.digest, layer.blob.what))
+            blob = layer.blob
+            if layer.target is None:
+                found.append((blob_key(blob), lambda b=blob: self._digest_of(b),  # type: ignore[misc]
+                              blob.what))
             elif layer.memo is not None and (known := self._cached(layer)) is not None:
-                found.append((layer.memo, known[0], layer.blob.what))
+                found.append((layer.memo, lambda d=known[0]: d, blob.what))  # type: ignore[misc]
         return found
+
+    def _digest_of(self, blob: Blob) -> Digest:
+        """The blob's digest: as the source says, else hashed once (and remembered)."""
+        if blob.digest is not None:
+            return blob.digest
+        with self._hash_lock:
+            known = self._hashed.get(blob)
+        if known is None:
+            known = self._hash(blob)
+            with self._hash_lock:
+                self._hashed[blob] = known
+        return known
 
     def _cached(self, layer: LayerStep) -> tuple[Digest, int] | None:
         """What the cache says the layer becomes (digest, size), if it knows."""
@@ -237,14 +257,14 @@ class Engine:
 
     def _config(self, n: int, step: ImageStep, sink: Sink) -> _Placed:
         blob = step.node.config
-        digest = blob.digest or self._hash(blob)
+        digest = self._digest_of(blob)
         action = self._as_is(n, blob, digest, sink)
         return _Placed(Descriptor(step.config_type, digest, blob.size), action)
 
     def _layer(self, n: int, layer: LayerStep, sink: Sink) -> _Placed:
         blob = layer.blob
         if layer.memo is None:
-            digest = blob.digest or self._hash(blob)
+            digest = self._digest_of(blob)
             action = self._as_is(n, blob, digest, sink)
             return _Placed(Descriptor(layer.media_type, digest, blob.size), action)
         present, known = self._present.get((n, layer.memo)), self._cached(layer)
@@ -273,6 +293,40 @@ class Engine:
             while chunk := f.read(1 << 20):
                 hasher.update(chunk)
         return hasher.digest
+
+    def preview(self, target: Target) -> Moved:
+        """A dry run: what `move` would do, from the probe alone; nothing is read or sent.
+        The manifest is the one `move` would write where every layer's final digest is
+        known (sent as is, or remembered by the cache); else the source's."""
+        n = self.targets.index(target)
+        results: list[BlobResult] = []
+        manifests: list[Manifest | None] = []
+        for step in self._steps[id(target)]:
+            placed = [self._planned(n, step.node.config, None, step.config_type)]
+            placed += [self._planned(n, layer.blob, layer, layer.media_type)
+                       for layer in step.layers]
+            results.extend(p.result for p in placed)
+            known = all(p.descriptor.digest != _UNKNOWN for p in placed)
+            manifests.append(self._manifest(step, placed[0].descriptor,
+                                            [p.descriptor for p in placed[1:]])
+                             if known else None)
+        node = target.node
+        if isinstance(node, ImageNode) and manifests[0] is not None:
+            return Moved(manifests[0].descriptor(), manifests[0].raw, tuple(results))
+        root = node.index if isinstance(node, IndexNode) else node.manifest
+        if root is None:  # a legacy archive whose layers would be converted
+            return Moved(Descriptor(mt.OCI_MANIFEST, _UNKNOWN, 0), b"", tuple(results))
+        return Moved(root.descriptor(), root.raw, tuple(results))
+
+    def _planned(self, n: int, blob: Blob, layer: LayerStep | None, media_type: str) -> _Placed:
+        key: object
+        if layer is not None and layer.memo is not None:
+            known, key = self._cached(layer), layer.memo
+            digest, size = known if known else (None, blob.size)
+        else:
+            digest, size, key = self._digest_of(blob), blob.size, blob_key(blob)
+        action = self._present.get((n, key), Action.PLANNED)
+        return _Placed(Descriptor(media_type, digest or _UNKNOWN, size), action)
 
     # -- tear-down ----------------------------------------------------------------------
 
@@ -307,6 +361,9 @@ class _Placed:
     def result(self) -> BlobResult:
         d = self.descriptor
         return BlobResult(d.media_type, d.digest, d.size, self.action)
+
+
+_UNKNOWN = Digest.parse("sha256:" + "0" * 64)  # a dry run cannot know a conversion's digest
 
 
 def _ignore(_: int) -> None:

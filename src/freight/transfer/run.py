@@ -49,6 +49,7 @@ class TransferOptions:
     image: str | None = None  # one image of a multi-image source
     all_tags: bool = False  # every tag of a registry repository
     force: bool = False  # replace an existing output file
+    dry_run: bool = False  # only say what would be sent, skipped (nothing mounted or written)
 
 
 def streams_by_default(registry: str, cache: Cache) -> bool:
@@ -94,7 +95,10 @@ def transfer(sources: Sequence[str | Location] | str | Location, destination: st
                                       all_tags=options.all_tags, jobs=options.jobs,
                                       explicit_platform=explicit))
         results = _run(opened_dst, opened, options, progress, spool, verb, cancel)
-        opened_dst.commit()
+        if options.dry_run:
+            opened_dst.abort()
+        else:
+            opened_dst.commit()
         return results
     except BaseException:
         opened_dst.abort()
@@ -159,11 +163,17 @@ def _run(destination: Destination, opened: list[OpenedSource], options: Transfer
         _ping(destination)
     results: list[ImageResult] = []
     with Engine(targets, setting=setting, jobs=options.jobs, cache=cache, progress=progress,
-                spool_dir=spool, verb=verb, cancel=cancel) as engine:
+                spool_dir=spool, verb=verb, cancel=cancel, dry_run=options.dry_run) as engine:
         _mount_hints(engine, destination, opened)
         for (_, placement), target in zip(placements, targets, strict=True):
-            results.extend(_one(engine, destination, placement, target))
-    progress.end(_summary(verb, results, time.monotonic() - started))
+            if options.dry_run:
+                moved = engine.preview(target)
+                d = moved.descriptor
+                results.extend(ImageResult(name, d.digest, d.size, d.media_type, moved.blobs)
+                               for name in placement.names or (str(destination),))
+            else:
+                results.extend(_one(engine, destination, placement, target))
+    progress.end(_summary(verb, results, time.monotonic() - started, options.dry_run))
     return results
 
 
@@ -215,15 +225,16 @@ def _mount_hints(engine: Engine, destination: Destination,
                 engine.mover.known_in(digest, source.origin[1])
 
 
-def _summary(verb: str, results: list[ImageResult], seconds: float) -> Summary:
+def _summary(verb: str, results: list[ImageResult], seconds: float,
+             dry_run: bool = False) -> Summary:
     seen: dict[object, BlobResult] = {}
     for result in results:
         for blob in result.blobs:
             seen.setdefault((result.reference if isinstance(result.reference, str)
                              else result.reference.repository, blob.digest), blob)
     count = {a: sum(1 for b in seen.values() if b.action is a) for a in Action}
-    sent = count[Action.UPLOADED] + count[Action.DOWNLOADED] + count[Action.WRITTEN]
-    moved = sum(b.size for b in seen.values() if b.action in (
-        Action.UPLOADED, Action.DOWNLOADED, Action.WRITTEN))
+    sending = (Action.UPLOADED, Action.DOWNLOADED, Action.WRITTEN, Action.PLANNED)
+    sent = sum(count[a] for a in sending)
+    moved = sum(b.size for b in seen.values() if b.action in sending)
     return Summary(verb, len({str(r.digest) for r in results}), sent,
-                   count[Action.SKIPPED], count[Action.MOUNTED], moved, seconds)
+                   count[Action.SKIPPED], count[Action.MOUNTED], moved, seconds, dry_run)
