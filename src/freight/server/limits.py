@@ -1,0 +1,97 @@
+"""Limits on what one client can make the registry hold: upload sessions and blob size.
+
+Both are checked in the app, around the handlers, from what the request declares and what
+the response says: the handlers and the upload store stay unaware of them.
+
+Upload sessions are counted per process: a session counts from the POST that opened it
+(or the first PATCH this process saw of it) until its PUT, DELETE, a 404 on it, or
+`idle` seconds without a request; an abandoned session thus stops counting by itself, and
+memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from freight.distribution import routes
+from freight.distribution.ranges import parse_upload_range
+from freight.server.exchange import HTTPError, Request, Response
+
+SESSION_IDLE = 15 * 60.0  # seconds without a request before a session stops counting
+
+
+class UploadSessions:
+    """Upload sessions open in this process, oldest activity first; at most `limit` new."""
+
+    def __init__(self, limit: int | None, *, idle: float = SESSION_IDLE) -> None:
+        self.limit, self.idle = limit, idle
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    def __len__(self) -> int:
+        self._prune(time.monotonic())
+        return len(self._seen)
+
+    def admit(self) -> None:
+        """Before a POST that may open a session: TOOMANYREQUESTS (429) at the limit."""
+        if self.limit is not None and len(self) >= self.limit:
+            raise HTTPError("TOOMANYREQUESTS", f"more than {self.limit} uploads in progress; "
+                            "finish or cancel one, or retry later",
+                            headers=(("Retry-After", "5"),))
+
+    def record(self, route: routes.Route, method: str, response: Response) -> None:
+        """Track the session a request on an upload route opened, used or ended."""
+        if route.kind == routes.UPLOADS:
+            if method == "POST" and response.status == 202:
+                session = _header(response, "docker-upload-uuid")
+                if session:
+                    self._touch(session)
+        elif response.status in (201, 204, 404) and method in ("PUT", "DELETE", "PATCH"):
+            self._seen.pop(route.ref, None)
+        elif response.status == 202 and method == "PATCH":
+            self._touch(route.ref)
+
+    def _touch(self, session: str) -> None:
+        now = time.monotonic()
+        self._prune(now)
+        self._seen[session] = now
+        self._seen.move_to_end(session)
+        if self.limit is not None and len(self._seen) > 2 * self.limit:
+            self._seen.popitem(last=False)  # PATCHes of sessions opened elsewhere: bounded
+
+    def _prune(self, now: float) -> None:
+        while self._seen:
+            session, last = next(iter(self._seen.items()))
+            if now - last < self.idle:
+                return
+            del self._seen[session]
+
+
+@dataclass(frozen=True)
+class BlobSizeLimit:
+    """Refuse blob bodies past `max_bytes`: 413 SIZE_INVALID, before reading if declared."""
+
+    max_bytes: int
+
+    def apply(self, request: Request) -> None:
+        """Check the declared length and range, and cap the body `request` will yield."""
+        length = request.content_length()
+        if length is not None and length > self.max_bytes:
+            raise self.too_large()
+        header = request.header("content-range")
+        wanted = parse_upload_range(header) if header else None
+        if wanted is not None and wanted[1] >= self.max_bytes:
+            raise self.too_large()
+        request.body_limit = self.max_bytes
+
+    def too_large(self) -> HTTPError:
+        return HTTPError("SIZE_INVALID", f"blobs are limited to {self.max_bytes} bytes here",
+                         status=413)
+
+
+def _header(response: Response, name: str) -> str | None:
+    for key, value in response.headers:
+        if key.lower() == name:
+            return value
+    return None
