@@ -235,6 +235,58 @@ def test_bad_limit_options_are_usage_errors(root: Path, args: list[str], message
     assert not root.exists()
 
 
+GC = [sys.executable, "-c", "from freight.cli.serve import gc; gc()"]
+
+
+def test_gc_refuses_a_directory_that_is_no_registry(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("mine")
+    done = subprocess.run([*GC, "--root", str(home)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2
+    assert "not a registry root" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert sorted(p.name for p in home.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize("make", ["new", "empty", "registry"])
+def test_gc_accepts_new_empty_and_registry_roots(tmp_path: Path, make: str) -> None:
+    root = tmp_path / "root"
+    if make != "new":
+        root.mkdir()
+    if make == "registry":
+        (root / "blobs").mkdir()
+        (root / "notes.txt").write_text("a registry's root may hold other files")
+    done = subprocess.run([*GC, "--root", str(root)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def test_serve_refuses_a_directory_that_is_no_registry(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    done = subprocess.run([*SERVE, "--root", str(tmp_path), "--address", "127.0.0.1:0"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "not a registry root" in done.stderr
+    assert not (tmp_path / "blobs").exists()
+
+
+def test_serve_on_a_busy_port_creates_nothing(root: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        done = subprocess.run([*SERVE, "--root", str(root), "--address", f"127.0.0.1:{port}"],
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "cannot listen" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not root.exists()
+
+
 def test_tls(root: Path, tmp_path: Path) -> None:
     import ssl
 

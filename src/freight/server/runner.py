@@ -84,6 +84,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def warn_if_clear_text(auth: bool, tls: bool, host: str) -> None:
+    """Log a warning when Basic auth is served over plain HTTP beyond loopback."""
+    if auth and not tls and not is_loopback(host):
+        log.warning("Basic auth over plain HTTP on %s: passwords cross the network in clear "
+                    "text; serve HTTPS with --tls-cert and --tls-key", host)
+
+
 def listen(host: str, port: int) -> socket.socket:
     """A listening TCP socket on host:port (port 0 picks a free one)."""
     try:
@@ -141,9 +148,7 @@ def run(root: Path | None = None, address: str = DEFAULT_ADDRESS, *,
     except BaseException:
         sock.close()
         raise
-    if auth is not None and tls_cert is None and not is_loopback(host):
-        log.warning("Basic auth over plain HTTP on %s: passwords cross the network in clear "
-                    "text; serve HTTPS with --tls-cert/--tls-key", address)
+    warn_if_clear_text(auth is not None, tls_cert is not None, host)
     server = uvicorn.Server(config)
     with _signals_to(server):  # from before the start-up line: a client may act on it at once
         line = f"freight registry serving {root} on {url_of(sock, tls=tls_cert is not None)}"
