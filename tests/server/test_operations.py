@@ -127,6 +127,17 @@ def test_blob_size_is_limited(tmp_path: Path) -> None:
         refused(live.client.patch(location, content=b"x", headers={"Content-Range": "10-10"}))
         refused(live.client.post("/v2/s/blobs/uploads/", params={"digest": digest_of(big)},
                                  content=big))
+        # the limit holds for the blob, not for each request: streamed PATCHes add up
+        location = live.client.post("/v2/s/blobs/uploads/").headers["location"]
+        first = live.client.patch(location, content=streamed_part(big[:6]))
+        assert first.status_code == 202, first.text
+        refused(live.client.patch(first.headers["location"], content=streamed_part(big[6:])))
+        refused(live.client.put(first.headers["location"], params={"digest": digest_of(big)},
+                                content=big[6:]))
+
+
+def streamed_part(data: bytes) -> Iterator[bytes]:
+    yield data
 
 
 # -- connections -------------------------------------------------------------------------------

@@ -183,7 +183,8 @@ class Registry:
         if method == "POST" and request.arg("mount") is None:
             self.sessions.admit()
         if self.blob_limit is not None:
-            self.blob_limit.apply(request)
+            offset = self.sessions.size(route.ref) if route.kind == routes.UPLOAD else 0
+            self.blob_limit.apply(request, offset)
 
     def _done(self, request: Request, route: routes.Route | None, status: int, sent: int,
               started: float, user: str | None) -> None:

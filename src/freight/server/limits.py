@@ -6,7 +6,10 @@ the response says: the handlers and the upload store stay unaware of them.
 Upload sessions are counted per process: a session counts from the POST that opened it
 (or the first PATCH this process saw of it) until its PUT, DELETE, a 404 on it, or
 `idle` seconds without a request; an abandoned session thus stops counting by itself, and
-memory stays bounded.
+memory stays bounded. The size a session reached (its last `Range` reply) is remembered
+too, so the blob size limit holds across a series of PATCHes without `Content-Range`; a
+session this process has not seen yet (another replica's, or from before a restart) is
+limited per request only.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from freight.distribution import routes
+from freight.distribution.headers import parse_range_end
 from freight.distribution.ranges import parse_upload_range
 from freight.server.exchange import HTTPError, Request, Response
 
@@ -27,7 +31,7 @@ class UploadSessions:
 
     def __init__(self, limit: int | None, *, idle: float = SESSION_IDLE) -> None:
         self.limit, self.idle = limit, idle
-        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._seen: OrderedDict[str, tuple[float, int]] = OrderedDict()  # -> (last use, size)
 
     def __len__(self) -> int:
         self._prune(time.monotonic())
@@ -46,23 +50,29 @@ class UploadSessions:
             if method == "POST" and response.status == 202:
                 session = _header(response, "docker-upload-uuid")
                 if session:
-                    self._touch(session)
+                    self._touch(session, 0)
         elif response.status in (201, 204, 404) and method in ("PUT", "DELETE", "PATCH"):
             self._seen.pop(route.ref, None)
         elif response.status == 202 and method == "PATCH":
-            self._touch(route.ref)
+            end = parse_range_end(_header(response, "range"))
+            self._touch(route.ref, end + 1 if end else 0)  # `0-0` may mean empty
 
-    def _touch(self, session: str) -> None:
+    def size(self, session: str) -> int:
+        """The bytes the session held at its last reply here (0 if unknown)."""
+        found = self._seen.get(session)
+        return found[1] if found else 0
+
+    def _touch(self, session: str, size: int) -> None:
         now = time.monotonic()
         self._prune(now)
-        self._seen[session] = now
+        self._seen[session] = (now, size)
         self._seen.move_to_end(session)
         if self.limit is not None and len(self._seen) > 2 * self.limit:
             self._seen.popitem(last=False)  # PATCHes of sessions opened elsewhere: bounded
 
     def _prune(self, now: float) -> None:
         while self._seen:
-            session, last = next(iter(self._seen.items()))
+            session, (last, _) = next(iter(self._seen.items()))
             if now - last < self.idle:
                 return
             del self._seen[session]
@@ -74,16 +84,17 @@ class BlobSizeLimit:
 
     max_bytes: int
 
-    def apply(self, request: Request) -> None:
-        """Check the declared length and range, and cap the body `request` will yield."""
+    def apply(self, request: Request, offset: int = 0) -> None:
+        """Check the declared length and range of a body appended at `offset`, and cap the
+        body `request` will yield."""
         length = request.content_length()
-        if length is not None and length > self.max_bytes:
+        if length is not None and offset + length > self.max_bytes:
             raise self.too_large()
         header = request.header("content-range")
         wanted = parse_upload_range(header) if header else None
         if wanted is not None and wanted[1] >= self.max_bytes:
             raise self.too_large()
-        request.body_limit = self.max_bytes
+        request.body_limit = max(self.max_bytes - offset, 0)
 
     def too_large(self) -> HTTPError:
         return HTTPError("SIZE_INVALID", f"blobs are limited to {self.max_bytes} bytes here",
