@@ -102,15 +102,28 @@ def test_content_length_is_a_number_or_size_invalid(text: str) -> None:
         assert length is not None and length >= 0
 
 
+CONTENT_TYPES = st.one_of(
+    st.none(), st.sampled_from([OCI_MANIFEST, OCI_INDEX, f"{OCI_MANIFEST}; charset=utf-8",
+                                "application/json", ""]), st.text(max_size=60))
+
+
 @settings(suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(["schemaVersion", "mediaType", "config", "layers",
                                         "manifests", "subject", "annotations",
                                         "artifactType"]), JSON_VALUES),
-       st.sampled_from([OCI_MANIFEST, OCI_INDEX]))
+       CONTENT_TYPES)
 def test_manifest_body_checks_raise_only_http_errors(document: dict[str, Any],
-                                                     media_type: str) -> None:
+                                                     content_type: str | None) -> None:
     try:
-        check_media_type(media_type, json.dumps(document).encode())
+        check_media_type(content_type, json.dumps(document).encode())
+    except HTTPError as exc:
+        assert exc.code == "MANIFEST_INVALID"
+
+
+@given(st.binary(max_size=200), CONTENT_TYPES)
+def test_manifest_bytes_raise_only_http_errors(data: bytes, content_type: str | None) -> None:
+    try:
+        check_media_type(content_type, data)
     except HTTPError as exc:
         assert exc.code == "MANIFEST_INVALID"
 
@@ -231,11 +244,13 @@ def test_bad_content_length_is_a_4xx(live: Live) -> None:
 def test_hostile_headers_and_queries_never_give_a_500(tmp_path: Path) -> None:
     with serving(tmp_path / "root") as live:
         digest = live.push_blob("h", b"content")
+        live.push_image("h", "v1")
         location = live.client.post("/v2/h/blobs/uploads/").headers["location"]
 
         @settings(max_examples=200, deadline=None)
         @given(HOSTILE_TEXT, st.sampled_from(["range", "n", "last", "content-range", "digest",
-                                              "mount"]))
+                                              "mount", "artifactType", "if-none-match",
+                                              "content-type"]))
         def check(value: str, where: str) -> None:
             # what HTTP can carry in a header: no control characters, no outer blanks
             raw = bytes(b for b in value.encode("utf-8")[:2000] if b >= 0x20 and b != 0x7F)
@@ -247,6 +262,13 @@ def test_hostile_headers_and_queries_never_give_a_500(tmp_path: Path) -> None:
                                           headers={"Content-Range": raw})  # type: ignore[dict-item]
             elif where == "digest":
                 reply = live.client.put(location, params={"digest": value[:2000]})
+            elif where == "artifactType":
+                reply = live.client.get(f"/v2/h/referrers/{digest}", params={where: value})
+            elif where == "if-none-match":
+                reply = live.client.get("/v2/h/manifests/v1", headers={where: raw})  # type: ignore[dict-item]
+            elif where == "content-type":
+                reply = live.client.put("/v2/h/manifests/v2", content=b'{"schemaVersion": 2}',
+                                        headers={where: raw})  # type: ignore[dict-item]
             elif where == "mount":
                 reply = live.client.post("/v2/h/blobs/uploads/",
                                          params={"mount": value[:2000], "from": "h"})
