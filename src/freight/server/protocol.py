@@ -18,9 +18,12 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from freight.distribution.errors import error_body
 
-def guarded_h11(header_timeout: float) -> type[asyncio.Protocol]:
-    """An H11Protocol class closing connections whose headers take over `header_timeout` s."""
+
+def guarded_h11(header_timeout: float, max_header_bytes: int) -> type[asyncio.Protocol]:
+    """An H11Protocol class closing connections whose headers take over `header_timeout` s,
+    answering requests h11 refuses with a spec error body."""
 
     class GuardedH11(H11Protocol):
         _deadline: asyncio.TimerHandle | None = None
@@ -52,6 +55,20 @@ def guarded_h11(header_timeout: float) -> type[asyncio.Protocol]:
                 self._deadline.cancel()
                 self._deadline = None
 
+        def send_400_response(self, msg: str) -> None:
+            """A request h11 cannot parse: a spec error body, as for every other refusal."""
+            too_long = len(self.conn.trailing_data[0]) > max_header_bytes
+            status, code, message = ((431, "SIZE_INVALID", "request head too large")
+                                     if too_long else
+                                     (400, "UNSUPPORTED", "malformed HTTP request"))
+            body = error_body(code, message)
+            headers = [(b"content-type", b"application/json"), (b"connection", b"close"),
+                       (b"content-length", str(len(body)).encode())]
+            for event in (h11.Response(status_code=status, headers=headers),
+                          h11.Data(data=body), h11.EndOfMessage()):
+                self.transport.write(self.conn.send(event) or b"")
+            self.transport.close()
+
         def _expired(self) -> None:
             self._deadline = None
             if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
@@ -62,5 +79,5 @@ def guarded_h11(header_timeout: float) -> type[asyncio.Protocol]:
 
 def protocol_options(header_timeout: float, max_header_bytes: int) -> dict[str, Any]:
     """uvicorn.Config keyword arguments for the guarded protocol."""
-    return {"http": guarded_h11(header_timeout),
+    return {"http": guarded_h11(header_timeout, max_header_bytes),
             "h11_max_incomplete_event_size": max_header_bytes}
