@@ -66,6 +66,20 @@ def test_upload_range_parsers_never_fail(text: str) -> None:
     assert end is None or 0 <= end < 10 ** 19
 
 
+@given(st.one_of(HOSTILE_TEXT, st.builds("{}:{}".format, st.sampled_from(
+    ["sha256", "sha512", "md5", "SHA256", "sha256+b64"]), st.text("0123456789abcdefABCDEF=_-",
+                                                                  max_size=130))))
+def test_digest_parser_only_raises_usage_errors(text: str) -> None:
+    from freight.digest import Digest
+    from freight.errors import UsageError
+
+    try:
+        digest = Digest.parse(text)
+    except UsageError:
+        return
+    assert str(digest) == text and digest.algorithm in ("sha256", "sha512")
+
+
 @given(st.text(max_size=300))
 def test_route_matching_never_fails(path: str) -> None:
     route = routes.match("/v2/" + path)
@@ -241,6 +255,25 @@ def test_bad_content_length_is_a_4xx(live: Live) -> None:
         head, _, body = data.partition(b"\r\n\r\n")
         assert int(head.split()[1]) == 400, data[:200]
         assert json.loads(body)["errors"][0]["code"] == "UNSUPPORTED"
+
+
+@pytest.mark.parametrize("body", [b"zz\r\nabc\r\n0\r\n\r\n", "\u0663".encode() + b"\r\nabc\r\n",
+                                  b"9" * 30 + b"\r\n", b"-1\r\n"])
+def test_bad_chunked_bodies_get_a_spec_error(live: Live, body: bytes) -> None:
+    import socket
+
+    location = live.client.post("/v2/h/blobs/uploads/").headers["location"]
+    host, port = live.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(f"PATCH {location} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked"
+                     "\r\n\r\n".encode() + body)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, answer = data.partition(b"\r\n\r\n")
+    assert int(head.split()[1]) == 400, data[:200]
+    assert json.loads(answer)["errors"][0]["code"] == "UNSUPPORTED"
+    assert live.client.get("/v2/").status_code == 200
 
 
 def test_hostile_headers_and_queries_never_give_a_500(tmp_path: Path) -> None:
