@@ -296,3 +296,34 @@ def test_clear_text_auth_warning(caplog: pytest.LogCaptureFixture, host: str,
     warn_if_clear_text(False, False, host)
     warnings = [r for r in caplog.records if "plain HTTP" in r.getMessage()]
     assert len(warnings) == (0 if loopback else 1)
+
+
+def test_readiness_uses_the_storage_check_when_there_is_one(tmp_path: Path) -> None:
+    """A remote store (S3) says itself whether it answers: its `check()` is the probe."""
+    from freight.server import FilesystemStorage
+    from freight.server.app import Options, Registry, probe
+
+    class Remote(FilesystemStorage):
+        reachable = True
+
+        def check(self) -> None:
+            if not self.reachable:
+                raise ConnectionError("bucket unreachable")
+
+    storage = Remote(tmp_path / "root")
+    probe(storage)
+    storage.reachable = False
+    with pytest.raises(ConnectionError):
+        probe(storage)
+    app = Registry(storage, options=Options())
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/readyz", "headers": []}
+    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    assert sent[0]["status"] == 503
