@@ -24,6 +24,7 @@ from freight.distribution.ranges import parse_upload_range
 from freight.server.exchange import HTTPError, Request, Response
 
 SESSION_IDLE = 15 * 60.0  # seconds without a request before a session stops counting
+TRACKED_SESSIONS = 100_000  # sessions remembered without a limit: bounded memory (~10 MB)
 
 
 class UploadSessions:
@@ -67,8 +68,9 @@ class UploadSessions:
         self._prune(now)
         self._seen[session] = (now, size)
         self._seen.move_to_end(session)
-        if self.limit is not None and len(self._seen) > 2 * self.limit:
-            self._seen.popitem(last=False)  # PATCHes of sessions opened elsewhere: bounded
+        cap = 2 * self.limit if self.limit is not None else TRACKED_SESSIONS
+        if len(self._seen) > cap:  # e.g. PATCHes of sessions another replica opened
+            self._seen.popitem(last=False)
 
     def _prune(self, now: float) -> None:
         while self._seen:
