@@ -63,8 +63,6 @@ READINESS_TIMEOUT = 5.0  # seconds a storage read may take before the registry i
 # A read every backend answers cheaply: the tag of a repository that cannot be pushed to
 # (a name with a leading `_` fails the name grammar), so it never exists.
 READINESS_PROBE = ("_freight/readiness", "probe")
-
-
 OTHER = "other"  # the route label of a path that is no API path
 
 
