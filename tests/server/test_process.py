@@ -175,6 +175,17 @@ def test_sigterm_shuts_down(root: Path) -> None:
     assert server.proc.wait(timeout=60) == 0
 
 
+def test_sigterm_through_the_freight_command_exits_0(root: Path) -> None:
+    """The `freight` group routes signals for its other commands; serve keeps its own."""
+    proc = subprocess.Popen([sys.executable, "-m", "freight", "serve", "--root", str(root),
+                             "--address", "127.0.0.1:0"], stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    assert "serving" in proc.stderr.readline()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr.read() == ""
+
+
 def test_sigterm_finishes_an_upload_in_flight(root: Path) -> None:
     data = os.urandom(6 * MiB)
     server = Server(root)
