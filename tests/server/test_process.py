@@ -223,6 +223,7 @@ def test_sigterm_finishes_an_upload_in_flight(root: Path) -> None:
     (["--address", "nonsense"], "invalid address"),
     (["--address", "256.1.1.1:80"], "cannot listen"),
     (["--tls-cert", __file__], "needs both"),
+    (["--tls-cert", __file__, "--tls-key", __file__], "cannot load TLS"),
 ])
 def test_cli_errors_are_one_line(root: Path, args: list[str], message: str) -> None:
     done = subprocess.run([*SERVE, "--root", str(root), *args], capture_output=True, text=True,
@@ -230,6 +231,7 @@ def test_cli_errors_are_one_line(root: Path, args: list[str], message: str) -> N
     assert done.returncode != 0
     assert message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not root.exists()  # nothing is created before every option is checked
 
 
 @pytest.mark.parametrize(("args", "message"), [

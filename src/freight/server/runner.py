@@ -74,6 +74,14 @@ def check_root(root: Path) -> None:
         raise UsageError(f"cannot read {root}: permission denied") from None
 
 
+def check_tls(cert: Path, key: Path) -> None:
+    """UsageError unless `cert` and `key` load as a server certificate and its key."""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"cannot load TLS certificate or key: {exc}") from None
+
+
 def is_loopback(host: str) -> bool:
     """True for 127.0.0.0/8, ::1 and `localhost`: addresses no other machine reaches."""
     if host == "localhost":
@@ -134,6 +142,8 @@ def run(root: Path | None = None, address: str = DEFAULT_ADDRESS, *,
     host, port = parse_address(address)
     root = Path(root) if root is not None else default_root()
     check_root(root)
+    if tls_cert is not None and tls_key is not None:
+        check_tls(tls_cert, tls_key)
     auth = BasicAuth(load_htpasswd(htpasswd)) if htpasswd is not None else None
     sock = listen(host, port)  # the port is checked before anything is created
     try:
