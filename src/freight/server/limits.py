@@ -4,7 +4,7 @@ Both are checked in the app, around the handlers, from what the request declares
 the response says: the handlers and the upload store stay unaware of them.
 
 Upload sessions are counted per process: a session counts from the POST that opened it
-(or the first PATCH this process saw of it) until its PUT, DELETE, a 404 on it, or
+(or the next PATCH this process saw of it) until a PUT, DELETE or 404 on it, or
 `idle` seconds without a request; an abandoned session thus stops counting by itself, and
 memory stays bounded. The size a session reached (its last `Range` reply) is remembered
 too, so the blob size limit holds across a series of PATCHes without `Content-Range`; a
@@ -52,8 +52,8 @@ class UploadSessions:
                 session = _header(response, "docker-upload-uuid")
                 if session:
                     self._touch(session, 0)
-        elif response.status in (201, 204, 404) and method in ("PUT", "DELETE", "PATCH"):
-            self._seen.pop(route.ref, None)
+        elif method in ("PUT", "DELETE") or response.status == 404:
+            self._seen.pop(route.ref, None)  # done, failed, or gone (a PATCH brings it back)
         elif response.status == 202 and method == "PATCH":
             end = parse_range_end(_header(response, "range"))
             self._touch(route.ref, end + 1 if end else 0)  # `0-0` may mean empty
