@@ -18,7 +18,7 @@ import uvicorn
 
 from freight.server import FilesystemStorage, make_app
 from freight.server.auth import BasicAuth
-from freight.server.runner import listen
+from freight.server.runner import listen, uvicorn_config
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -85,12 +85,12 @@ def index_manifest(children: list[tuple[str, int]], media_type: str = OCI_INDEX)
 
 
 @contextmanager
-def serving(root: Path, **options: Any) -> Iterator[Live]:
-    """Run the registry on a free loopback port in a thread for the duration."""
+def serving(root: Path, *, header_timeout: float = 10.0, **options: Any) -> Iterator[Live]:
+    """Run the registry on a free loopback port in a thread for the duration, configured as
+    `freight serve` configures uvicorn (guarded protocol, header limits)."""
     app = make_app(FilesystemStorage(root), **options)
     sock = listen("127.0.0.1", 0)
-    config = uvicorn.Config(app, lifespan="off", log_config=None, access_log=False)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(app, header_timeout=header_timeout))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"

@@ -64,6 +64,18 @@ def wait_for(condition: object, what: str) -> None:
         time.sleep(0.02)
 
 
+def accepting(url: str) -> bool:
+    """True while the server accepts new connections (it stops once shutting down)."""
+    import socket
+
+    host, port = url.rsplit("/", 1)[1].split(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError:
+        return False
+    return True
+
+
 def visible_files(root: Path, sub: str) -> list[Path]:
     return [p for p in (root / sub).rglob("*") if p.is_file()]
 
@@ -157,15 +169,61 @@ def test_kill_during_many_uploads_leaves_no_partial_blob(root: Path) -> None:
 
 
 def test_sigterm_shuts_down(root: Path) -> None:
+    """A graceful shutdown exits 0: death by the signal (-SIGTERM) is no graceful one."""
     server = Server(root)
     server.proc.send_signal(signal.SIGTERM)
-    assert server.proc.wait(timeout=60) in (0, -signal.SIGTERM)
+    assert server.proc.wait(timeout=60) == 0
+
+
+def test_sigterm_through_the_freight_command_exits_0(root: Path) -> None:
+    """The `freight` group routes signals for its other commands; serve keeps its own."""
+    proc = subprocess.Popen([sys.executable, "-m", "freight", "serve", "--root", str(root),
+                             "--address", "127.0.0.1:0"], stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    assert "serving" in proc.stderr.readline()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr.read() == ""
+
+
+def test_sigterm_finishes_an_upload_in_flight(root: Path) -> None:
+    data = os.urandom(6 * MiB)
+    server = Server(root)
+    session = {}
+    with server.client() as client:
+        location = client.post("/v2/slow/blobs/uploads/").headers["location"]
+    session["data"] = root / "uploads" / location.rsplit("/", 1)[1] / "data"
+    release = threading.Event()
+    replies: list[httpx.Response] = []
+
+    def slow_body() -> Iterator[bytes]:
+        yield data[:5 * MiB]
+        release.wait(60)  # SIGTERM arrives while this request is still streaming
+        yield data[5 * MiB:]
+
+    def upload() -> None:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            replies.append(client.put(location, params={"digest": digest_of(data)},
+                                      content=slow_body()))
+
+    sender = threading.Thread(target=upload)
+    sender.start()
+    wait_for(lambda: session["data"].stat().st_size > 0, "the server to write part of the body")
+    server.proc.send_signal(signal.SIGTERM)
+    wait_for(lambda: not accepting(server.url), "the server to stop accepting connections")
+    release.set()
+    sender.join()
+    assert server.proc.wait(timeout=60) == 0
+    assert replies and replies[0].status_code == 201, replies
+    blob = root / "blobs" / "sha256" / digest_of(data)[7:9] / digest_of(data)[7:]
+    assert blob.read_bytes() == data
 
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--address", "nonsense"], "invalid address"),
     (["--address", "256.1.1.1:80"], "cannot listen"),
     (["--tls-cert", __file__], "needs both"),
+    (["--tls-cert", __file__, "--tls-key", __file__], "cannot load TLS"),
 ])
 def test_cli_errors_are_one_line(root: Path, args: list[str], message: str) -> None:
     done = subprocess.run([*SERVE, "--root", str(root), *args], capture_output=True, text=True,
@@ -173,6 +231,73 @@ def test_cli_errors_are_one_line(root: Path, args: list[str], message: str) -> N
     assert done.returncode != 0
     assert message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not root.exists()  # nothing is created before every option is checked
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--max-blob-size", "lots"], "is not a size"),
+    (["--max-blob-size", "\u0663M"], "is not a size"),
+    (["--max-uploads", "0"], "--max-uploads"),
+    (["--access-log", "xml"], "'json', 'off'"),
+])
+def test_bad_limit_options_are_usage_errors(root: Path, args: list[str], message: str) -> None:
+    done = subprocess.run([*SERVE, "--root", str(root), *args], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert not root.exists()
+
+
+GC = [sys.executable, "-c", "from freight.cli.serve import gc; gc()"]
+
+
+def test_gc_refuses_a_directory_that_is_no_registry(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("mine")
+    done = subprocess.run([*GC, "--root", str(home)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2
+    assert "not a registry root" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert sorted(p.name for p in home.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize("make", ["new", "empty", "registry"])
+def test_gc_accepts_new_empty_and_registry_roots(tmp_path: Path, make: str) -> None:
+    root = tmp_path / "root"
+    if make != "new":
+        root.mkdir()
+    if make == "registry":
+        (root / "blobs").mkdir()
+        (root / "notes.txt").write_text("a registry's root may hold other files")
+    done = subprocess.run([*GC, "--root", str(root)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def test_serve_refuses_a_directory_that_is_no_registry(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    done = subprocess.run([*SERVE, "--root", str(tmp_path), "--address", "127.0.0.1:0"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "not a registry root" in done.stderr
+    assert not (tmp_path / "blobs").exists()
+
+
+def test_serve_on_a_busy_port_creates_nothing(root: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        done = subprocess.run([*SERVE, "--root", str(root), "--address", f"127.0.0.1:{port}"],
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "cannot listen" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not root.exists()
 
 
 def test_tls(root: Path, tmp_path: Path) -> None:

@@ -15,6 +15,22 @@ _ROOT = click.option("--root", type=click.Path(file_okay=False, path_type=Path),
                      help="Where the registry keeps its content [default: per-user data dir].")
 
 
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """A byte count: 1048576, 512K, 100M, 10G, 1T (powers of 1024)."""
+    if value is None:
+        return None
+    text = value.strip().upper().removesuffix("B").removesuffix("I")
+    number = text.rstrip("KMGT")
+    unit = text[len(number):]
+    if not (number.isascii() and number.isdigit() and len(number) <= 19) \
+            or unit not in _UNITS or int(number) == 0:
+        raise click.BadParameter(f"{value!r} is not a size: use e.g. 1048576, 512K, 100M or 10G")
+    return int(number) * _UNITS[unit]
+
+
 def _fail(exc: FreightError | OSError) -> NoReturn:
     """One line on stderr, no traceback."""
     message = exc.message if isinstance(exc, FreightError) else f"{exc.strerror}: {exc.filename}"
@@ -30,14 +46,30 @@ def _fail(exc: FreightError | OSError) -> NoReturn:
 @click.option("--tls-cert", type=_FILE, help="Serve HTTPS with this certificate (PEM).")
 @click.option("--tls-key", type=_FILE, help="Private key of --tls-cert (PEM).")
 @click.option("--gc", "run_gc", is_flag=True, help="Collect garbage before serving.")
+@click.option("--access-log", type=click.Choice(["json", "off"]), default="json",
+              show_default=True, help="One JSON line per request on stderr, or none.")
+@click.option("--max-uploads", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Upload sessions in progress at once; more get 429 [default: no limit].")
+@click.option("--max-blob-size", callback=_size, default=None, metavar="SIZE",
+              help="Largest blob accepted, e.g. 10G; larger get 413 [default: no limit].")
+@click.option("--header-timeout", type=click.FloatRange(min=0.1), default=10.0,
+              show_default=True, metavar="SECONDS",
+              help="Time a client has to send a request's headers.")
 def serve(root: Path | None, address: str, htpasswd: Path | None, read_only: bool,
-          tls_cert: Path | None, tls_key: Path | None, run_gc: bool) -> None:
-    """Run the embedded OCI registry until Ctrl-C or SIGTERM."""
+          tls_cert: Path | None, tls_key: Path | None, run_gc: bool, access_log: str,
+          max_uploads: int | None, max_blob_size: int | None, header_timeout: float) -> None:
+    """Run the embedded OCI registry until Ctrl-C or SIGTERM.
+
+    Besides the v2 API it answers /healthz, /readyz and /metrics (Prometheus).
+    Exit codes: 0 after a graceful shutdown, 2 for bad options (address, busy port, a --root
+    that holds something else than a registry).
+    """
     from freight.server.runner import run
 
     try:
         run(root, address, htpasswd=htpasswd, read_only=read_only, tls_cert=tls_cert,
-            tls_key=tls_key, gc=run_gc)
+            tls_key=tls_key, gc=run_gc, access_log=access_log, max_uploads=max_uploads,
+            max_blob_size=max_blob_size, header_timeout=header_timeout)
     except (FreightError, OSError) as exc:
         _fail(exc)
 
@@ -46,11 +78,16 @@ def serve(root: Path | None, address: str, htpasswd: Path | None, read_only: boo
 @_ROOT
 @click.option("--dry-run", is_flag=True, help="Only report what would be removed.")
 def gc(root: Path | None, dry_run: bool) -> None:
-    """Remove blobs no manifest references and stale upload sessions."""
+    """Remove blobs no manifest references and stale upload sessions.
+
+    Exit code 2 when --root holds something else than a registry (a new or empty directory
+    is fine).
+    """
     from freight.server.gc import collect
-    from freight.server.runner import default_root
+    from freight.server.runner import check_root, default_root
 
     try:
+        check_root(root or default_root())
         done = collect(root or default_root(), dry_run=dry_run)
     except (FreightError, OSError) as exc:
         _fail(exc)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 
-_RANGE = re.compile(r"(?:bytes=)?(\d+)-(\d+)")
-_CONTENT_RANGE = re.compile(r"(\d+)-(\d+)")
+# ASCII digits, at most 19 (> 2**63): `\d` takes any Unicode digit, and int() of a very long
+# string is slow or refused.
+_N = r"[0-9]{1,19}"
+_RANGE = re.compile(rf"(?:bytes=)?({_N})-({_N})", re.ASCII)
+_CONTENT_RANGE = re.compile(rf"({_N})-({_N})", re.ASCII)
+_UINT = re.compile(_N, re.ASCII)
 _LINK = re.compile(r'<([^>]*)>\s*;\s*rel="?next"?')
 
 
@@ -15,6 +19,12 @@ def parse_range_end(value: str | None) -> int | None:
         return None
     match = _RANGE.fullmatch(value.strip())
     return int(match.group(2)) if match else None
+
+
+def parse_uint(value: str) -> int | None:
+    """A non-negative decimal of at most 19 ASCII digits (Content-Length, `?n=`), else None."""
+    found = _UINT.fullmatch(value.strip(" \t"))
+    return int(found.group(0)) if found else None
 
 
 def content_range(start: int, end_inclusive: int) -> str:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 
-_BYTES_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+# ASCII digits only (`\d` would take Arabic-Indic and other Unicode digits) and at most
+# MAX_DIGITS of them: int() of a longer string is slow, or refused past 4300 digits.
+MAX_DIGITS = 19  # 10**19 > 2**63: larger than any offset a registry stores
+_N = rf"[0-9]{{1,{MAX_DIGITS}}}"
+_BYTES_RANGE = re.compile(rf"bytes=({_N})?-({_N})?", re.ASCII)
 # OCI sends `start-end`; RFC 9110 style `bytes start-end/total` is accepted too, since some
 # clients send it and refusing it gains nothing.
-_UPLOAD_RANGE = re.compile(r"(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?")
+_UPLOAD_RANGE = re.compile(rf"(?:bytes[ =])?({_N})-({_N})(?:/(?:{_N}|\*))?", re.ASCII)
 
 
 class Unsatisfiable(ValueError):
@@ -23,9 +27,9 @@ def parse_byte_range(value: str | None, size: int) -> tuple[int, int] | None:
     if not value:
         return None
     found = _BYTES_RANGE.fullmatch(value.strip())
-    if found is None or found.group(1) == found.group(2) == "":
+    if found is None or found.group(1) is None is found.group(2):
         return None
-    first, last = found.group(1), found.group(2)
+    first, last = found.group(1) or "", found.group(2) or ""
     if first == "":  # suffix range: the last N bytes
         count = int(last)
         if count == 0 or size == 0:

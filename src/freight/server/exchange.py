@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 from freight.digest import Digest
 from freight.distribution import routes
 from freight.distribution.errors import error_body, status_of
+from freight.distribution.headers import parse_uint
 from freight.errors import UsageError
 from freight.server.storage import Storage
 from freight.server.uploads import UploadStore
@@ -27,6 +28,7 @@ Send = Callable[[Message], Awaitable[None]]
 
 API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
 STREAM_CHUNK = 1 << 20  # 1 MiB per body message: few event-loop turns, bounded memory
+MAX_HEADER_BYTES = 64 * 1024  # request line + headers, as distribution and nginx allow
 
 
 class HTTPError(Exception):
@@ -45,19 +47,28 @@ class ClientGone(Exception):
 
 
 class Request:
-    """Method, decoded path, query, headers (lower-case names) and the streamed body."""
+    """Method, decoded path, query, headers (lower-case names) and the streamed body.
+
+    `header_bytes` counts the request target and headers as received (the server refuses
+    more than MAX_HEADER_BYTES however they arrived); `body_limit`, when set, caps the bytes
+    `chunks()` yields (413 SIZE_INVALID past it).
+    """
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
         self.scope, self._receive = scope, receive
         self.method: str = scope["method"]
         self.path: str = scope["path"]
-        self.query = parse_qs(scope.get("query_string", b"").decode("latin-1"),
-                              keep_blank_values=True)
+        raw_query: bytes = scope.get("query_string", b"")
+        self.query = parse_qs(raw_query.decode("latin-1"), keep_blank_values=True)
         self.headers: dict[str, str] = {}
+        size = len(scope.get("raw_path") or b"") + len(raw_query)
         for raw_name, raw_value in scope.get("headers", []):
+            size += len(raw_name) + len(raw_value) + 4  # ": " and CRLF
             name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
             self.headers[name] = f"{self.headers[name]},{value}" if name in self.headers else value
+        self.header_bytes = size
         self.received = 0
+        self.body_limit: int | None = None
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -70,9 +81,10 @@ class Request:
         value = self.header("content-length")
         if value is None:
             return None
-        if not value.strip().isdigit():
+        length = parse_uint(value)
+        if length is None:
             raise HTTPError("SIZE_INVALID", "Content-Length is not a number")
-        return int(value)
+        return length
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body as it arrives; raises ClientGone if the client goes away mid-way."""
@@ -82,6 +94,9 @@ class Request:
                 raise ClientGone()
             body: bytes = message.get("body", b"")
             self.received += len(body)
+            if self.body_limit is not None and self.received > self.body_limit:
+                raise HTTPError("SIZE_INVALID", f"body larger than {self.body_limit} bytes",
+                                status=413)
             if body:
                 yield body
             if not message.get("more_body", False):

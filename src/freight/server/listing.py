@@ -8,6 +8,7 @@ from typing import Any
 from freight import mediatypes as mt
 from freight.digest import Digest
 from freight.distribution import routes
+from freight.distribution.headers import parse_uint
 from freight.manifest import load_json
 from freight.server.exchange import (
     Context,
@@ -27,9 +28,9 @@ def paginate(items: list[str], req: Request, path: str) -> tuple[list[str], list
         items = [item for item in items if item > last]
     if count is None or count == "":
         return items, []
-    if not count.isdigit():
+    limit = parse_uint(count)
+    if limit is None:
         raise HTTPError("PAGINATION_NUMBER_INVALID", {"n": count[:40]})
-    limit = int(count)
     page = items[:limit]
     if limit == 0 or len(items) <= limit:
         return page, []

@@ -2,29 +2,43 @@
 
 uvicorn is imported only here, when a server actually starts (start-up speed of the CLI).
 SIGINT/SIGTERM are handled by uvicorn: it stops accepting, lets running requests finish
-(up to `GRACEFUL_SHUTDOWN` seconds) and exits; upload sessions live on disk regardless.
+(up to `GRACEFUL_SHUTDOWN` seconds) and returns; `run` then returns normally, so the
+process exits 0 (uvicorn would re-raise the signal, and die of it, otherwise). Upload
+sessions live on disk regardless.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import signal
 import socket
 import ssl
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from freight.errors import UsageError
 from freight.server.app import make_app
 from freight.server.auth import BasicAuth, load_htpasswd
+from freight.server.exchange import MAX_HEADER_BYTES
 from freight.server.gc import collect
 from freight.server.storage import FilesystemStorage
 
+if TYPE_CHECKING:
+    import uvicorn
+
 DEFAULT_ADDRESS = "127.0.0.1:5000"  # loopback: never expose a registry by accident
 GRACEFUL_SHUTDOWN = 30  # seconds granted to running requests on SIGTERM
-MAX_HEADER_BYTES = 64 * 1024  # h11 limit on request line + headers; refuses absurd requests
+DEFAULT_HEADER_TIMEOUT = 10.0  # seconds for request line + headers (slowloris); Go uses ~10 s
+REGISTRY_DIRS = ("blobs", "repositories")  # what marks a directory as a registry's root
+ACCESS_LOGS = ("json", "off")
+
+log = logging.getLogger("freight.server")
 
 
 def default_root() -> Path:
@@ -41,6 +55,48 @@ def parse_address(text: str) -> tuple[str, int]:
         raise UsageError(f"invalid address {text!r}: use HOST:PORT, e.g. {DEFAULT_ADDRESS}")
     host = host.strip("[]") or "127.0.0.1"
     return host, int(port)
+
+
+def check_root(root: Path) -> None:
+    """UsageError unless `root` is new, an empty directory, or a registry's root already:
+    never scatter blobs/ and repositories/ into a directory that holds something else."""
+    if not root.exists():
+        return
+    if not root.is_dir():
+        raise UsageError(f"{root} is not a directory; give a registry root with --root")
+    try:
+        if any(True for _ in root.iterdir()) and not any((root / d).is_dir()
+                                                          for d in REGISTRY_DIRS):
+            raise UsageError(f"{root} is not a registry root (it has no blobs/ or "
+                             "repositories/) and is not empty; give a registry's root or "
+                             "a new directory")
+    except PermissionError:
+        raise UsageError(f"cannot read {root}: permission denied") from None
+
+
+def check_tls(cert: Path, key: Path) -> None:
+    """UsageError unless `cert` and `key` load as a server certificate and its key."""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"cannot load TLS certificate or key: {exc}") from None
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and `localhost`: addresses no other machine reaches."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_if_clear_text(auth: bool, tls: bool, host: str) -> None:
+    """Log a warning when Basic auth is served over plain HTTP beyond loopback."""
+    if auth and not tls and not is_loopback(host):
+        log.warning("Basic auth over plain HTTP on %s: passwords cross the network in clear "
+                    "text; serve HTTPS with --tls-cert and --tls-key", host)
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -65,37 +121,85 @@ def url_of(sock: socket.socket, *, tls: bool) -> str:
 def run(root: Path | None = None, address: str = DEFAULT_ADDRESS, *,
         htpasswd: Path | None = None, read_only: bool = False,
         tls_cert: Path | None = None, tls_key: Path | None = None, gc: bool = False,
-        announce: Callable[[str], None] | None = None) -> None:
+        announce: Callable[[str], None] | None = None, access_log: str = "json",
+        max_uploads: int | None = None, max_blob_size: int | None = None,
+        header_timeout: float = DEFAULT_HEADER_TIMEOUT) -> None:
     """Serve the registry stored under `root` on `address` until SIGINT/SIGTERM.
 
     `announce` receives the start-up line (default: stderr). Raises UsageError for a bad
-    address, htpasswd file or TLS files, before anything is served.
+    address, a busy port, a root that is no registry's, an htpasswd file or TLS files,
+    before anything is created or served. `access_log` is "json" (a line per request on
+    stderr) or "off"; `max_uploads`, `max_blob_size` and `header_timeout` are the limits of
+    `Registry` and of the protocol (seconds for the request head).
     """
     import uvicorn
 
     _structured_logging()
-    root = Path(root) if root is not None else default_root()
-    storage = FilesystemStorage(root)
-    if gc:
-        collect(root)
-    auth = BasicAuth(load_htpasswd(htpasswd)) if htpasswd is not None else None
-    app = make_app(storage, auth=auth, read_only=read_only, access_log=sys.stderr)
+    if access_log not in ACCESS_LOGS:
+        raise UsageError(f"--access-log must be one of {', '.join(ACCESS_LOGS)}")
     if (tls_cert is None) != (tls_key is None):
         raise UsageError("TLS needs both --tls-cert and --tls-key")
+    host, port = parse_address(address)
+    root = Path(root) if root is not None else default_root()
+    check_root(root)
+    if tls_cert is not None and tls_key is not None:
+        check_tls(tls_cert, tls_key)
+    auth = BasicAuth(load_htpasswd(htpasswd)) if htpasswd is not None else None
+    sock = listen(host, port)  # the port is checked before anything is created
+    try:
+        storage = FilesystemStorage(root)
+        if gc:
+            collect(root)
+        app = make_app(storage, auth=auth, read_only=read_only,
+                       access_log=sys.stderr if access_log == "json" else None,
+                       max_uploads=max_uploads, max_blob_size=max_blob_size)
+        config = uvicorn_config(app, header_timeout=header_timeout, tls_cert=tls_cert,
+                                tls_key=tls_key)
+    except BaseException:
+        sock.close()
+        raise
+    warn_if_clear_text(auth is not None, tls_cert is not None, host)
+    server = uvicorn.Server(config)
+    with _signals_to(server):  # from before the start-up line: a client may act on it at once
+        line = f"freight registry serving {root} on {url_of(sock, tls=tls_cert is not None)}"
+        (announce or _to_stderr)(line)
+        server.run(sockets=[sock])
+
+
+def uvicorn_config(app: Any, *, header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+                   tls_cert: Path | None = None, tls_key: Path | None = None) -> uvicorn.Config:
+    """The uvicorn.Config serving `app`: guarded h11 protocol, graceful shutdown, loaded."""
+    import uvicorn
+
+    from freight.server.protocol import protocol_options
+
     config = uvicorn.Config(
         app, lifespan="off", log_config=None, access_log=False, server_header=False,
         ssl_certfile=str(tls_cert) if tls_cert else None,
         ssl_keyfile=str(tls_key) if tls_key else None,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
-        h11_max_incomplete_event_size=MAX_HEADER_BYTES)
+        **protocol_options(header_timeout, MAX_HEADER_BYTES))
     try:
         config.load()
     except (OSError, ssl.SSLError) as exc:
         raise UsageError(f"cannot load TLS certificate or key: {exc}") from None
-    sock = listen(*parse_address(address))
-    line = f"freight registry serving {root} on {url_of(sock, tls=tls_cert is not None)}"
-    (announce or _to_stderr)(line)
-    uvicorn.Server(config).run(sockets=[sock])
+    return config
+
+
+@contextmanager
+def _signals_to(server: uvicorn.Server) -> Iterator[None]:
+    """SIGINT/SIGTERM ask `server` to shut down gracefully, also before it runs.
+
+    uvicorn re-raises the signal it handled once it has shut down, to the handler that was
+    there before it started: that is this one, so the process exits 0 instead of dying.
+    """
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, server.handle_exit) for sig in handled}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class _JSONFormatter(logging.Formatter):
