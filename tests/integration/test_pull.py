@@ -90,3 +90,18 @@ def test_copy_between_registries_and_within_one(docker: DockerEngine, images: Te
     embedded = serve_registry()
     (to_serve,) = freight.copy(ref, f"{embedded}/mirror/app:1")
     assert str(to_serve.digest) == original
+
+
+@pytest.mark.parametrize("via", ["oci", "oci-archive", "registry"])
+def test_copy_through_every_kind_into_a_docker_archive_loads_and_runs(
+        docker_puller: DockerEngine, images: TestImages, registry: Registry,
+        symlink_archive: Path, tmp_path: Path, via: str) -> None:
+    """docker save (a duplicated middle layer) → another kind → docker-archive: every hop
+    keeps the digest, and what lands in the tar `docker load`s and runs."""
+    first = {"oci": f"oci:{tmp_path / 'layout'}", "oci-archive": f"oci-archive:{tmp_path}/o.tar",
+             "registry": f"{registry.host}/copytest/{via}:1"}[via]
+    (a,) = freight.copy(str(symlink_archive), first)
+    out = tmp_path / "loaded.tar"
+    (b,) = freight.copy(first, f"docker-archive:{out}:copytest/{via}:1")
+    assert b.digest == a.digest
+    load_and_check(docker_puller, out, {f"copytest/{via}:1": images.dup})

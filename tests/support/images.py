@@ -43,7 +43,7 @@ class TestImages:
     __test__ = False
 
     app: TestImage  # base + COPY + RUN: three layers
-    dup: TestImage  # layers 2 and 4 are byte-identical → `docker save` writes a symlink
+    dup: TestImage  # layers 2 and 4 identical (docker save writes a symlink), 3 smaller
     one: TestImage  # one, two, three: small images sharing the base layer
     two: TestImage
     three: TestImage
@@ -105,16 +105,19 @@ def _app(docker: DockerEngine, workdir: Path) -> TestImage:
 def _dup(docker: DockerEngine, workdir: Path) -> TestImage:
     """COPY a, COPY b, COPY a again: layers 2 and 4 are the same tar (same DiffID).
 
-    The two files differ in size on purpose: the vfs driver's naive diff compares size and
-    mtime only, so a same-size file with the same mtime would give an empty (skipped) layer.
+    The duplicate sits in the middle of the size order, with a smaller layer to compress
+    after it (a is a few KiB, b a few bytes): the shape that hung the old engine's
+    compression turnstile. The two files differ in size on purpose anyway: the vfs
+    driver's naive diff compares size and mtime only, so a same-size file with the same
+    mtime would give an empty (skipped) layer.
     """
-    line = "freight duplicate-layer image"
+    line = "freight duplicate-layer image " * 120  # some KiB: a's layer outweighs b's
     dockerfile = (
         f'FROM {BASE_REF}\nCOPY a.txt /msg\nCOPY b.txt /msg\nCOPY a.txt /msg\nCMD ["cat", "/msg"]\n'
     )
-    files = {"a.txt": line + "\n", "b.txt": "an intermediate, longer version of /msg\n"}
+    files = {"a.txt": line.strip() + "\n", "b.txt": "b\n"}
     context = _context(workdir / "dup", dockerfile, files)
-    return build(docker, context, "freight-test/dup:1", line)
+    return build(docker, context, "freight-test/dup:1", line.strip())
 
 
 def _small(docker: DockerEngine, workdir: Path, name: str) -> TestImage:
