@@ -157,3 +157,23 @@ def test_a_dry_run_says_what_would_be_sent_and_sends_nothing(registry: str,
                                     "--dry-run"])
     assert run.exit_code == 0, run.output
     assert not (tmp_path / "dry").exists()
+
+
+def test_bytes_a_registry_sends_that_do_not_match_are_a_registry_error(tmp_path: Path) -> None:
+    from freight.errors import EXIT_REGISTRY
+    from server.conftest import serving
+
+    with serving(tmp_path / "root") as live:
+        host = live.url.removeprefix("http://")
+        oci_layout(tmp_path / "src", [LayerSpec(3, 30_000, "gzip")], "v1")
+        (pushed,) = freight.push(tmp_path / "src", f"{host}/rot/app:v1")
+        layer = next(b for b in pushed.blobs if "layer" in b.media_type)
+        (stored,) = (tmp_path / "root" / "blobs").rglob(layer.digest.encoded)
+        data = bytearray(stored.read_bytes())
+        data[100] ^= 0xFF  # the registry's storage rots one byte
+        stored.write_bytes(bytes(data))
+        out = tmp_path / "pulled.tar"
+        run = CliRunner().invoke(main, ["pull", f"{host}/rot/app:v1", str(out)])
+    assert run.exit_code == EXIT_REGISTRY, run.output
+    assert "do not match" in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    assert not out.exists() and list(tmp_path.glob(".pulled.tar*")) == []

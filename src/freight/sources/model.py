@@ -22,6 +22,7 @@ class Blob:
     digest: Digest | None = None
     diff_id: Digest | None = None  # for filesystem layers: digest of the uncompressed tar
     what: str = ""  # for messages: "layer 2 of app:1 (abc/layer.tar)"
+    origin: str | None = None  # the registry host the bytes come from; None for local files
 
 
 @dataclass(frozen=True)

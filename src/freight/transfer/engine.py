@@ -17,6 +17,7 @@ the cancel token at its next block, so an interrupted run stops within a second.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from freight import mediatypes as mt
 from freight.cache import Cache
 from freight.digest import Digest, Hasher
+from freight.errors import DigestMismatch, registry_sent_wrong_bytes
 from freight.manifest import Descriptor, Index, Manifest
 from freight.progress import Plan, Progress
 from freight.results import Action, BlobResult
@@ -272,7 +274,8 @@ class Engine:
             self._tally.finish((n, blob_key(blob)))
             return _Placed(Descriptor(layer.media_type, known[0], known[1]), present)
         assert self._converter is not None
-        converted = self._converter.result(layer.memo)
+        with _blamed(blob):
+            converted = self._converter.result(layer.memo)
         action = self.mover.place_converted(sink, converted, blob.what)
         self._tally.finish((n, blob_key(blob)))
         return _Placed(Descriptor(layer.media_type, converted.digest, converted.size), action)
@@ -282,8 +285,9 @@ class Engine:
         action = self._present.get(key)
         if action is None:
             what = f"{blob.what} (against its diff_id)" if digest == blob.diff_id else blob.what
-            action = self.mover.ensure(sink, digest, blob.size, blob.open, what,
-                                       counted=lambda k: self._tally.advance(key, k))
+            with _blamed(blob):
+                action = self.mover.ensure(sink, digest, blob.size, blob.open, what,
+                                           counted=lambda k: self._tally.advance(key, k))
         self._tally.finish(key)
         return action
 
@@ -361,6 +365,17 @@ class _Placed:
     def result(self) -> BlobResult:
         d = self.descriptor
         return BlobResult(d.media_type, d.digest, d.size, self.action)
+
+
+@contextlib.contextmanager
+def _blamed(blob: Blob) -> Iterator[None]:
+    """A registry's blob that does not match its digest is a registry error."""
+    try:
+        yield
+    except DigestMismatch as exc:
+        if blob.origin is None:
+            raise
+        raise registry_sent_wrong_bytes(blob.origin, exc) from None
 
 
 _UNKNOWN = Digest.parse("sha256:" + "0" * 64)  # a dry run cannot know a conversion's digest
