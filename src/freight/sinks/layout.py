@@ -94,6 +94,10 @@ class LayoutSink:
         with self._lock:
             self.tagged.append(Tagged(descriptor, reference))
 
+    def abort(self) -> None:
+        """A failed run: the blobs stored stay (each is verified and content-addressed);
+        `index.json` is left as it was."""
+
     def finish(self) -> None:
         """Write `oci-layout` and `index.json`, keeping entries of a layout we pulled into."""
         names = {str(t.reference) for t in self.tagged if t.reference is not None}

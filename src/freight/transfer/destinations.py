@@ -54,6 +54,9 @@ class Destination:
         """Store the root manifest and its names; return what was written."""
         raise NotImplementedError
 
+    def ping(self) -> None:
+        """Fail early (credentials, TLS) before any source is read; local: nothing to do."""
+
     def commit(self) -> None:
         pass
 
@@ -99,6 +102,9 @@ class RegistryDestination(Destination):
             written.append(name)
         return written
 
+    def ping(self) -> None:
+        self.client.ping()
+
     def close(self) -> None:
         self.client.close()
 
@@ -125,9 +131,8 @@ class LocalDestination(Destination):
         self.sink.finish()
 
     def abort(self) -> None:
-        if isinstance(self.sink, DockerTarSink):
-            self.sink.abort()
-        elif self.created:
+        self.sink.abort()
+        if self.created:
             shutil.rmtree(self.sink.root, ignore_errors=True)
 
 

@@ -159,8 +159,7 @@ def _run(destination: Destination, opened: list[OpenedSource], options: Transfer
     stream = _stream(destination, options, cache)
     placements = [(img, p) for img in images for p in destination.placements(img)]
     targets = [Target(img.root, p.sink, stream=stream) for img, p in placements]
-    if not destination.local:
-        _ping(destination)
+    destination.ping()
     results: list[ImageResult] = []
     with Engine(targets, setting=setting, jobs=options.jobs, cache=cache, progress=progress,
                 spool_dir=spool, verb=verb, cancel=cancel, dry_run=options.dry_run) as engine:
@@ -186,7 +185,7 @@ def _one(engine: Engine, destination: Destination, placement: Placement,
 
 
 def _check_names(destination: Destination, images: list[SourceImage]) -> None:
-    location = getattr(destination, "location", None)
+    location = destination.location
     if isinstance(location, RegistryLocation) and location.reference is not None \
             and location.reference.tag and len(images) > 1:
         raise UsageError(f"the source holds {len(images)} images; pick one with --image, or "
@@ -206,12 +205,6 @@ def _stream(destination: Destination, options: TransferOptions, cache: Cache) ->
     if options.stream is not None:
         return options.stream
     return streams_by_default(destination.registry, cache)
-
-
-def _ping(destination: Destination) -> None:
-    client = getattr(destination, "client", None)
-    if client is not None:
-        client.ping()  # fail early (credentials, TLS) before reading any source
 
 
 def _mount_hints(engine: Engine, destination: Destination,
