@@ -66,6 +66,7 @@ class RegistryClient:
         self.retry = retry or RetryPolicy()
         self._tls = (insecure, ca_cert, client_cert)
         self._max_connections = max_connections
+        self._answered = False  # has this registry answered any request yet?
         self._auto_scheme = plain_http is None and (is_loopback(host) or insecure)
         self.plain_http = self._choose_scheme() if plain_http is None else plain_http
         source = credentials if credentials is not None or not config_credentials \
@@ -142,10 +143,12 @@ class RegistryClient:
                                              follow_redirects=follow_redirects,
                                              extensions={MAX_BODY: max_body})
             except httpx.HTTPError as exc:
+                self._check_not_tls(exc)
                 if not _retryable(exc, self.host) or not resend_after_cut \
                         or not budget.failed():
                     raise self._network_error(exc, what) from None
                 continue
+            self._answered = True
             status = response.status_code
             if status in accept:
                 return response
@@ -163,6 +166,15 @@ class RegistryClient:
                 raise NetworkError(f"{self.host} speaks HTTPS, but freight spoke plain HTTP "
                                    "to it: drop --plain-http")
             raise self.error_for(response, what)
+
+    def _check_not_tls(self, exc: httpx.HTTPError) -> None:
+        """Plain HTTP that a registry never answered: a TLS server hangs up on it (uvicorn
+        does), which would look like a flaky network and be retried for seconds. One probe
+        tells them apart."""
+        if self.plain_http and not self._answered and \
+                isinstance(exc, httpx.RemoteProtocolError) and speaks_tls(self.host):
+            raise NetworkError(f"{self.host} speaks HTTPS, but freight spoke plain HTTP to it: "
+                               "drop --plain-http") from None
 
     def ping(self) -> None:
         """GET /v2/: proves the registry speaks the API and settles auth before any upload."""
