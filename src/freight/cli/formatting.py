@@ -57,8 +57,9 @@ def render(template: str, data: dict[str, Any]) -> str:
                                "{digest} or {{.digest}}") from None
 
 
-EXIT_CODES = ("Exit codes: 0 done, 2 usage (bad reference, --platform that matches nothing), "
-              "3 bad local input, 4 registry error, 5 network, 6 auth, 7 not found.")
+EXIT_CODES = ("Exit codes: 0 done, 2 usage (a bad reference or option; a --platform that\n"
+              "matches nothing), 3 bad local input, 4 registry error, 5 network, 6 auth,\n"
+              "7 not found, 130 interrupted.")
 
 
 def epilog(*examples: str) -> str:

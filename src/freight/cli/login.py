@@ -45,7 +45,7 @@ def login_command(registry: str, username: str | None, password_stdin: bool,
     click.echo(f"Login Succeeded (saved in {where})")
 
 
-@click.command("logout")
+@click.command("logout", epilog=epilog("freight logout ghcr.io"))
 @click.argument("registry")
 @click.option("--authfile", type=click.Path(dir_okay=False),
               help="Remove the credentials from this file instead of docker's config.json.")

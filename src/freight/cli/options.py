@@ -26,7 +26,7 @@ def _tls_options(command: Command) -> Command:
                      help="Speak plain HTTP, never HTTPS."),
         click.option("--https", "force_https", is_flag=True, default=False,
                      help="Speak HTTPS only, even to a loopback registry (no fallback)."),
-        click.option("--tls-verify", type=click.BOOL, default=True, show_default=True,
+        click.option("--tls-verify", type=click.BOOL, default=True, show_default="true",
                      metavar="BOOL",
                      help="Verify TLS certificates. false also lets any registry fall "
                           "back to plain HTTP, like skopeo."),
