@@ -133,3 +133,22 @@ def test_verbose_shows_requests_with_secrets_redacted(freight: Run, tmp_path: Pa
 
     assert base64.b64encode(b"alice:s3cret-pw").decode() not in result.stderr
 
+
+
+def test_unresolvable_host_is_not_retried() -> None:
+    """No DNS traffic leaves this machine in tests: the failure is the one httpx raises
+    when the resolver says the name does not exist."""
+    import socket
+
+    import httpx
+
+    from freight.transport.client import _retryable
+
+    try:
+        raise socket.gaierror(-2, "Name or service not known")
+    except socket.gaierror as cause:
+        failure = httpx.ConnectError(str(cause))
+        failure.__cause__ = cause
+    assert not _retryable(failure, "registry.invalid:5000")
+    reset = httpx.ReadError("connection reset by peer")
+    assert _retryable(reset, "registry.example")
