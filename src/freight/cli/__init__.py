@@ -96,7 +96,7 @@ def main(verbose: bool, debug: bool) -> None:
 
     \b
     Exit codes: 0 done, 1 internal error, 2 usage, 3 bad input, 4 registry error,
-    5 network, 6 auth, 7 not found, 130 interrupted.
+    5 network, 6 auth, 7 not found, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
     Shell completion: eval "$(_FREIGHT_COMPLETE=bash_source freight)" (see README).
     """
     if verbose or debug:

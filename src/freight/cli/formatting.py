@@ -59,7 +59,7 @@ def render(template: str, data: dict[str, Any]) -> str:
 
 EXIT_CODES = ("Exit codes: 0 done, 2 usage (a bad reference or option; a --platform that\n"
               "matches nothing), 3 bad local input, 4 registry error, 5 network, 6 auth,\n"
-              "7 not found, 130 interrupted.")
+              "7 not found, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).")
 
 
 def epilog(*examples: str) -> str:
