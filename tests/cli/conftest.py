@@ -192,3 +192,11 @@ def seed(served: Served, repo: str, tag: str, *, arch: str = "amd64",
                            headers={"Content-Type": OCI_MANIFEST})
         assert reply.status_code == 201, reply.text
     return sha(manifest)
+
+
+def src_env() -> dict[str, str]:
+    """The environment for `python -m freight` in a subprocess, running this tree's code."""
+    import os
+
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    return {**os.environ, "PYTHONPATH": src}

@@ -4,6 +4,7 @@ either, `--tls-verify=false`, and certificate errors that say what is wrong."""
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
 from freight.errors import EXIT_NETWORK
@@ -73,3 +74,42 @@ def test_login_over_https_loopback(freight: Run, tmp_path: Path, certs: object) 
                      str(certs.ca), "--authfile", str(authfile), input="secret\n")
         assert ok.exit_code == 0, ok.stderr
         assert served.host in authfile.read_text()
+
+
+def test_push_to_freight_serve_with_tls(tmp_path: Path, archive: Path) -> None:
+    """The issue's case, as a user runs it: `freight serve --tls-cert …`, then push."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    from support.procs import free_port, wait_until
+
+    from .conftest import make_certs, src_env
+
+    certs = make_certs(tmp_path / "certs")
+    port = free_port()
+    env = src_env()
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "freight", "serve", "--root", str(tmp_path / "root"),
+         "--address", f"127.0.0.1:{port}", "--tls-cert", str(certs.cert), "--tls-key",
+         str(certs.key)], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    try:
+        context = ssl_context(certs.ca)
+        wait_until(lambda: httpx.get(f"https://127.0.0.1:{port}/v2/", verify=context,
+                                     timeout=1).status_code == 200,
+                   what="freight serve with TLS", timeout=30)
+        done = subprocess.run(
+            [sys.executable, "-m", "freight", "push", str(archive), f"127.0.0.1:{port}/tls/app:1",
+             "--ca-cert", str(certs.ca), "--quiet"],
+            env=env, capture_output=True, text=True, timeout=300, check=False)
+    finally:
+        serve.terminate()
+        serve.wait(30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"127.0.0.1:{port}/tls/app:1@sha256:")
+
+
+def ssl_context(ca: Path) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(ca))

@@ -99,9 +99,9 @@ def main(verbose: bool, debug: bool) -> None:
     5 network, 6 auth, 7 not found, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
     Shell completion: eval "$(_FREIGHT_COMPLETE=bash_source freight)" (see README).
     """
-    if verbose or debug:
+    if verbose or debug or "freight.transport.log" in sys.modules:  # no import if unused
         from freight.transport import log
 
-        log.set_level(log.DEBUG if debug else log.VERBOSE)
+        log.set_level(log.DEBUG if debug else log.VERBOSE if verbose else log.QUIET)
     if debug:
         os.environ["FREIGHT_DEBUG"] = "1"
