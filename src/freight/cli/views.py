@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from freight.inspect import Catalog, ConfigInfo, DigestInfo, ManifestInfo, TagList
-from freight.local_inspect import ListedImage, ListedPlatform, Listing
 from freight.manage import DeleteResult, TagResult
 from freight.manifest import Descriptor, Index, Manifest
+
+if TYPE_CHECKING:  # `freight ls` only: not loaded for registry commands
+    from freight.local_inspect import ListedImage, ListedPlatform, Listing
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
