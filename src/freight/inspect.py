@@ -17,18 +17,23 @@ from freight import mediatypes as mt
 from freight.connect import Connection
 from freight.digest import Digest, Hasher
 from freight.distribution import urls
-from freight.errors import RegistryError, SourceError
+from freight.errors import NotFound, RegistryError, SourceError, UsageError
+from freight.locations import LocalLocation
 from freight.manifest import Descriptor, Index, Manifest, Platform
 from freight.reference import Reference
 from freight.remote import as_reference, as_registry, as_repository, open_client
 from freight.sources.listing import list_all
 from freight.sources.oci_layout import host_platform
-from freight.sources.registry import Fetched, RegistryReader, pick
+from freight.sources.registry import Fetched, RegistryReader
+from freight.transport.client import RegistryClient
 
 DEFAULT_PAGE_SIZE = 1000  # ECR refuses a larger `n` (ggcr#681); fewer round trips elsewhere
 MAX_CONFIG_SIZE = 32 << 20  # an image config is JSON metadata; more than this is not one
 MAX_INDEX_DEPTH = 4  # an index naming an index naming…: real images nest at most twice
 READ_BLOCK = 1 << 16
+TAGS_SHOWN = 10  # a missing tag's error names at most this many of the tags there are
+
+Where = Reference | LocalLocation  # what was inspected: a registry reference or a local path
 
 
 @dataclass(frozen=True)
@@ -59,25 +64,26 @@ class ManifestInfo:
     `platform` is it and `index` is the index's digest.
     """
 
-    reference: Reference
+    reference: Where
     digest: Digest
     media_type: str
     raw: bytes
     content: Manifest | Index | None
     platform: Platform | None = None
     index: Digest | None = None
+    built: bool = False  # a local image without a manifest of its own: built from its blobs
 
     @property
-    def pinned(self) -> Reference:
+    def pinned(self) -> Where:
         """The reference as asked, with the digest of what was found."""
-        return replace(self.reference, digest=self.digest)
+        return _pinned(self.reference, self.digest)
 
 
 @dataclass(frozen=True)
 class ConfigInfo:
     """An image config: `raw` bytes (verified against `digest`) from the manifest `manifest`."""
 
-    reference: Reference
+    reference: Where
     manifest: Digest
     digest: Digest
     media_type: str
@@ -93,14 +99,14 @@ class ConfigInfo:
 class DigestInfo:
     """The digest `reference` resolves to (an index's own, or a platform's child)."""
 
-    reference: Reference
+    reference: Where
     digest: Digest
     media_type: str
     platform: Platform | None = None
 
     @property
-    def pinned(self) -> Reference:
-        return replace(self.reference, digest=self.digest)
+    def pinned(self) -> Where:
+        return _pinned(self.reference, self.digest)
 
 
 def tags(
@@ -135,9 +141,14 @@ def manifest(
 ) -> ManifestInfo:
     """The manifest or index `ref` names; with `platform`, an index's child for it."""
     reference = as_reference(ref)
+    wanted = _platform(platform)
     with open_client(connection, reference.registry) as client:
         reader = RegistryReader(client, reference.repository)
-        return resolve(reader, reference, _platform(platform))
+        found = resolve(reader, reference, wanted)
+        if wanted is not None and isinstance(found.content, Manifest) and found.index is None:
+            raw = read_small_blob(reader, found.content.config, f"the config of {found.pinned}")
+            check_platform(str(reference), wanted, _config_platform(raw))
+        return found
 
 
 def config(
@@ -157,6 +168,8 @@ def config(
                                 "it has no image config")
         desc = found.content.config
         raw = read_small_blob(reader, desc, f"the config of {found.pinned}")
+        if platform is not None and found.index is None:
+            check_platform(str(reference), wanted, _config_platform(raw))
     return ConfigInfo(reference, found.digest, desc.digest, desc.media_type, raw,
                       found.platform)
 
@@ -172,7 +185,7 @@ def digest(
 
 def resolve(reader: RegistryReader, ref: Reference, platform: Platform | None) -> ManifestInfo:
     """Fetch `ref`; with `platform`, walk down indexes to the child manifest for it."""
-    fetched = reader.manifest(ref.reference)
+    fetched = _fetch_named(reader, ref)
     found = _info(ref, fetched)
     depth = 0
     while platform is not None and isinstance(found.content, Index):
@@ -184,6 +197,71 @@ def resolve(reader: RegistryReader, ref: Reference, platform: Platform | None) -
         top = found.index or found.digest
         found = replace(_info(ref, fetched), platform=child.platform, index=top)
     return found
+
+
+def pick(index: Index, platform: Platform, ref: Reference) -> Descriptor:
+    """The first entry of `index` for `platform`; a usage error listing what there is."""
+    for desc in index.manifests:
+        if desc.platform is not None and platform.matches(desc.platform):
+            return desc
+    have = ", ".join(str(d.platform) for d in index.manifests if d.platform)
+    raise UsageError(f"{ref} has no image for {platform} (it has: {have or 'no platforms'}); "
+                     "choose one with --platform")
+
+
+def check_platform(what: str, wanted: Platform, have: Platform | None) -> None:
+    """A single-platform image asked for with a --platform it is not: a usage error."""
+    if have is None or not have.os or not have.architecture or wanted.matches(have):
+        return
+    raise UsageError(f"{what} is a single-platform image for {have}, not {wanted}; "
+                     f"drop --platform or use --platform {have}")
+
+
+def _config_platform(raw: bytes) -> Platform | None:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    return Platform.from_json(data) if isinstance(data, dict) else None
+
+
+def _fetch_named(reader: RegistryReader, ref: Reference) -> Fetched:
+    """The manifest `ref` names; a missing tag's error says which tags there are."""
+    try:
+        return reader.manifest(ref.reference)
+    except NotFound as exc:
+        if ref.digest is not None:
+            raise
+        raise missing_tag(reader.client, ref, exc) from None
+
+
+def missing_tag(client: RegistryClient, ref: Reference, exc: NotFound) -> NotFound:
+    """A NotFound for `ref`'s tag that names the tags the repository has (or says that the
+    repository does not exist), so the next command is obvious. The listing is best effort."""
+    said = f" ({exc.code})" if exc.code else ""
+    tag = ref.tag or "latest"
+    implicit = "" if ref.tag else " (no tag was given, so :latest)"
+    try:
+        found, complete = list_all(client, urls.tags_path(ref.repository), "tags",
+                                   limit=TAGS_SHOWN, page_size=TAGS_SHOWN,
+                                   what=f"listing the tags of {ref.repository}")
+    except NotFound:
+        message = (f"{ref.name} does not exist{said}: no repository {ref.repository!r} on "
+                   f"{ref.registry} (freight catalog {ref.registry} lists them)")
+        return NotFound(message, status=exc.status, code=exc.code, detail=exc.detail)
+    except (RegistryError, UsageError):
+        return exc
+    if not found:
+        message = f"{ref.name} has no tag {tag!r}{implicit}{said}; it has no tags at all"
+    else:
+        more = "" if complete else f", … (freight tags {ref.name} lists them all)"
+        message = (f"{ref.name} has no tag {tag!r}{implicit}{said}; it has: "
+                   f"{', '.join(found)}{more}")
+    return NotFound(message, status=exc.status, code=exc.code, detail=exc.detail)
+
+
+def _pinned(where: Where, digest: Digest) -> Where:
+    return replace(where, digest=digest) if isinstance(where, Reference) else where
 
 
 def read_small_blob(reader: RegistryReader, desc: Descriptor, what: str) -> bytes:

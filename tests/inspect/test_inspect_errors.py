@@ -81,7 +81,7 @@ def test_platform_missing_from_an_index(run: Callable[..., FreightRun], target: 
                                         repo: str) -> None:
     index: PushedIndex = push_index(target, repo)
     assert_fails(run("digest", index.reference, "--platform", "linux/riscv64"),
-                 EXIT_NOT_FOUND, "linux/riscv64", "linux/amd64, linux/arm64")
+                 EXIT_USAGE, "linux/riscv64", "linux/amd64, linux/arm64")
 
 
 @pytest.mark.parametrize("args", [

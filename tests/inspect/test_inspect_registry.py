@@ -26,7 +26,7 @@ from inspect_support import (
 
 import freight
 from freight.cli import main
-from freight.errors import EXIT_NOT_FOUND, EXIT_REGISTRY
+from freight.errors import EXIT_NOT_FOUND, EXIT_REGISTRY, EXIT_USAGE
 from freight.manifest import Index, Manifest
 from freight.results import ImageResult
 from freight.sources.oci_layout import host_platform
@@ -173,7 +173,7 @@ def test_config_of_an_index_per_platform(target: Target, index: PushedIndex) -> 
     if host_arch in index.configs:  # like docker: the host's platform by default
         assert freight.get_config(index.reference).raw == index.configs[host_arch]
     missing = cli("config", index.reference, "--platform", "linux/s390x")
-    assert missing.exit_code == EXIT_NOT_FOUND
+    assert missing.exit_code == EXIT_USAGE  # a --platform that matches nothing is a usage error
     assert "linux/amd64, linux/arm64" in missing.stderr
 
 

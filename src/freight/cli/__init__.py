@@ -37,6 +37,9 @@ _COMMANDS = {
     "manifest": ("freight.cli.inspect", "manifest_command"),
     "config": ("freight.cli.inspect", "config_command"),
     "digest": ("freight.cli.inspect", "digest_command"),
+    "ls": ("freight.cli.ls", "ls_command"),
+    "blob": ("freight.cli.blob", "blob_group"),
+    "auth": ("freight.cli.auth", "auth_group"),
     "tag": ("freight.cli.manage", "tag_command"),
     "delete": ("freight.cli.manage", "delete_command"),
     "login": ("freight.cli.login", "login_command"),
@@ -84,5 +87,21 @@ def _fail(message: str, code: int) -> None:
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="freight")
-def main() -> None:
-    """Move container images between docker save archives, OCI layouts and registries."""
+@click.option("-v", "--verbose", is_flag=True,
+              help="Print every HTTP request and its status on stderr (secrets redacted).")
+@click.option("--debug", is_flag=True,
+              help="As --verbose, with headers (secrets redacted) and tracebacks.")
+def main(verbose: bool, debug: bool) -> None:
+    """Move container images between docker save archives, OCI layouts and registries.
+
+    \b
+    Exit codes: 0 done, 1 internal error, 2 usage, 3 bad input, 4 registry error,
+    5 network, 6 auth, 7 not found, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
+    Shell completion: eval "$(_FREIGHT_COMPLETE=bash_source freight)" (see README).
+    """
+    if verbose or debug or "freight.transport.log" in sys.modules:  # no import if unused
+        from freight.transport import log
+
+        log.set_level(log.DEBUG if debug else log.VERBOSE if verbose else log.QUIET)
+    if debug:
+        os.environ["FREIGHT_DEBUG"] = "1"

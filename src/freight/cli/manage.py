@@ -7,6 +7,7 @@ import json
 import click
 
 from freight.cli import views
+from freight.cli.formatting import epilog
 from freight.cli.options import connection_options
 from freight.connect import Connection
 from freight.manage import delete, tag
@@ -14,7 +15,8 @@ from freight.manage import delete, tag
 _json = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 
-@click.command("tag")
+@click.command("tag", epilog=epilog("freight tag localhost:5000/app:1 latest stable",
+                                    "freight tag localhost:5000/app@sha256:… v2 --json"))
 @click.argument("reference")
 @click.argument("new_tags", metavar="NEWTAG...", nargs=-1, required=True)
 @_json
@@ -30,7 +32,9 @@ def tag_command(reference: str, new_tags: tuple[str, ...], as_json: bool,
         click.echo(str(tagged))
 
 
-@click.command("delete")
+@click.command("delete", epilog=epilog("freight delete localhost:5000/app:old",
+                                       "freight delete --resolve localhost:5000/app:old",
+                                       "freight delete localhost:5000/app@sha256:…"))
 @click.argument("reference")
 @click.option("--resolve", is_flag=True,
               help="For a tag: delete the manifest it points at, by digest (this removes "

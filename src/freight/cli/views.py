@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from freight.inspect import Catalog, ConfigInfo, DigestInfo, ManifestInfo, TagList
 from freight.manage import DeleteResult, TagResult
 from freight.manifest import Descriptor, Index, Manifest
+
+if TYPE_CHECKING:  # `freight ls` only: not loaded for registry commands
+    from freight.local_inspect import ListedImage, ListedPlatform, Listing
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
@@ -100,7 +103,7 @@ def config_json(info: ConfigInfo) -> dict[str, Any]:
             "platform": str(info.platform) if info.platform else None, "config": info.json()}
 
 
-def digest_json(info: DigestInfo) -> dict[str, Any]:
+def digest_json(info: DigestInfo | ManifestInfo) -> dict[str, Any]:
     return {"reference": str(info.reference), "digest": str(info.digest),
             "media_type": info.media_type,
             "platform": str(info.platform) if info.platform else None}
@@ -120,3 +123,51 @@ def delete_line(result: DeleteResult) -> str:
     if result.kind == "tag":
         return f"deleted tag {result.deleted}"
     return f"deleted manifest {result.deleted}"
+
+
+# --- freight ls: the images of an archive or layout -------------------------------------
+
+def listing_json(result: Listing) -> dict[str, Any]:
+    return {"path": result.path, "images": [_listed_json(i) for i in result.images]}
+
+
+def _listed_json(image: ListedImage) -> dict[str, Any]:
+    return {"name": image.label, "names": list(image.names), "tags": list(image.tags),
+            "image_id": str(image.image_id) if image.image_id else None,
+            "digest": str(image.digest), "media_type": image.media_type,
+            "built": image.built, "platforms": [_platform_json(p) for p in image.platforms]}
+
+
+def _platform_json(row: ListedPlatform) -> dict[str, Any]:
+    return {"platform": row.platform, "manifest": str(row.manifest),
+            "config": str(row.config) if row.config else None, "size": row.size,
+            "layers": [descriptor_json(d) for d in row.layers]}
+
+
+def listing_rows(result: Listing) -> list[dict[str, Any]]:
+    """One flat entry per image and platform, for --format."""
+    rows = []
+    for image in result.images:
+        top = _listed_json(image)
+        for row in top.pop("platforms"):
+            rows.append({**top, **row, "layers": len(row["layers"]),
+                         "human_size": human_size(row["size"])})
+    return rows
+
+
+def listing_lines(result: Listing) -> list[str]:
+    lines: list[str] = []
+    for image in result.images:
+        others = [n for n in image.names if n != image.label] + list(image.tags)
+        also = f"  (also {', '.join(others)})" if others else ""
+        lines.append(f"{image.label}{also}")
+        if image.image_id:
+            lines.append(f"  {'image ID':<9} {image.image_id}")
+        built = "  (no manifest in the archive: built from its blobs)" if image.built else ""
+        lines.append(f"  {'digest':<9} {image.digest}{built}")
+        for row in image.platforms:
+            lines.append(f"  {row.platform or '(platform not given)'}: {len(row.layers)} "
+                         f"layers, {human_size(row.size)}")
+            width = len(str(len(row.layers)))
+            lines += [f"    {n:>{width}}  {_describe(d)}" for n, d in enumerate(row.layers, 1)]
+    return lines

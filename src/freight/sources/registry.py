@@ -9,7 +9,7 @@ consumes them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 
@@ -22,6 +22,7 @@ from freight.reference import Reference
 from freight.sources.listing import list_all
 from freight.sources.model import Blob, ImageNode, IndexNode, Node, SourceImage
 from freight.transport.client import RegistryClient
+from freight.transport.retry import RetryPolicy
 
 MAX_RESUMES = 5  # Range resumes of one blob before the download counts as failed
 MAX_MANIFEST_SIZE = 4 << 20  # distribution's limit; anything larger is not a manifest
@@ -40,16 +41,20 @@ class BlobStream:
     """A file-like reader over a streaming GET of a blob.
 
     A connection that breaks mid-blob is resumed with a `Range` request from the byte
-    reached (a few times), so a cut download costs the bytes lost, not the whole blob.
+    reached, so a cut download costs the bytes lost, not the whole blob. Resumes spend
+    from the transport's one retry policy (with its waits): at most MAX_RESUMES in all,
+    and `policy.attempts` in a row without a byte arriving between them.
     """
 
     def __init__(self, response: httpx.Response, host: str,
-                 reopen: Callable[[int], httpx.Response]) -> None:
+                 reopen: Callable[[int], httpx.Response],
+                 policy: RetryPolicy | None = None) -> None:
         self._response, self._host, self._reopen = response, host, reopen
         self._chunks: Iterator[bytes] = response.iter_raw()  # as the network delivers
         self._rest = b""  # received but not yet read
         self._offset = 0  # bytes received so far
-        self._resumes = 0
+        base = policy or RetryPolicy()
+        self._budget = replace(base, max_total_failures=MAX_RESUMES + 1).budget()
 
     def read(self, n: int = -1) -> bytes:
         parts, got = [self._rest], len(self._rest)
@@ -71,15 +76,16 @@ class BlobStream:
             try:
                 chunk = next(self._chunks, b"")
                 self._offset += len(chunk)
+                if chunk:
+                    self._budget.progress()
                 return chunk
             except httpx.HTTPError as exc:
                 self._resume(exc)
 
     def _resume(self, exc: httpx.HTTPError) -> None:
         self._response.close()
-        if self._resumes >= MAX_RESUMES:
+        if not self._budget.failed():
             raise NetworkError(f"download from {self._host} failed: {exc}") from None
-        self._resumes += 1
         self._response = self._reopen(self._offset)
         self._chunks = self._response.iter_raw()
 
@@ -120,7 +126,7 @@ class RegistryReader:
     def open_blob(self, digest: Digest) -> BlobStream:
         """Start downloading a blob (following redirects); the caller verifies the bytes."""
         return BlobStream(self._get_blob(digest, 0), self.client.host,
-                          lambda offset: self._get_blob(digest, offset))
+                          lambda offset: self._get_blob(digest, offset), self.client.retry)
 
     def _get_blob(self, digest: Digest, offset: int) -> httpx.Response:
         headers = {"Range": f"bytes={offset}-"} if offset else {}

@@ -26,6 +26,7 @@ import httpx
 
 from freight.distribution.urls import same_origin
 from freight.errors import AuthError
+from freight.transport.capped import MAX_BODY
 from freight.transport.challenge import Challenge, parse_challenges
 from freight.transport.credentials import Credentials
 
@@ -36,6 +37,7 @@ MIN_TOKEN_LIFETIME = 60  # docker raises shorter lifetimes to this (minimumToken
 REFRESH_MARGIN = 10  # renew this many seconds before expiry, so no request carries a dead token
 CLIENT_ID = "freight"  # OAuth2 client_id (oauth.md requires one)
 TOKEN_TIMEOUT = 30.0  # seconds for a token server to answer
+MAX_TOKEN_BODY = 1 << 20  # a token answer is a JWT or two in JSON: a few KiB; more is not one
 
 CredentialSource = Callable[[], Credentials | None]
 Scopes = frozenset[str]
@@ -158,6 +160,11 @@ class RegistryAuth(httpx.Auth):
         service = challenge.params.get("service", "")
         self.tokens_fetched += 1
         creds = self.credentials
+        if creds is not None and _downgrade(self.origin, realm):
+            raise AuthError(
+                f"the registry {_origin(self.origin)} speaks HTTPS but names a plain-HTTP token "
+                f"server ({_origin(realm)}); freight will not send credentials there "
+                "unencrypted (a downgrade an attacker on the path could ask for)")
         if creds is not None and creds.identity_token:
             reply = self._post(realm, service, scopes, creds.identity_token)
             if reply.status_code != 404:
@@ -181,7 +188,9 @@ class RegistryAuth(httpx.Auth):
 
     def _send(self, method: str, realm: str, **kwargs: object) -> httpx.Response:
         try:
-            return self._http.request(method, realm, follow_redirects=True, **kwargs)  # type: ignore[arg-type]
+            return self._http.request(method, realm, follow_redirects=True,
+                                      extensions={MAX_BODY: MAX_TOKEN_BODY},
+                                      **kwargs)  # type: ignore[arg-type]
         except httpx.HTTPError as exc:
             raise AuthError(f"cannot reach the token server {_origin(realm)}: "
                             f"{type(exc).__name__}: {exc}") from None
@@ -216,6 +225,11 @@ def _remaining(issued_at: object, lifetime: float) -> float:
     except ValueError:
         return lifetime
     return max(float(REFRESH_MARGIN + 1), issued + lifetime - time.time())
+
+
+def _downgrade(origin: str, realm: str) -> bool:
+    """True when the registry speaks HTTPS and its token realm is plain HTTP."""
+    return urlsplit(origin).scheme == "https" and urlsplit(realm).scheme == "http"
 
 
 def _origin(url: str) -> str:

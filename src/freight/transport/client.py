@@ -8,9 +8,11 @@ body can be sent again: bytes, or a `body` factory that makes a fresh stream per
 
 from __future__ import annotations
 
+import socket
+import ssl
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -19,17 +21,30 @@ from freight.distribution.urls import base_url, same_origin
 from freight.errors import AuthError, NetworkError, NotFound, RegistryError
 from freight.reference import is_loopback
 from freight.transport import credentials as creds
+from freight.transport import log
 from freight.transport.auth import Credentials, RegistryAuth
+from freight.transport.capped import MAX_BODY, CappedTransport
 from freight.transport.retry import NO_RETRY, RETRYABLE_STATUS, RetryPolicy
-from freight.transport.tls import LazyTLSTransport, default_context, ssl_context
+from freight.transport.scheme import remember, speaks_tls, split_host
+from freight.transport.tls import (
+    LazyTLSTransport,
+    certificate_names,
+    default_context,
+    ssl_context,
+)
 
 CONNECT_TIMEOUT = 30.0  # seconds; a registry that takes longer to accept is not answering
 IO_TIMEOUT = 300.0  # seconds without a byte moving; large blobs commit slowly on some registries
 USER_AGENT = "freight/0.1"
 REAUTH = "freight.reauth"  # response extension: the 401 taught auth something, send again
+# The most bytes read into memory from one answer: above distribution's 4 MiB manifest limit,
+# and a page of 1000 tags or repositories is far less. Blob downloads are streamed instead.
+DEFAULT_MAX_BODY = 8 << 20
+MAX_ERROR_BODY = 64 << 10  # an error body is a few hundred bytes of JSON; more is cut
 
 Content = bytes | Iterable[bytes]
 BodyFactory = Callable[[], Content]
+CredentialSource = Callable[[], Credentials | None]
 
 
 class RegistryClient:
@@ -43,21 +58,31 @@ class RegistryClient:
 
     def __init__(
         self, host: str, *, plain_http: bool | None = None, insecure: bool = False,
-        credentials: Credentials | None = None, max_connections: int = 16,
+        credentials: Credentials | CredentialSource | None = None, max_connections: int = 16,
         ca_cert: str | Path | None = None, client_cert: tuple[str, str] | None = None,
         retry: RetryPolicy | None = None, config_credentials: bool = True,
     ) -> None:
         self.host = host
-        self._auto_scheme = plain_http is None and is_loopback(host)
-        self.plain_http = is_loopback(host) if plain_http is None else plain_http
         self.retry = retry or RetryPolicy()
         self._tls = (insecure, ca_cert, client_cert)
         self._max_connections = max_connections
+        self._answered = False  # has this registry answered any request yet?
+        self._auto_scheme = plain_http is None and (is_loopback(host) or insecure)
+        self.plain_http = self._choose_scheme() if plain_http is None else plain_http
         source = credentials if credentials is not None or not config_credentials \
             else (lambda: creds.lookup(host))
         self._connect(source)
 
-    def _connect(self, source: Credentials | Callable[[], Credentials | None] | None) -> None:
+    def _choose_scheme(self) -> bool:
+        """True for plain HTTP. Like docker for an insecure registry (loopback, or
+        `--tls-verify=false`): HTTPS if the registry speaks it, else plain HTTP; elsewhere
+        HTTPS. The answer is probed once per host per process (transport/scheme.py)."""
+        if not self._auto_scheme:
+            return False
+        tls = speaks_tls(self.host)
+        return is_loopback(self.host) if tls is None else not tls
+
+    def _connect(self, source: Credentials | CredentialSource | None) -> None:
         """(Re)build the HTTP clients for the current scheme."""
         self.base = base_url(self.host, plain_http=self.plain_http)
         insecure, ca_cert, client_cert = self._tls
@@ -65,25 +90,30 @@ class RegistryClient:
         limits = httpx.Limits(max_connections=self._max_connections,
                               max_keepalive_connections=self._max_connections)
         if self.plain_http:  # TLS only if a token server or a redirect needs it
-            tls: dict[str, Any] = {"verify": False, "mounts": {"https://": LazyTLSTransport(
-                lambda: httpx.HTTPTransport(verify=default_context(), limits=limits))}}
+            transport: httpx.BaseTransport = httpx.HTTPTransport(limits=limits)
+            tls: httpx.BaseTransport = LazyTLSTransport(
+                lambda: httpx.HTTPTransport(verify=default_context(), limits=limits))
         else:
-            tls = {"verify": ssl_context(self.host, insecure=insecure, ca_cert=ca_cert,
-                                         client_cert=client_cert)}
-        self._token_http = httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT},
-                                        **tls)
+            context = ssl_context(self.host, insecure=insecure, ca_cert=ca_cert,
+                                  client_cert=client_cert)
+            transport = tls = httpx.HTTPTransport(verify=context, limits=limits)
+        options: dict[str, Any] = {
+            "timeout": timeout, "headers": {"User-Agent": USER_AGENT},
+            "transport": CappedTransport(transport),
+            "mounts": {"https://": CappedTransport(tls)}, "event_hooks": log.hooks()}
+        self._token_http = httpx.Client(**options)
         self.auth = RegistryAuth(source, origin=self.base, token_http=self._token_http)
-        self.http = httpx.Client(
-            base_url=self.base, auth=self.auth, timeout=timeout, limits=limits,
-            headers={"User-Agent": USER_AGENT}, follow_redirects=False,
-            event_hooks={"response": [self._mark_reauth]}, **tls,
-        )
+        hooks = log.hooks()
+        hooks["response"] = [*hooks["response"], self._mark_reauth]
+        self.http = httpx.Client(base_url=self.base, auth=self.auth, follow_redirects=False,
+                                 **{**options, "event_hooks": hooks})
 
     def _switch_to_https(self) -> None:
         """A loopback registry that answered plain HTTP with "use HTTPS": speak HTTPS."""
         scopes, source = self.auth.scopes(), self.auth.source
         self.close()
         self.plain_http, self._auto_scheme = False, False
+        remember(self.host, tls=True)
         self._connect(source)
         for scope in scopes:
             self.auth.want(scope)
@@ -96,25 +126,29 @@ class RegistryClient:
         self, method: str, url: str, *, ok: Iterable[int], headers: Mapping[str, str] | None = None,
         content: Content | None = None, body: BodyFactory | None = None, what: str = "",
         follow_redirects: bool = False, retry: bool = True, resend_after_cut: bool = True,
+        max_body: int = DEFAULT_MAX_BODY,
     ) -> httpx.Response:
         """Send one request, retrying what can be retried; raise a FreightError unless the
         final status is one of `ok`. `body` (a factory) makes a streamed body re-sendable.
         With `resend_after_cut=False` a connection failure is raised at once: the caller
-        must first ask the registry what arrived (an upload chunk)."""
+        must first ask the registry what arrived (an upload chunk). The answer's body is
+        read whole, and reading stops with an error past `max_body` bytes."""
         oneshot = content is not None and not isinstance(content, bytes)
-        policy = self.retry if retry and not oneshot else NO_RETRY
-        accept, failures, reauthed = set(ok), 0, False
+        budget = (self.retry if retry and not oneshot else NO_RETRY).budget()
+        accept, reauthed = set(ok), False
         while True:
             try:
                 response = self.http.request(method, url, headers=headers,
                                              content=body() if body else content,
-                                             follow_redirects=follow_redirects)
+                                             follow_redirects=follow_redirects,
+                                             extensions={MAX_BODY: max_body})
             except httpx.HTTPError as exc:
-                failures += 1
-                if failures >= policy.attempts or not _retryable(exc) or not resend_after_cut:
+                self._check_not_tls(exc)
+                if not _retryable(exc, self.host) or not resend_after_cut \
+                        or not budget.failed():
                     raise self._network_error(exc, what) from None
-                policy.wait(failures)
                 continue
+            self._answered = True
             status = response.status_code
             if status in accept:
                 return response
@@ -122,18 +156,25 @@ class RegistryClient:
                     and response.extensions.get(REAUTH):
                 reauthed = True  # a streamed body: auth could not replay it, so we do
                 continue
-            if status in RETRYABLE_STATUS and failures + 1 < policy.attempts:
-                failures += 1
-                policy.wait(failures, response.headers.get("Retry-After"))
+            if status in RETRYABLE_STATUS and budget.failed(response.headers.get("Retry-After")):
                 continue
             if status == 400 and self.plain_http and b"HTTP request to an HTTPS server" in \
-                    response.read():
+                    response.content:
                 if self._auto_scheme and not oneshot:
                     self._switch_to_https()
                     continue
                 raise NetworkError(f"{self.host} speaks HTTPS, but freight spoke plain HTTP "
                                    "to it: drop --plain-http")
             raise self.error_for(response, what)
+
+    def _check_not_tls(self, exc: httpx.HTTPError) -> None:
+        """Plain HTTP that a registry never answered: a TLS server hangs up on it (uvicorn
+        does), which would look like a flaky network and be retried for seconds. One probe
+        tells them apart."""
+        if self.plain_http and not self._answered and \
+                isinstance(exc, httpx.RemoteProtocolError) and speaks_tls(self.host):
+            raise NetworkError(f"{self.host} speaks HTTPS, but freight spoke plain HTTP to it: "
+                               "drop --plain-http") from None
 
     def ping(self) -> None:
         """GET /v2/: proves the registry speaks the API and settles auth before any upload."""
@@ -151,21 +192,51 @@ class RegistryClient:
         doing = f" while {what}" if what else ""
         text = str(exc) or type(exc).__name__
         if _is_tls(exc):
-            return NetworkError(f"TLS error talking to {self.host}{doing}: {_tls_hint(text)}")
+            return NetworkError(f"TLS error talking to {self.host}{doing}: {self._tls_hint(exc)}")
         if isinstance(exc, httpx.ConnectError):
-            return NetworkError(f"cannot connect to {self.host}{doing}: {text}; "
+            return NetworkError(f"cannot connect to {self.host}{doing}: {_reason(exc)}; "
                                 "is the registry running and the address right?")
         if isinstance(exc, httpx.TimeoutException):
             return NetworkError(f"{self.host} timed out{doing}")
-        if isinstance(exc, httpx.RemoteProtocolError) and not self.plain_http:
-            text += " (if the registry speaks plain HTTP, use --plain-http)"
+        if isinstance(exc, httpx.RemoteProtocolError):
+            text += (" (if the registry speaks HTTPS, drop --plain-http)" if self.plain_http
+                     else " (if the registry speaks plain HTTP, use --plain-http)")
         return NetworkError(f"connection to {self.host} failed{doing}: {text}")
+
+    def _tls_hint(self, exc: httpx.HTTPError) -> str:
+        text = str(exc)
+        if "WRONG_VERSION_NUMBER" in text or "record layer" in text or "packet length" in text:
+            return "the registry speaks plain HTTP, not HTTPS: use --plain-http"
+        verify = _cause(exc, ssl.SSLCertVerificationError)
+        message = (verify.verify_message or "") if verify is not None else ""
+        if "mismatch" in message:
+            return self._name_mismatch()
+        if "CERTIFICATE_VERIFY_FAILED" in text:
+            why = f" ({message})" if message else ""
+            return (f"its certificate is not trusted{why}: give its CA with --ca-cert, or "
+                    "put it in /etc/docker/certs.d/HOST:PORT/ca.crt (--tls-verify=false "
+                    "skips verification)")
+        if any(sign in text for sign in ("CERTIFICATE_REQUIRED", "certificate required",
+                                         "BAD_CERTIFICATE", "HANDSHAKE_FAILURE")):
+            return ("the registry wants a client certificate: put client.cert and client.key "
+                    "in /etc/docker/certs.d/HOST:PORT/")
+        return (f"{text} (check --ca-cert, /etc/docker/certs.d, or use --tls-verify=false / "
+                "--plain-http)")
+
+    def _name_mismatch(self) -> str:
+        _, ca_cert, client_cert = self._tls
+        context = ssl_context(self.host, ca_cert=ca_cert, client_cert=client_cert)
+        names = certificate_names(self.host, context)
+        name = split_host(self.host)[0]
+        said = f"is for {', '.join(names)}" if names else "names other hosts"
+        return (f"its certificate {said}, not {name}: connect by one of those names, or "
+                "give the registry a certificate for this one (--tls-verify=false skips "
+                "the check)")
 
     def error_for(self, response: httpx.Response, what: str) -> RegistryError:
         """A FreightError describing an unexpected reply, using the registry's own code."""
         doing = f" while {what}" if what else ""
-        response.read()
-        entries = parse_error_body(response.content)
+        entries = parse_error_body(error_body(response))
         status = response.status_code
         code = entries[0].code if entries else None
         detail = entries[0].detail if entries else None
@@ -174,7 +245,7 @@ class RegistryClient:
         retryable = status in RETRYABLE_STATUS
         if status == 401:
             return AuthError(f"{message}; log in with `freight login {self.host}` or give "
-                             "--username/--password-stdin", status=status, code=code,
+                             "--creds USER[:PASSWORD]", status=status, code=code,
                              detail=detail)
         if status == 403:
             return AuthError(f"{message}; the credentials lack permission for this",
@@ -185,11 +256,40 @@ class RegistryClient:
                              retryable=retryable)
 
 
-def _retryable(exc: httpx.HTTPError) -> bool:
-    """Connection trouble is worth another try; TLS misconfiguration and bad URLs are not."""
+def _retryable(exc: httpx.HTTPError, host: str) -> bool:
+    """Connection trouble is worth another try; TLS misconfiguration, bad URLs, a name that
+    does not resolve and a refused connection on this machine are not (nothing is listening
+    there, and nothing will be in the next few seconds: fail at once, not after 15 s)."""
     if not isinstance(exc, httpx.TransportError) or isinstance(exc, httpx.UnsupportedProtocol):
         return False
+    if _cause(exc, socket.gaierror) is not None:
+        return False
+    if is_loopback(host) and _cause(exc, ConnectionRefusedError) is not None:
+        return False
     return not _is_tls(exc)
+
+
+_E = TypeVar("_E", bound=BaseException)
+
+
+def _cause(exc: BaseException, kind: type[_E]) -> _E | None:
+    """The first exception of `kind` in `exc`'s chain (httpx wraps the OS's errors)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _reason(exc: httpx.HTTPError) -> str:
+    if _cause(exc, socket.gaierror) is not None:
+        return "the host name does not resolve"
+    if _cause(exc, ConnectionRefusedError) is not None:
+        return "connection refused (nothing listens on that port)"
+    return str(exc) or type(exc).__name__
 
 
 def _is_tls(exc: httpx.HTTPError) -> bool:
@@ -198,19 +298,28 @@ def _is_tls(exc: httpx.HTTPError) -> bool:
     return isinstance(exc, httpx.TransportError) and ("[SSL" in text or "TLS" in text)
 
 
-def _tls_hint(text: str) -> str:
-    if "WRONG_VERSION_NUMBER" in text or "record layer" in text or "packet length" in text:
-        return "the registry speaks plain HTTP, not HTTPS: use --plain-http"
-    if "CERTIFICATE_VERIFY_FAILED" in text:
-        return ("its certificate is not trusted: give its CA with --ca-cert, or put it in "
-                "/etc/docker/certs.d/HOST:PORT/ca.crt (--insecure skips verification)")
-    if any(sign in text for sign in ("CERTIFICATE_REQUIRED", "certificate required",
-                                     "BAD_CERTIFICATE", "HANDSHAKE_FAILURE")):
-        return ("the registry wants a client certificate: put client.cert and client.key "
-                "in /etc/docker/certs.d/HOST:PORT/")
-    return f"{text} (check --ca-cert, /etc/docker/certs.d, or use --insecure / --plain-http)"
+def error_body(response: httpx.Response) -> bytes:
+    """An error answer's body, at most MAX_ERROR_BODY bytes of it (read now if need be)."""
+    try:
+        return response.content[:MAX_ERROR_BODY]
+    except httpx.ResponseNotRead:
+        pass
+    chunks, total = [], 0
+    try:
+        for chunk in response.iter_bytes():
+            chunks.append(chunk)
+            total += len(chunk)
+            if total >= MAX_ERROR_BODY:
+                break
+    except (httpx.HTTPError, RegistryError):
+        pass  # the status already says what went wrong
+    finally:
+        response.close()
+    data = b"".join(chunks)[:MAX_ERROR_BODY]
+    response._content = data  # what httpx's own read() sets: .text and .json() now work
+    return data
 
 
 def _short(response: httpx.Response) -> str:
-    text = response.text.strip().replace("\n", " ")
+    text = error_body(response).decode("utf-8", "replace").strip().replace("\n", " ")
     return (text[:120] + "…") if len(text) > 120 else (text or response.reason_phrase or "")

@@ -1,7 +1,9 @@
 """Registry credentials, found and stored where docker and podman keep them.
 
-Lookup order for a registry (protocol.md §4.6): the file named by REGISTRY_AUTH_FILE if set,
-else docker's config.json (`$DOCKER_CONFIG/config.json`, default `~/.docker/config.json`),
+Lookup order for a registry (protocol.md §4.6): a file given with `--authfile` (only that
+file), else the JSON config in the environment variable DOCKER_AUTH_CONFIG (as CI systems
+set it; docker/cli reads it before any file), then the file named by REGISTRY_AUTH_FILE if
+set, else docker's config.json (`$DOCKER_CONFIG/config.json`, default `~/.docker/config.json`),
 then podman's `$XDG_RUNTIME_DIR/containers/auth.json`. Within one file `credHelpers[host]`
 wins over `credsStore`, which wins over the inline `auths` entry. Docker Hub is stored under
 its legacy key `https://index.docker.io/v1/`. Helpers speak the docker-credential-helpers
@@ -67,8 +69,21 @@ def config_paths() -> list[Path]:
     return paths
 
 
-def lookup(registry: str) -> Credentials | None:
+AUTH_CONFIG_ENV = "DOCKER_AUTH_CONFIG"
+
+
+def lookup(registry: str, *, authfile: str | Path | None = None) -> Credentials | None:
     """Credentials for `registry` (a host[:port]), or None when none are configured."""
+    if authfile is not None:
+        config = read_config(Path(authfile))
+        if config is None:
+            raise AuthError(f"the credentials file {authfile} (--authfile) does not exist")
+        return _from_config(config, registry)
+    env = environment_config()
+    if env is not None:
+        found = _from_config(env, registry)
+        if found is not None:
+            return found
     for path in config_paths():
         config = read_config(path)
         if config is None:
@@ -77,6 +92,21 @@ def lookup(registry: str) -> Credentials | None:
         if found is not None:
             return found
     return None
+
+
+def environment_config() -> dict[str, Any] | None:
+    """DOCKER_AUTH_CONFIG parsed, or None when unset or empty."""
+    text = os.environ.get(AUTH_CONFIG_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise AuthError(f"{AUTH_CONFIG_ENV} is not JSON ({exc}); it must hold a docker "
+                        'config such as {"auths": {"HOST": {"auth": "BASE64"}}}') from None
+    if not isinstance(data, dict):
+        raise AuthError(f"{AUTH_CONFIG_ENV} must hold a JSON object (a docker config)")
+    return data
 
 
 def read_config(path: Path) -> dict[str, Any] | None:

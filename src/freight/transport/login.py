@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from freight.errors import UsageError
+from freight.errors import AuthError, UsageError
 from freight.transport import credentials as creds
 from freight.transport.client import RegistryClient
 from freight.transport.credentials import Credentials
@@ -24,7 +24,7 @@ def registry_host(text: str) -> str:
 
 def login(registry: str, username: str, password: str, *, plain_http: bool | None = None,
           insecure: bool = False, ca_cert: str | Path | None = None,
-          config: Path | None = None) -> str:
+          config: str | Path | None = None) -> str:
     """Prove the credentials against the registry (GET /v2/ with them, through the token
     server when it uses one), then save them; returns where they were saved."""
     if not username or not password:
@@ -36,9 +36,25 @@ def login(registry: str, username: str, password: str, *, plain_http: bool | Non
                             credentials=given, config_credentials=False)
     try:
         client.ping()
+    except AuthError as exc:
+        raise _refused(host, username, exc) from None
     finally:
         client.close()
-    return creds.store(host, given, config)
+    return creds.store(host, given, Path(config) if config is not None else None)
+
+
+def _refused(host: str, username: str, exc: AuthError) -> AuthError:
+    """The login failed: say so, and what to check; never "run freight login"."""
+    status = f" (HTTP {exc.status}{' ' + exc.code if exc.code else ''})" if exc.status else ""
+    if exc.status == 403:
+        why = f"{host} accepted no login for {username!r}{status}: the account may be locked"
+    elif exc.status in (401, None):
+        why = f"{host} refused the user name or password for {username!r}{status}"
+    else:
+        why = f"{host} did not accept the credentials for {username!r}{status}: {exc}"
+    return AuthError(f"login failed: {why}; check them (a token needs the registry's "
+                     "read scope) and try again; nothing was saved",
+                     status=exc.status, code=exc.code, detail=exc.detail)
 
 
 def logout(registry: str, *, config: Path | None = None) -> bool:

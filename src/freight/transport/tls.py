@@ -15,6 +15,7 @@ import ssl
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -116,3 +117,30 @@ class LazyTLSTransport(httpx.BaseTransport):
     def close(self) -> None:
         if self._inner is not None:
             self._inner.close()
+
+
+def certificate_names(host: str, context: ssl.SSLContext,
+                      timeout: float = 5.0) -> list[str] | None:
+    """The names (subjectAltName DNS/IP entries, else the subject CN) on the certificate
+    `host` presents, read over a handshake that checks the chain but not the name; None when
+    that fails too. Used only to explain a name mismatch."""
+    import socket
+
+    from freight.transport.scheme import split_host
+
+    name, port = split_host(host)
+    context.check_hostname = False
+    try:
+        with socket.create_connection((name, port), timeout=timeout) as raw, \
+                context.wrap_socket(raw, server_hostname=name) as sock:
+            cert = sock.getpeercert()
+    except (OSError, ssl.SSLError, ValueError):
+        return None
+    if not cert:
+        return None
+    alt: Any = cert.get("subjectAltName", ())
+    names = [str(value) for kind, value in alt if kind in ("DNS", "IP Address")]
+    if names:
+        return names
+    subject: Any = cert.get("subject", ())
+    return [str(v) for rdn in subject for (k, v) in rdn if k == "commonName"]

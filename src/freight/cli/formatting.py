@@ -1,0 +1,75 @@
+"""`--format TEMPLATE` for the read commands: scripts get one value without `jq`.
+
+A template is Python's `str.format` over the fields of the command's `--json` output:
+`{digest}`, `{config[digest]}` or `{config.digest}`, `{layers[0][size]}`. docker's and
+skopeo's Go-template spelling of a plain field works too: `{{.digest}}`, `{{.config.digest}}`.
+`\\t` and `\\n` in the template are a tab and a newline. Listing commands (tags, catalog,
+ls) apply the template once per entry, with the entry's fields (`{tag}`, `{repository}`,
+`{name}`, `{platform}`, …). An unknown field is a usage error naming the fields there are.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import click
+
+_GO_FIELD = re.compile(r"\{\{\s*\.([A-Za-z_][\w.]*)\s*\}\}")
+
+
+class _Fields(dict[str, Any]):
+    """A dict whose keys are also attributes, recursively (`{config.digest}`)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return _wrap(self[name])
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __getitem__(self, key: str) -> Any:
+        return _wrap(super().__getitem__(key))
+
+
+def _wrap(value: Any) -> Any:
+    if isinstance(value, dict) and not isinstance(value, _Fields):
+        return _Fields(value)
+    if isinstance(value, list):
+        return [_wrap(v) for v in value]
+    return "" if value is None else value
+
+
+def translate(template: str) -> str:
+    """The Go-template spelling and backslash escapes made into a `str.format` template."""
+    text = _GO_FIELD.sub(lambda m: "{" + m.group(1) + "}", template)
+    return text.replace("\\t", "\t").replace("\\n", "\n")
+
+
+def render(template: str, data: dict[str, Any]) -> str:
+    """`template` filled in from `data`; click.UsageError for a field that is not there."""
+    try:
+        return translate(template).format_map(_Fields(data))
+    except (KeyError, AttributeError, IndexError) as exc:
+        fields = ", ".join(sorted(data))
+        raise click.UsageError(f"--format: no field {exc} (fields: {fields})") from None
+    except ValueError as exc:
+        raise click.UsageError(f"--format: not a valid template ({exc}); write fields as "
+                               "{digest} or {{.digest}}") from None
+
+
+EXIT_CODES = ("Exit codes: 0 done, 2 usage (a bad reference or option; a --platform that\n"
+              "matches nothing), 3 bad local input, 4 registry error, 5 network, 6 auth,\n"
+              "7 not found, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).")
+
+
+def epilog(*examples: str) -> str:
+    """`--help`'s closing: examples, then the exit codes (\\b keeps click from rewrapping)."""
+    lines = "\n".join(f"  {e}" for e in examples)
+    return f"\b\nExamples:\n{lines}\n\n\b\n{EXIT_CODES}"
+
+
+def format_option(command: Any) -> Any:
+    return click.option(
+        "--format", "template", metavar="TEMPLATE",
+        help="Print each result through TEMPLATE: {field} (Python format) or {{.field}} "
+             "(Go-template style) over the --json fields, e.g. '{digest}'.")(command)
