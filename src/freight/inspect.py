@@ -24,7 +24,7 @@ from freight.reference import Reference
 from freight.remote import as_reference, as_registry, as_repository, open_client
 from freight.sources.listing import list_all
 from freight.sources.oci_layout import host_platform
-from freight.sources.registry import Fetched, RegistryReader
+from freight.sources.registry import Fetched, RegistryReader, pick
 from freight.transport.client import RegistryClient
 
 DEFAULT_PAGE_SIZE = 1000  # ECR refuses a larger `n` (ggcr#681); fewer round trips elsewhere
@@ -197,16 +197,6 @@ def resolve(reader: RegistryReader, ref: Reference, platform: Platform | None) -
         top = found.index or found.digest
         found = replace(_info(ref, fetched), platform=child.platform, index=top)
     return found
-
-
-def pick(index: Index, platform: Platform, ref: Reference) -> Descriptor:
-    """The first entry of `index` for `platform`; a usage error listing what there is."""
-    for desc in index.manifests:
-        if desc.platform is not None and platform.matches(desc.platform):
-            return desc
-    have = ", ".join(str(d.platform) for d in index.manifests if d.platform)
-    raise UsageError(f"{ref} has no image for {platform} (it has: {have or 'no platforms'}); "
-                     "choose one with --platform")
 
 
 def check_platform(what: str, wanted: Platform, have: Platform | None) -> None:

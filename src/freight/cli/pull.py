@@ -6,7 +6,7 @@ import json
 
 import click
 
-from freight.cli.options import connection_options
+from freight.cli.options import connection_options, copy_connection_options
 from freight.cli.output import print_results, progress_for, progress_option, result_json
 from freight.connect import Connection
 from freight.convert import SETTINGS
@@ -71,11 +71,11 @@ def pull_command(references: tuple[str, ...], output: str, fmt: str, platform: s
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per copied image.")
 @progress_option
-@connection_options
+@copy_connection_options
 def copy_command(source: str, destination: str, platform: str | None, all_platforms: bool,
                  all_tags: bool, image: str | None, compression: str | None, jobs: int,
                  force: bool, dry_run: bool, quiet: bool, as_json: bool, progress_mode: str,
-                 connection: Connection) -> None:
+                 source_connection: Connection, connection: Connection) -> None:
     """Copy SOURCE to DESTINATION: any two of a registry reference (or docker://REF),
     docker-archive:PATH[:IMAGE], oci:DIR[:REF], oci-archive:PATH[:REF] or a plain path.
 
@@ -83,7 +83,8 @@ def copy_command(source: str, destination: str, platform: str | None, all_platfo
     """
     with progress_for(quiet=quiet or as_json, mode=progress_mode) as progress:
         results = copy(source, destination, platform=platform, all_tags=all_tags, jobs=jobs,
-                       connection=connection, progress=progress, compression=compression,
+                       source_connection=source_connection, connection=connection,
+                       progress=progress, compression=compression,
                        image=image, force=force, all_platforms=all_platforms,
                        dry_run=dry_run)
     print_results(results, as_json=as_json, dry_run=dry_run)

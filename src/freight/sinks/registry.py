@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from typing import BinaryIO
 
 import httpx
@@ -210,8 +211,10 @@ class _Upload:
         self.url = ""
         self.offset = 0  # bytes the registry is known to hold in this session
         self.chunk: int | None = None
-        self.failures = 0  # in a row without progress; reset by every accepted request
-        self.total_failures = 0  # in all; never reset (MAX_TOTAL_FAILURES)
+        # the transport's one retry policy, with this blob's limits: an accepted chunk
+        # resets the failures in a row, never the total
+        self.budget = replace(self.client.retry, attempts=MAX_FAILURES,
+                              max_total_failures=MAX_TOTAL_FAILURES).budget()
         self.restarts = 0  # sessions lost (for stats)
 
     def run(self, session: str | None) -> None:
@@ -286,18 +289,16 @@ class _Upload:
             raise exc
 
     def _failed(self, cause: Exception) -> None:
-        self.failures += 1
-        self.total_failures += 1
-        if self.total_failures >= MAX_TOTAL_FAILURES:
+        if self.budget.failed():
+            return  # waited; try again
+        if self.budget.total >= MAX_TOTAL_FAILURES:
             raise RegistryError(f"{self.client.host} failed the upload of blob "
-                                f"{self.source.digest.short} {self.total_failures} times "
+                                f"{self.source.digest.short} {self.budget.total} times "
                                 f"(last: {cause}); giving up", retryable=False)
-        if self.failures >= MAX_FAILURES:
-            if isinstance(cause, FreightError):
-                raise cause
-            raise RegistryError(f"{self.client.host} lost the upload session of blob "
-                                f"{self.source.digest.short} {MAX_FAILURES} times in a row")
-        self.client.retry.wait(self.failures)
+        if isinstance(cause, FreightError):
+            raise cause
+        raise RegistryError(f"{self.client.host} lost the upload session of blob "
+                            f"{self.source.digest.short} {MAX_FAILURES} times in a row")
 
     def _resync(self, cause: Exception) -> None:
         """After a cut or a 416: ask the registry how much it holds, go on from there."""
@@ -336,7 +337,8 @@ class _Upload:
                 body=lambda s=start, k=n: self.source.read(s, k),  # type: ignore[misc]
                 resend_after_cut=False, what=f"uploading a chunk of blob {digest.short}")
             self.url = self.sink._location(reply, default=self.url)
-            self.offset, self.failures = start + n, 0
+            self.offset = start + n
+            self.budget.progress()
             self.sink.journal.save(self.sink.repository, digest, self.url, self.offset)
         self.source.hash_through(size)
         self.source.check()

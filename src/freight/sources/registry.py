@@ -16,7 +16,7 @@ import httpx
 from freight import mediatypes as mt
 from freight.digest import Digest
 from freight.distribution import urls
-from freight.errors import NetworkError, NotFound, RegistryError
+from freight.errors import NetworkError, RegistryError, UsageError
 from freight.manifest import Descriptor, Index, Manifest, Platform
 from freight.reference import Reference
 from freight.sources.listing import list_all
@@ -184,13 +184,13 @@ class RegistryReader:
 
 
 def pick(index: Index, platform: Platform, ref: Reference) -> Descriptor:
-    """The first entry of `index` for `platform`; NotFound listing what there is."""
+    """The first entry of `index` for `platform`; a usage error listing what there is."""
     for desc in index.manifests:
         if desc.platform is not None and platform.matches(desc.platform):
             return desc
     have = ", ".join(str(d.platform) for d in index.manifests if d.platform)
-    raise NotFound(f"{ref} has no image for {platform} (it has: {have or 'no platforms'}); "
-                   "choose one with --platform")
+    raise UsageError(f"{ref} has no image for {platform} (it has: {have or 'no platforms'}); "
+                     "choose one with --platform")
 
 
 def _declared_type(raw: bytes) -> str:

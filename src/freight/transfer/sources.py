@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 from freight import mediatypes as mt
 from freight.connect import Connection
 from freight.digest import Digest
-from freight.errors import UsageError
+from freight.errors import NotFound, UsageError
 from freight.locations import LocalLocation, Location, RegistryLocation
 from freight.manifest import Platform
 from freight.reference import Reference
 from freight.sources import open_archive
 from freight.sources.model import ImageNode, IndexNode, Node, SourceImage
 from freight.sources.registry import RegistryReader
+from freight.transport.client import RegistryClient
 
 _IMAGE_ID_PREFIX = re.compile(r"[0-9a-f]{6,64}")  # an image may be named by an ID, as docker does
 MAX_CONFIG_SIZE = 4 << 20  # a config is JSON of a few KiB; read at most this to check a platform
@@ -72,13 +73,25 @@ def _registry(location: RegistryLocation, connection: Connection, platform: Plat
     try:
         reader = RegistryReader(client, ref.repository)
         refs = [ref.with_tag(t) for t in reader.tags()] if all_tags else [ref]
-        images = [reader.image(r, platform=platform) for r in refs]
+        images = [_image(reader, client, r, platform) for r in refs]
         for img in images:
             check_platform(img, checked)
     except BaseException:
         client.close()
         raise
     return OpenedSource(images, (ref.registry, ref.repository), [client.close])
+
+
+def _image(reader: RegistryReader, client: RegistryClient, ref: Reference,
+           platform: Platform | None) -> SourceImage:
+    try:
+        return reader.image(ref, platform=platform)
+    except NotFound as exc:
+        if ref.digest is not None or "platform" in str(exc):
+            raise
+        from freight.inspect import missing_tag
+
+        raise missing_tag(client, ref, exc) from None
 
 
 def select(images: list[SourceImage], wanted: str | None) -> list[SourceImage]:
