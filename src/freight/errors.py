@@ -98,9 +98,9 @@ class NotFound(RegistryError):
 def registry_sent_wrong_bytes(origin: str, exc: DigestMismatch) -> RegistryError:
     """Bytes a registry sent that do not match their digest are the registry's fault (or a
     proxy's on the way), not bad input."""
-    return RegistryError(f"{origin} sent bytes that do not match their digest ({exc}); the "
-                         "registry's storage or a proxy in between is corrupting data",
-                         code="DIGEST_INVALID")
+    return RegistryError(f"{origin} sent bytes that do not match their digest (expected "
+                         f"{exc.expected}, got {exc.actual}): the registry's storage or a "
+                         "proxy in between is corrupting data", code="DIGEST_INVALID")
 
 
 class Interrupted(FreightError):

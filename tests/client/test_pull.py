@@ -14,7 +14,7 @@ from click.testing import CliRunner
 import freight
 from freight import mediatypes as mt
 from freight.cli import main
-from freight.errors import EXIT_BAD_INPUT
+from freight.errors import EXIT_REGISTRY
 from unit.synthetic import config_for, layer_tar, legacy_archive, sample_layers, sha
 
 
@@ -130,8 +130,8 @@ def test_corrupt_blob_is_rejected_and_nothing_written(
     biggest.write_bytes(b"\0" * biggest.stat().st_size)
     out = tmp_path / "out.tar"
     run = CliRunner().invoke(main, ["pull", pushed, str(out)])
-    assert run.exit_code == EXIT_BAD_INPUT, run.output
-    assert "does not match" in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    assert run.exit_code == EXIT_REGISTRY, run.output  # the registry's fault, not the input's
+    assert "do not match" in run.stderr and len(run.stderr.strip().splitlines()) == 1
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.tar")] == []
 
