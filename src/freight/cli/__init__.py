@@ -43,6 +43,9 @@ _COMMANDS = {
     "logout": ("freight.cli.login", "logout_command"),
     "serve": ("freight.cli.serve", "serve"),
     "gc": ("freight.cli.serve", "gc"),
+    "referrers": ("freight.cli.artifacts", "referrers_command"),
+    "attach": ("freight.cli.artifacts", "attach_command"),
+    "artifact": ("freight.cli.artifacts", "artifact_group"),
 }
 
 
