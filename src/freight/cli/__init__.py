@@ -46,6 +46,8 @@ _COMMANDS = {
     "referrers": ("freight.cli.artifacts", "referrers_command"),
     "attach": ("freight.cli.artifacts", "attach_command"),
     "artifact": ("freight.cli.artifacts", "artifact_group"),
+    "sync": ("freight.cli.sync", "sync_command"),
+    "inventory": ("freight.cli.sync", "inventory_command"),
 }
 
 

@@ -14,9 +14,10 @@ from collections import defaultdict
 
 from freight import mediatypes as mt
 from freight.digest import Digest
+from freight.errors import NotFound
 from freight.manifest import Descriptor, Index
 from freight.referrers import COSIGN, Listing, Referrer, referrers_tag
-from freight.sync.store import Store
+from freight.sync.store import Source, Store
 from freight.sync.treecopy import Tally, copy_tree
 
 _locks: defaultdict[tuple[str, Digest], threading.Lock] = defaultdict(threading.Lock)
@@ -30,7 +31,7 @@ def _lock(dst: Store, subject: Digest) -> threading.Lock:
         return _locks[(dst.name, subject)]
 
 
-def carry(listing: Listing, src: Store, dst: Store, *, tally: Tally | None = None) -> int:
+def carry(listing: Listing, src: Source, dst: Store, *, tally: Tally | None = None) -> int:
     """Copy every referrer in `listing` (recursively) from `src` to `dst`; return how many
     manifests had to be written (0 when the destination had them all)."""
     tally = tally or Tally()
@@ -44,7 +45,7 @@ def carry(listing: Listing, src: Store, dst: Store, *, tally: Tally | None = Non
     return tally.manifests - before
 
 
-def _copy_one(referrer: Referrer, src: Store, dst: Store, tally: Tally) -> None:
+def _copy_one(referrer: Referrer, src: Source, dst: Store, tally: Tally) -> None:
     digest = referrer.descriptor.digest
     if referrer.via == COSIGN and referrer.tag:
         have = dst.head_manifest(referrer.tag)
@@ -54,7 +55,7 @@ def _copy_one(referrer: Referrer, src: Store, dst: Store, tally: Tally) -> None:
         copy_tree(src, dst, digest, tally=tally)
 
 
-def _keep_index(listing: Listing, src: Store, dst: Store, tally: Tally) -> None:
+def _keep_index(listing: Listing, src: Source, dst: Store, tally: Tally) -> None:
     tag = referrers_tag(listing.subject)
     if listing.index is not None:  # the source keeps a referrers tag: the same one here
         have = dst.head_manifest(tag)
@@ -65,7 +66,11 @@ def _keep_index(listing: Listing, src: Store, dst: Store, tally: Tally) -> None:
             dst.put_manifest(tag, raw, kind)
             tally.add(manifests=1)
             return
-        _merge(dst, tag, list(Index.parse(raw, kind).manifests), tally)
+        try:
+            _merge(dst, tag, list(Index.parse(raw, kind).manifests), tally)
+        except NotFound:  # a bundle knows the far side's tag, not its content: replace it
+            dst.put_manifest(tag, raw, kind)
+            tally.add(manifests=1)
         return
     listed = [r.descriptor for r in listing.referrers if r.via != COSIGN]
     if listed and not dst.supports_referrers():

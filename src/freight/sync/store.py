@@ -53,6 +53,12 @@ class BlobSource(Protocol):
     def open_blob(self, digest: Digest) -> BinaryIO: ...
 
 
+class Source(BlobSource, Protocol):
+    """What a copy reads from: manifests by digest, and blobs."""
+
+    def get_manifest(self, reference: str) -> tuple[bytes, str]: ...
+
+
 class Store(Protocol):
     """One repository's content, byte for byte."""
 

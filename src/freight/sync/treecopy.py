@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from freight import mediatypes as mt
 from freight.digest import Digest
 from freight.manifest import Descriptor, Index, Manifest
-from freight.sync.store import Store, Stored
+from freight.sync.store import Source, Store, Stored
 
 BLOB_JOBS = 3  # blobs of one manifest at once; images run in parallel above this
 
@@ -38,7 +38,7 @@ class Tally:
             self.manifests += manifests
 
 
-def copy_tree(src: Store, dst: Store, digest: Digest, *, tag: str | None = None,
+def copy_tree(src: Source, dst: Store, digest: Digest, *, tag: str | None = None,
               tally: Tally | None = None, fetched: tuple[bytes, str] | None = None) -> Stored:
     """Copy the manifest `digest` and everything under it; tag it `tag` at the end."""
     tally = tally or Tally()
@@ -63,7 +63,7 @@ def _blobs(manifest: Manifest) -> list[Descriptor]:
     return list(seen.values())
 
 
-def _copy_blobs(src: Store, dst: Store, blobs: list[Descriptor], tally: Tally) -> None:
+def _copy_blobs(src: Source, dst: Store, blobs: list[Descriptor], tally: Tally) -> None:
     def one(blob: Descriptor) -> None:
         if not dst.has_blob(blob.digest):
             dst.put_blob(blob.digest, blob.size, src)
