@@ -89,13 +89,13 @@ def sign_referrer(client: httpx.Client, repo: str, digest: str, keys: Keys) -> s
     raw = _signature_manifest(client, repo, digest, keys, subject)
     reply = push_manifest(client, repo, digest_of(raw), raw, OCI_MANIFEST)
     if "OCI-Subject" not in reply.headers:
-        _add_to_referrers_tag(client, repo, digest, {
+        add_to_referrers_tag(client, repo, digest, {
             "mediaType": OCI_MANIFEST, "digest": digest_of(raw), "size": len(raw),
             "artifactType": SIG_ARTIFACT})
     return digest_of(raw)
 
 
-def _add_to_referrers_tag(client: httpx.Client, repo: str, digest: str,
+def add_to_referrers_tag(client: httpx.Client, repo: str, digest: str,
                           entry: dict[str, object]) -> None:
     tag = digest.replace(":", "-")
     got = client.get(f"/v2/{repo}/manifests/{tag}", headers={"Accept": OCI_INDEX})
