@@ -114,3 +114,19 @@ def test_copy_carries_signatures_that_still_verify(make_registry, http) -> None:
     assert cosign.verified_signatures(dst, "mirror/app", unsigned.digest, keys.public) == 0
     other = cosign.Keys.make()
     assert cosign.verified_signatures(dst, "mirror/app", signed.digest, other.public) == 0
+
+
+def test_freight_copy_carries_referrers_unless_told_not_to(registry_factory, http,
+                                                           tmp_path: Path) -> None:
+    a, b = registry_factory(name="a").host, registry_factory(name="b").host
+    signed = push_image(http(a), "app", "v1", ["base"])
+    keys = cosign.Keys.make()
+    cosign.sign_tag(http(a), "app", signed.digest, keys)
+    done = run("copy", f"{a}/app:v1", f"{b}/with/app:v1", "-q")
+    assert done.returncode == 0, done.stderr
+    assert cosign.verified_signatures(http(b), "with/app", signed.digest, keys.public) == 1
+    bare = run("copy", f"{a}/app:v1", f"{b}/without/app:v1", "-q", "--no-referrers")
+    assert bare.returncode == 0, bare.stderr
+    assert cosign.verified_signatures(http(b), "without/app", signed.digest, keys.public) == 0
+    layout = run("copy", f"{a}/app:v1", f"oci:{tmp_path / 'layout'}", "-q")
+    assert layout.returncode == 0, layout.stderr  # referrers travel between registries only
