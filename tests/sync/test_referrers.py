@@ -130,3 +130,31 @@ def test_freight_copy_carries_referrers_unless_told_not_to(registry_factory, htt
     assert cosign.verified_signatures(http(b), "without/app", signed.digest, keys.public) == 0
     layout = run("copy", f"{a}/app:v1", f"oci:{tmp_path / 'layout'}", "-q")
     assert layout.returncode == 0, layout.stderr  # referrers travel between registries only
+
+
+def test_helm_chart_and_refused_file_names(registry, http, tmp_path: Path) -> None:
+    chart, meta = tmp_path / "demo-0.1.0.tgz", tmp_path / "Chart.json"
+    chart.write_bytes(b"\x1f\x8b not really a chart")
+    meta.write_text('{"name": "demo", "version": "0.1.0"}')
+    helm = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+    done = run("artifact", "push", f"{registry.host}/charts/demo:0.1.0", f"{chart}:{helm}",
+               "--config", f"{meta}:application/vnd.cncf.helm.config.v1+json")
+    assert done.returncode == 0, done.stderr
+    client = http(registry.host)
+    manifest = client.get("/v2/charts/demo/manifests/0.1.0",
+                          headers={"Accept": cosign.OCI_MANIFEST}).json()
+    assert manifest["config"]["mediaType"] == "application/vnd.cncf.helm.config.v1+json"
+    assert "artifactType" not in manifest and manifest["layers"][0]["mediaType"] == helm
+
+    evil = tmp_path / "evil"
+    evil.write_text("x")
+    pushed = run("artifact", "push", f"{registry.host}/charts/evil:1", str(evil), "--json")
+    raw = client.get("/v2/charts/evil/manifests/1", headers={"Accept": cosign.OCI_MANIFEST})
+    doc = json.loads(raw.content)
+    doc["layers"][0]["annotations"]["org.opencontainers.image.title"] = "../escape"
+    client.put("/v2/charts/evil/manifests/2", content=json.dumps(doc).encode(),
+               headers={"Content-Type": cosign.OCI_MANIFEST})
+    assert pushed.returncode == 0
+    refused = run("artifact", "pull", f"{registry.host}/charts/evil:2", str(tmp_path / "o"))
+    assert refused.returncode == 3 and "not a plain file name" in refused.stderr
+    assert not (tmp_path / "escape").exists()

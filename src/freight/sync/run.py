@@ -105,6 +105,7 @@ class Clients:
         self._connection, self._jobs = connection, jobs
         self._made: dict[str, RegistryClient] = {}
         self._finders: dict[tuple[str, str], Finder] = {}
+        self._tags: dict[tuple[str, str], list[str]] = {}  # planning is single-threaded
         self._lock = threading.Lock()
 
     def get(self, registry: str) -> RegistryClient:
@@ -118,6 +119,14 @@ class Clients:
         with self._lock:
             return self._finders.setdefault((registry, repository),
                                             Finder(client, repository))
+
+    def tags(self, registry: str, repository: str) -> list[str]:
+        """The repository's tags, listed once per run (several entries may filter one
+        repository differently)."""
+        key = (registry, repository)
+        if key not in self._tags:
+            self._tags[key] = _tags(self.get(registry), repository)
+        return self._tags[key]
 
     def close(self) -> None:
         for client in self._made.values():
@@ -158,7 +167,8 @@ def _entry_tasks(entry: Entry, config: Config, clients: Clients) -> list[Task]:
     out = []
     for repository in _repositories(entry, client):
         destination = entry.destination or config.rewrite.apply(repository)
-        available = [] if entry.filters.explicit_only else _tags(client, repository)
+        available = [] if entry.filters.explicit_only else clients.tags(entry.registry,
+                                                                         repository)
         refs = [*select(available, entry.filters), *map(str, entry.filters.digests)]
         out += [Task(entry.registry, repository, ref, destination, entry.platform)
                 for ref in refs]
