@@ -101,6 +101,9 @@ class Finder:
     repository: str
     artifact_type: str | None = None
     recursive: bool = True
+    # the repository's tags when already listed: tag-schema and cosign tags not among
+    # them are not asked for (a re-sync then costs no HEAD per missing signature tag)
+    known_tags: frozenset[str] | None = None
     _api: bool | None = field(default=None, repr=False)  # learnt on the first call
 
     def __post_init__(self) -> None:
@@ -163,9 +166,14 @@ class Finder:
                                 f"host ({url}); not following it with your credentials")
         return url
 
+    def _head(self, tag: str) -> Found | None:
+        if self.known_tags is not None and tag not in self.known_tags:
+            return None
+        return self.store.head_manifest(tag)
+
     def _from_tag(self, subject: Digest) -> tuple[list[Descriptor], Found | None]:
         tag = referrers_tag(subject)
-        found = self.store.head_manifest(tag)
+        found = self._head(tag)
         if found is None:
             return [], None
         raw, kind = self.store.get_manifest(str(found.digest))
@@ -177,7 +185,7 @@ class Finder:
         out = []
         for suffix in COSIGN_SUFFIXES:
             tag = cosign_tag(subject, suffix)
-            found = self.store.head_manifest(tag)
+            found = self._head(tag)
             if found is not None:
                 desc = Descriptor(found.media_type, found.digest, found.size)
                 out.append(Referrer(desc, f"cosign{suffix}", COSIGN, tag))

@@ -88,6 +88,10 @@ def test_sync_filters_pages_resync_and_new_tag(make_registry, http, monkeypatch,
         assert _blob_requests(pa) == _blob_requests(pb) == 0
         assert not [e for e in pb.exchanges if e.method in ("PUT", "POST", "PATCH")]
         assert not [e for e in pb.exchanges if e.kind == "manifest" and e.method == "GET"]
+        # per image one HEAD each side; signature tags are looked for only where the tag
+        # list has them (v1.2.0's .sig, and its referrers tag on distribution)
+        assert pa.counts()[("HEAD", "manifest")] <= 5 + 2
+        assert pb.counts()[("HEAD", "manifest")] <= 5 + 3
 
         pushed = push_image(http(a), "app", "v1.4.0", ["base", "app-new"])
         pb.reset()

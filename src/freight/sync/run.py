@@ -116,9 +116,11 @@ class Clients:
 
     def finder(self, registry: str, repository: str) -> Finder:
         client = self.get(registry)
+        listed = self._tags.get((registry, repository))
+        known = frozenset(listed) if listed is not None else None
         with self._lock:
             return self._finders.setdefault((registry, repository),
-                                            Finder(client, repository))
+                                            Finder(client, repository, known_tags=known))
 
     def tags(self, registry: str, repository: str) -> list[str]:
         """The repository's tags, listed once per run (several entries may filter one
