@@ -102,3 +102,13 @@ def test_cli_bad_config_is_one_line_and_exit_3(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 3
     assert done.stderr.strip().count("\n") == 0 and "sync[0].newest" in done.stderr
+
+
+def test_cli_unwritable_bundle_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "sync.yaml"
+    path.write_text("sync: [{source: 127.0.0.1:9/x}]")
+    done = subprocess.run([sys.executable, "-m", "freight", "sync", str(path), "--to",
+                           str(tmp_path / "missing" / "b.tar")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3 and "cannot write the bundle" in done.stderr
+    assert "internal error" not in done.stderr

@@ -58,9 +58,11 @@ class BundleWriter:
     def __init__(self, path: str, base: Inventory | None = None) -> None:
         self.path, self.base = path, base or Inventory()
         self._part = f"{path}.part"
+        try:  # closed by finish() or abort(): the writer lives across the whole sync
+            self._tar = tarfile.open(self._part, "w", format=tarfile.PAX_FORMAT)  # noqa: SIM115
+        except OSError as exc:
+            raise SourceError(f"cannot write the bundle {path}: {exc.strerror}") from None
         self._spool = tempfile.mkdtemp(prefix="freight-bundle-")
-        # closed by finish() or abort(): the writer lives across the whole sync
-        self._tar = tarfile.open(self._part, "w", format=tarfile.PAX_FORMAT)  # noqa: SIM115
         self._lock = threading.Lock()
         self._blobs: set[Digest] = set()
         self._manifests: dict[Digest, tuple[bytes, str]] = {}
