@@ -35,7 +35,8 @@ def write_bundle(config: Config, path: str, *, since: str | None = None,
                  connection: Connection | None = None) -> Report:
     """Sync `config` into the bundle `path`, leaving out what `since` (a previous bundle
     or an inventory) says the far side has. Images that fail are reported; the bundle
-    holds the others and its inventory says exactly what it holds."""
+    holds the others and its inventory says exactly what it holds; when every image
+    failed, no bundle is written."""
     writer = BundleWriter(path, load_since(since) if since else None)
     try:
         report = sync(config, target=writer, jobs=jobs, dry_run=dry_run,
@@ -43,8 +44,8 @@ def write_bundle(config: Config, path: str, *, since: str | None = None,
     except BaseException:
         writer.abort()
         raise
-    if dry_run:
-        writer.abort()
+    if dry_run or (report.failed and not report.count(COPIED)):
+        writer.abort()  # nothing made it: no bundle rather than an empty one
     else:
         writer.finish()
     return report
