@@ -52,7 +52,7 @@ def sync_command(config: str | None, registry: str | None, jobs: int | None, dry
         for line in table(report):
             click.echo(line)
     if report.failed == len(report.outcomes):
-        raise SyncIncomplete(f"every image failed ({report.failed}); nothing was written")
+        raise SyncIncomplete(f"every image failed ({report.failed}); nothing was tagged")
     if report.failed:
         raise SyncIncomplete(f"{report.failed} of {len(report.outcomes)} images failed; "
                              "the others were synced")
