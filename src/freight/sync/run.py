@@ -29,7 +29,7 @@ from freight.sync.carry import carry
 from freight.sync.config import Config, Entry
 from freight.sync.filters import select
 from freight.sync.store import Found, RegistryStore, Store
-from freight.sync.treecopy import Tally, copy_tree
+from freight.sync.treecopy import BLOB_JOBS, Tally, copy_tree
 from freight.transport.client import RegistryClient
 
 RETRY_PAUSE = 0.5  # seconds, times the attempt number, before an image is tried again
@@ -111,7 +111,10 @@ class Clients:
     def get(self, registry: str) -> RegistryClient:
         with self._lock:
             if registry not in self._made:
-                self._made[registry] = self._connection.client(registry, jobs=self._jobs)
+                # room for every blob copy at once, each holding a GET and a PUT when
+                # source and destination share the host: a smaller pool can deadlock
+                self._made[registry] = self._connection.client(registry,
+                                                               jobs=self._jobs * BLOB_JOBS)
             return self._made[registry]
 
     def finder(self, registry: str, repository: str) -> Finder:
