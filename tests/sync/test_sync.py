@@ -142,3 +142,20 @@ def test_dry_run_copies_nothing(registry_factory, http) -> None:
                            dry_run=True)
     assert [o.status for o in report.outcomes] == ["planned"]
     assert state(http(b), "app") == {}
+
+
+def test_sync_within_one_registry_mounts_blobs(registry_factory, http) -> None:
+    host = registry_factory(name="one").host
+    for tag in ("1", "2", "3"):
+        push_image(http(host), "app", tag, ["base", f"layer-{tag}"])
+    proxy = RegistryProxy(host).start()
+    try:
+        report = sync_run.sync(parse({"destination": {"registry": proxy.host,
+                                                      "prefix": "mirror/"},
+                                      "sync": [{"source": f"{proxy.host}/app"}]}), jobs=3)
+        assert report.count("copied") == 3, report.to_json()
+        assert proxy.counts()[("POST", "mount")] >= 4  # base once or more, three layers, configs
+        assert not [e for e in proxy.exchanges if e.kind == "blob" and e.method == "GET"]
+    finally:
+        proxy.stop()
+    assert state(http(host), "mirror/app") == state(http(host), "app")
