@@ -154,3 +154,15 @@ def test_bundle_is_docker_loadable(registry, http, docker, tmp_path: Path) -> No
     for name in ("loadable/app:1", "loadable/multi:1"):
         assert docker.image_id(name).startswith("sha256:")
     docker.remove_images("loadable/app:1", "loadable/multi:1")
+
+
+def test_restore_takes_any_oci_layout_with_names(registry_factory, http,
+                                                  tmp_path: Path) -> None:
+    a, b = registry_factory(name="a").host, registry_factory(name="b").host
+    pushed = push_index(http(a), "team/app", "1", ["base"])
+    layout = tmp_path / "layout"
+    pulled = run("copy", f"{a}/team/app:1", f"oci:{layout}", "-q")
+    assert pulled.returncode == 0, pulled.stderr
+    done = run("sync", "--from", str(layout), b)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert state(http(b), "team/app") == {"1": pushed.digest}

@@ -33,7 +33,8 @@ class SyncIncomplete(FreightError):
               help="With --to: leave out what the far side has (a previous bundle, or "
                    "`freight inventory` output).")
 @click.option("--from", "bundle_in", metavar="BUNDLE.tar",
-              help="Restore a bundle into REGISTRY (give REGISTRY instead of CONFIG).")
+              help="Restore a bundle (or any named OCI layout) into REGISTRY (give REGISTRY "
+                   "instead of CONFIG).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @connection_options
 def sync_command(config: str | None, registry: str | None, jobs: int | None, dry_run: bool,

@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 
 from freight import mediatypes as mt
 from freight.digest import Digest
-from freight.errors import NotFound, SourceError
+from freight.errors import FreightError, NotFound, SourceError
 from freight.manifest import Descriptor, Index, Manifest, dump_json, load_json
 from freight.sync.inventory import Holdings, Inventory
 from freight.sync.store import BlobSource, Found, Stored, declared_type, verified
@@ -269,9 +269,9 @@ class BundleReader:
     """A bundle read back: its index entries, and one `Store` view per repository."""
 
     def __init__(self, path: str) -> None:
-        from freight.sources.files import TarFiles, read_small
+        from freight.sources.files import open_files, read_small
 
-        self.files = TarFiles(path)
+        self.files = open_files(path)  # a bundle, any OCI archive, or a layout directory
         self.path = path
         if self.files.size("oci-layout") is None or self.files.size("index.json") is None:
             self.files.close()
@@ -279,6 +279,37 @@ class BundleReader:
         index = Index.parse(read_small(self.files, "index.json", "index.json"), mt.OCI_INDEX,
                             f"{path} index.json")
         self.entries = index.manifests
+
+    def repository(self, entry: Descriptor) -> str | None:
+        """The repository an index entry belongs to: freight's annotation, else the one in
+        containerd's full name (what docker 25+ and `freight pull` write)."""
+        named = entry.annotations.get(REPOSITORY)
+        if named:
+            return named
+        full = entry.annotations.get(IMAGE_NAME)
+        if not full:
+            return None
+        from freight.reference import Reference
+
+        try:
+            return Reference.parse(full).repository
+        except FreightError:
+            return None
+
+    def tag(self, entry: Descriptor) -> str | None:
+        """The entry's tag: `ref.name` when it is a plain tag, else the full name's."""
+        ref = entry.annotations.get(REF_NAME)
+        if ref and "/" not in ref and ":" not in ref:
+            return ref
+        full = ref or entry.annotations.get(IMAGE_NAME)
+        if not full:
+            return None
+        from freight.reference import Reference
+
+        try:
+            return Reference.parse(full).tag
+        except FreightError:
+            return None
 
     def inventory(self) -> Inventory:
         from freight.sources.files import read_small

@@ -10,7 +10,7 @@ from freight.connect import Connection
 from freight.errors import RegistryError, SourceError
 from freight.manifest import Descriptor, load_json
 from freight.referrers import descriptor_for
-from freight.sync.bundle import REF_NAME, REPOSITORY, BundleReader, BundleWriter
+from freight.sync.bundle import REPOSITORY, BundleReader, BundleWriter
 from freight.sync.carry import add_to_index
 from freight.sync.config import DEFAULT_JOBS, DEFAULT_RETRIES, Config
 from freight.sync.inventory import load_since
@@ -59,8 +59,8 @@ def restore_bundle(path: str, registry: str, *, jobs: int | None = None,
     jobs = jobs or DEFAULT_JOBS
     client = (connection or Connection()).client(registry, jobs=jobs)
     try:
-        tagged = [e for e in reader.entries if REF_NAME in e.annotations]
-        roots = [e for e in reader.entries if REF_NAME not in e.annotations]
+        tagged = [e for e in reader.entries if reader.tag(e)]
+        roots = [e for e in reader.entries if not reader.tag(e)]
         outcomes: list[Outcome] = []
         for group in (tagged, roots):
             with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -74,8 +74,8 @@ def restore_bundle(path: str, registry: str, *, jobs: int | None = None,
 def _restorer(reader: BundleReader, client: RegistryClient,
               dry_run: bool) -> Callable[[Descriptor], Outcome]:
     def one(entry: Descriptor) -> Outcome:
-        tag = entry.annotations.get(REF_NAME)
-        repository = entry.annotations.get(REPOSITORY, "")
+        tag = reader.tag(entry)
+        repository = reader.repository(entry) or ""
         where = f"{reader.path}:{repository}{':' + tag if tag else '@' + str(entry.digest)}"
         dst = f"{client.host}/{repository}{':' + tag if tag else '@' + str(entry.digest)}"
         return retrying(lambda attempt: _restore_one(reader, client, entry, where, dst,
@@ -89,10 +89,11 @@ def _restorer(reader: BundleReader, client: RegistryClient,
 
 def _restore_one(reader: BundleReader, client: RegistryClient, entry: Descriptor,
                  where: str, dst_name: str, dry_run: bool, attempt: int) -> Outcome:
-    tag = entry.annotations.get(REF_NAME)
-    repository = entry.annotations.get(REPOSITORY)
+    tag = reader.tag(entry)
+    repository = reader.repository(entry)
     if not repository:
-        raise SourceError(f"{where}: the index entry names no repository ({REPOSITORY})")
+        raise SourceError(f"{where}: the index entry names no repository (neither "
+                          f"{REPOSITORY} nor io.containerd.image.name)")
     src, dst = reader.store(repository), RegistryStore(client, repository, push=True)
     reference = tag or str(entry.digest)
     have = dst.head_manifest(reference)
