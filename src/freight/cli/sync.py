@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -10,7 +11,7 @@ from freight.cli.options import connection_options
 from freight.cli.views import human_size
 from freight.connect import Connection
 from freight.errors import EXIT_REGISTRY, FreightError
-from freight.sync.run import Report
+from freight.sync.run import Outcome, Report
 
 
 class SyncIncomplete(FreightError):
@@ -72,11 +73,17 @@ def _sync(config: str | None, extra: str | None, bundle_out: str | None, since: 
     loaded = cfg.load(config)
     if bundle_out is None:
         return sync(loaded, jobs=jobs, dry_run=dry_run,
-                    referrers=False if no_referrers else None, connection=connection)
+                    referrers=False if no_referrers else None, connection=connection,
+                    on_done=_note if sys.stderr.isatty() else None)
     from freight.sync.gap import write_bundle
 
     return write_bundle(loaded, bundle_out, since=since, jobs=jobs, dry_run=dry_run,
                         referrers=False if no_referrers else None, connection=connection)
+
+
+def _note(outcome: Outcome) -> None:
+    """One line per finished image on a terminal: a long sync is not silent until the end."""
+    click.echo(f"freight: {outcome.status}: {outcome.source}", err=True)
 
 
 def _restore(bundle: str, registry: str | None, jobs: int | None, dry_run: bool,
