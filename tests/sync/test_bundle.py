@@ -166,3 +166,30 @@ def test_restore_takes_any_oci_layout_with_names(registry_factory, http,
     done = run("sync", "--from", str(layout), b)
     assert done.returncode == 0, done.stdout + done.stderr
     assert state(http(b), "team/app") == {"1": pushed.digest}
+
+
+@pytest.mark.parametrize("make_registry", ["embedded"], indirect=True)
+def test_a_bundle_as_a_sync_source_with_filters(make_registry, registry_factory, http,
+                                                tmp_path: Path) -> None:
+    a, c = make_registry(), registry_factory(name="c").host
+    src, keys = http(a), cosign.Keys.make()
+    v1 = push_image(src, "app", "v1", ["base", "one"])
+    push_image(src, "app", "v2", ["base", "two"])
+    cosign.sign_referrer(src, "app", v1.digest, keys)
+    sbom = tmp_path / "sbom.json"
+    sbom.write_text('{"spdxVersion": "SPDX-2.3"}')
+    attached = attach(f"{a}/app:v1", "application/spdx+json", [str(sbom)]).digest
+    config = tmp_path / "to-bundle.yaml"
+    config.write_text(json.dumps({"sync": [{"source": f"{a}/app"}]}))
+    bundle = tmp_path / "b.tar"
+    assert run("sync", str(config), "--to", str(bundle)).returncode == 0
+    config.write_text(json.dumps({"destination": {"registry": c, "prefix": "far/"},
+                                  "sync": [{"layout": str(bundle), "tags": ["v1"]}]}))
+    done = run("sync", str(config), "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["images"][0]["referrers"] == 2
+    dst = http(c)
+    assert {t: d for t, d in state(dst, "far/app").items() if t[:7] != "sha256-"} == \
+        {"v1": v1.digest}
+    assert cosign.verified_signatures(dst, "far/app", v1.digest, keys.public) == 1
+    assert str(attached) in _referrers(dst, "far/app", v1.digest)  # the referrers tag here

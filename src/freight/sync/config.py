@@ -19,6 +19,7 @@
         destination: web/nginx              # this entry's name at the destination
       - registry: 127.0.0.1:5000            # ... or every repository of a registry
         repositories: ['^team/']            # regexes choosing repositories (default all)
+      - layout: images.tar                  # ... or of an OCI layout, archive or bundle
 
 Every mistake is reported with where it is (`sync[2].semver: ...`), before anything moves.
 """
@@ -39,8 +40,8 @@ from freight.sync.rewrite import Rewrite
 
 DEFAULT_JOBS = 4  # like crane; more does not help on 2 cores
 DEFAULT_RETRIES = 2  # a flaky registry gets three tries per image
-_ENTRY_KEYS = {"source", "registry", "repositories", "tags", "include", "exclude", "semver",
-               "newest", "digests", "platform", "destination"}
+_ENTRY_KEYS = {"source", "registry", "layout", "repositories", "tags", "include", "exclude",
+               "semver", "newest", "digests", "platform", "destination"}
 _TOP_KEYS = {"destination", "jobs", "retries", "referrers", "sync"}
 
 
@@ -54,6 +55,7 @@ class Entry:
     filters: Filters
     platform: Platform | None
     destination: str | None  # explicit destination repository
+    layout: str | None = None  # an OCI layout (directory or tar) instead of a registry
 
 
 @dataclass(frozen=True)
@@ -117,12 +119,16 @@ def _entry(value: Any, where: str) -> Entry:
     if not isinstance(value, dict):
         raise SourceError(f"{where}: must be a mapping with `source:` or `registry:`")
     _known(value, _ENTRY_KEYS, where)
-    if ("source" in value) == ("registry" in value):
-        raise SourceError(f"{where}: give exactly one of `source:` (a repository) or "
-                          "`registry:` (all its repositories)")
+    if sum(key in value for key in ("source", "registry", "layout")) != 1:
+        raise SourceError(f"{where}: give exactly one of `source:` (a repository), "
+                          "`registry:` (all its repositories) or `layout:` (an OCI layout "
+                          "directory or archive, e.g. a bundle)")
+    local = None
     if "source" in value:
         ref = _reference(value["source"], f"{where}.source")
         registry, repository = ref.registry, ref.repository
+    elif "layout" in value:
+        registry, repository, local = "", None, _text(value, "layout", where)
     else:
         registry, repository = _registry(value["registry"], f"{where}.registry"), None
     if repository is None and value.get("destination"):
@@ -133,7 +139,8 @@ def _entry(value: Any, where: str) -> Entry:
     except FreightError as exc:
         raise SourceError(f"{where}.platform: {exc}") from None
     return Entry(registry, repository, _patterns(value, "repositories", where),
-                 _filters(value, where), chosen, _text(value, "destination", where) or None)
+                 _filters(value, where), chosen, _text(value, "destination", where) or None,
+                 local)
 
 
 def _filters(value: dict[str, Any], where: str) -> Filters:

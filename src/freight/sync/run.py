@@ -25,10 +25,12 @@ from freight.errors import FreightError, NotFound, UsageError
 from freight.manifest import Index, Platform
 from freight.referrers import Finder
 from freight.sources.listing import list_all
+from freight.sync.bundle import BundleReader
 from freight.sync.carry import carry
 from freight.sync.config import Config, Entry
 from freight.sync.filters import select
-from freight.sync.store import Found, RegistryStore, Store
+from freight.sync.local import LocalStore, Referrers
+from freight.sync.store import Found, Readable, RegistryStore, Store
 from freight.sync.treecopy import BLOB_JOBS, Tally, copy_tree
 from freight.transport.client import RegistryClient
 
@@ -45,11 +47,13 @@ class Task:
     reference: str  # a tag, or a digest for `digests:` entries
     destination: str  # repository at the destination
     platform: Platform | None = None
+    layout: str | None = None  # read from this OCI layout, not from `registry`
 
     @property
     def source(self) -> str:
         sep = "@" if ":" in self.reference else ":"
-        return f"{self.registry}/{self.repository}{sep}{self.reference}"
+        where = f"{self.layout}:" if self.layout else f"{self.registry}/"
+        return f"{where}{self.repository}{sep}{self.reference}"
 
     @property
     def tag(self) -> str | None:
@@ -106,6 +110,7 @@ class Clients:
         self._made: dict[str, RegistryClient] = {}
         self._finders: dict[tuple[str, str], Finder] = {}
         self._tags: dict[tuple[str, str], list[str]] = {}  # planning is single-threaded
+        self._layouts: dict[str, tuple[BundleReader, Referrers]] = {}
         self._lock = threading.Lock()
 
     def get(self, registry: str) -> RegistryClient:
@@ -125,6 +130,14 @@ class Clients:
             return self._finders.setdefault((registry, repository),
                                             Finder(client, repository, known_tags=known))
 
+    def layout(self, path: str) -> tuple[BundleReader, Referrers]:
+        """The layout at `path`, opened once per run."""
+        with self._lock:
+            if path not in self._layouts:
+                reader = BundleReader(path)
+                self._layouts[path] = (reader, Referrers(reader))
+            return self._layouts[path]
+
     def tags(self, registry: str, repository: str) -> list[str]:
         """The repository's tags, listed once per run (several entries may filter one
         repository differently)."""
@@ -136,6 +149,8 @@ class Clients:
     def close(self) -> None:
         for client in self._made.values():
             client.close()
+        for reader, _ in self._layouts.values():
+            reader.close()
 
 
 class RegistryTarget:
@@ -168,6 +183,8 @@ def plan(config: Config, clients: Clients) -> tuple[list[Task], list[Outcome]]:
 
 
 def _entry_tasks(entry: Entry, config: Config, clients: Clients) -> list[Task]:
+    if entry.layout is not None:
+        return _layout_tasks(entry, config, clients, entry.layout)
     client = clients.get(entry.registry)
     out = []
     for repository in _repositories(entry, client):
@@ -177,6 +194,23 @@ def _entry_tasks(entry: Entry, config: Config, clients: Clients) -> list[Task]:
         refs = [*select(available, entry.filters), *map(str, entry.filters.digests)]
         out += [Task(entry.registry, repository, ref, destination, entry.platform)
                 for ref in refs]
+    return out
+
+
+def _layout_tasks(entry: Entry, config: Config, clients: Clients, path: str) -> list[Task]:
+    reader, _ = clients.layout(path)
+    tags: dict[str, list[str]] = {}
+    for item in reader.entries:
+        repository, tag = reader.repository(item), reader.tag(item)
+        if repository and tag:
+            tags.setdefault(repository, []).append(tag)
+    out = []
+    for repository, available in sorted(tags.items()):
+        if entry.repositories and not any(p.search(repository) for p in entry.repositories):
+            continue
+        refs = [*select(available, entry.filters), *map(str, entry.filters.digests)]
+        out += [Task("", repository, ref, config.rewrite.apply(repository), entry.platform,
+                     path) for ref in refs]
     return out
 
 
@@ -233,7 +267,7 @@ def retrying(call: Callable[[int], Outcome], failed: Callable[[str, int], Outcom
 
 def _sync_one(task: Task, target: Target, clients: Clients, options: Options,
               attempt: int) -> Outcome:
-    src = RegistryStore(clients.get(task.registry), task.repository)
+    src = _source(task, clients)
     dst = target.store(task.destination)
     found = src.head_manifest(task.reference)
     if found is None:
@@ -247,7 +281,8 @@ def _sync_one(task: Task, target: Target, clients: Clients, options: Options,
             copy_tree(src, dst, digest, tag=task.tag, tally=tally)
     found_referrers = 0
     if options.referrers:
-        listing = clients.finder(task.registry, task.repository).find(digest)
+        listing = clients.layout(task.layout)[1].listing(task.repository, digest) \
+            if task.layout else clients.finder(task.registry, task.repository).find(digest)
         found_referrers = sum(1 for _ in listing.walk())
         if not options.dry_run and carry(listing, src, dst, tally=tally) and status == UNCHANGED:
             status = COPIED  # the image was there; new signatures or SBOMs were not
@@ -255,7 +290,13 @@ def _sync_one(task: Task, target: Target, clients: Clients, options: Options,
                    tally.bytes, found_referrers, attempt)
 
 
-def _platform_digest(src: Store, found: Found, task: Task) -> Digest:
+def _source(task: Task, clients: Clients) -> Readable:
+    if task.layout:
+        return LocalStore(clients.layout(task.layout)[0], task.repository)
+    return RegistryStore(clients.get(task.registry), task.repository)
+
+
+def _platform_digest(src: Readable, found: Found, task: Task) -> Digest:
     """The digest to sync: the image itself, or its `platform` child."""
     if task.platform is None or not mt.is_index(found.media_type):
         return found.digest

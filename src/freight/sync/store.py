@@ -59,6 +59,12 @@ class Source(BlobSource, Protocol):
     def get_manifest(self, reference: str) -> tuple[bytes, str]: ...
 
 
+class Readable(Source, Protocol):
+    """A sync source: a registry repository, or one repository of a layout."""
+
+    def head_manifest(self, reference: str) -> Found | None: ...
+
+
 class Store(Protocol):
     """One repository's content, byte for byte."""
 
