@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -107,8 +108,12 @@ def test_cli_bad_config_is_one_line_and_exit_3(tmp_path: Path) -> None:
 def test_cli_unwritable_bundle_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "sync.yaml"
     path.write_text("sync: [{source: 127.0.0.1:9/x}]")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     done = subprocess.run([sys.executable, "-m", "freight", "sync", str(path), "--to",
                            str(tmp_path / "missing" / "b.tar")],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "TMPDIR": str(scratch)})
     assert done.returncode == 3 and "cannot write the bundle" in done.stderr
     assert "internal error" not in done.stderr
+    assert list(scratch.iterdir()) == []  # no spool directory left behind
