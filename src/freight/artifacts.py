@@ -214,7 +214,7 @@ def _download(store: RegistryStore, desc: Descriptor, path: Path) -> Path:
     try:
         with open(part, "wb") as f:
             for chunk in verified(store.open_blob(desc.digest), desc.digest, desc.size,
-                                  store.name):
+                                  store):
                 f.write(chunk)
         os.replace(part, path)
     finally:

@@ -13,9 +13,10 @@ import pytest
 from freight.sync import run as sync_run
 from freight.sync.config import parse
 from support import cosign
+from support.faults import Fault, Reply, RequestInfo
 from support.kinds import both_kinds
 from support.proxy import RegistryProxy
-from support.synthreg import push_image, push_index, state
+from support.synthreg import layer, push_image, push_index, state
 
 pytestmark = pytest.mark.integration
 VERSIONS = ["v1.0.0", "v1.1.0", "v1.2.0", "v1.3.0-rc.1", "v2.0.0", "latest", "dev"]
@@ -159,3 +160,31 @@ def test_sync_within_one_registry_mounts_blobs(registry_factory, http) -> None:
     finally:
         proxy.stop()
     assert state(http(host), "mirror/app") == state(http(host), "app")
+
+
+class _WrongBytes(Fault):
+    """Every blob GET is answered with other bytes of the same length."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def before(self, request: RequestInfo) -> Reply | None:
+        if request.kind == "blob" and request.method == "GET":
+            return Reply(200, b"x" * self.size, {"Content-Length": str(self.size)})
+        return None
+
+
+def test_wrong_bytes_from_the_source_registry_commit_nothing(registry_factory, http) -> None:
+    a, b = registry_factory(name="a").host, registry_factory(name="b").host
+    push_image(http(a), "app", "1", ["only"])
+    proxy = RegistryProxy(a).start()
+    proxy.faults.append(_WrongBytes(len(layer("only"))))
+    try:
+        report = sync_run.sync(parse({"destination": b, "retries": 0,
+                                      "sync": [{"source": f"{proxy.host}/app"}]}))
+    finally:
+        proxy.stop()
+    (outcome,) = report.outcomes
+    assert outcome.status == "failed"
+    assert "do not match their digest" in (outcome.error or "")
+    assert state(http(b), "app") == {}

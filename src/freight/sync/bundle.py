@@ -90,7 +90,7 @@ class BundleWriter:
         fd, spool = tempfile.mkstemp(dir=self._spool)
         try:
             with os.fdopen(fd, "wb") as f:
-                for chunk in verified(source.open_blob(digest), digest, size, source.name):
+                for chunk in verified(source.open_blob(digest), digest, size, source):
                     f.write(chunk)
             with self._lock:
                 if digest not in self._blobs:

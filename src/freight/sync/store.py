@@ -17,7 +17,7 @@ from typing import BinaryIO, Protocol
 from freight import mediatypes as mt
 from freight.digest import EMPTY_SHA256, Digest, Hasher
 from freight.distribution import urls
-from freight.errors import DigestMismatch, NotFound, RegistryError
+from freight.errors import DigestMismatch, NotFound, RegistryError, registry_sent_wrong_bytes
 from freight.transport.client import RegistryClient
 
 READ_BLOCK = 1 << 20  # bytes per chunk of a streamed blob
@@ -147,7 +147,7 @@ class RegistryStore:
         url = urls.with_digest(urls.resolve_location(location, str(reply.request.url)), digest)
         self.client.request(
             "PUT", url, ok=(201, 204), body=lambda: verified(source.open_blob(digest), digest,
-                                                             size, source.name),
+                                                             size, source),
             headers={"Content-Type": "application/octet-stream",
                      "Content-Length": str(size)},
             what=f"uploading blob {digest.short} to {self.name}")
@@ -177,9 +177,10 @@ class RegistryStore:
         return reply.status_code == 201
 
 
-def verified(stream: BinaryIO, digest: Digest, size: int, where: str) -> Iterator[bytes]:
+def verified(stream: BinaryIO, digest: Digest, size: int, source: BlobSource) -> Iterator[bytes]:
     """The bytes of `stream`, checked against `digest` and `size` before the last chunk
-    leaves: a damaged blob fails the upload instead of being committed."""
+    leaves (unlike `freight.digest.verified`): a damaged blob fails the upload instead of
+    being committed. Wrong bytes from a registry are its error (exit 4), not bad input."""
     hasher, pending = Hasher(digest.algorithm), b""
     try:
         while chunk := stream.read(READ_BLOCK):
@@ -188,8 +189,11 @@ def verified(stream: BinaryIO, digest: Digest, size: int, where: str) -> Iterato
             hasher.update(chunk)
             pending = chunk
         if hasher.digest != digest or hasher.size != size:
-            raise DigestMismatch(f"blob {digest.short} from {where}", str(digest),
-                                 str(hasher.digest))
+            mismatch = DigestMismatch(f"blob {digest.short} from {source.name}", str(digest),
+                                      str(hasher.digest))
+            if isinstance(source, RegistryStore):
+                raise registry_sent_wrong_bytes(source.client.host, mismatch)
+            raise mismatch
         if pending:
             yield pending
     finally:
