@@ -10,9 +10,12 @@ uploads. `RegistryStore` speaks the v2 API through a `RegistryClient`; bundles
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
+
+import httpx
 
 from freight import mediatypes as mt
 from freight.digest import EMPTY_SHA256, Digest, Hasher
@@ -23,7 +26,9 @@ from freight.transport.client import RegistryClient
 READ_BLOCK = 1 << 20  # bytes per chunk of a streamed blob
 MAX_MANIFEST_SIZE = 4 << 20  # distribution's limit; anything larger is not a manifest
 ACCEPT = ", ".join(mt.ACCEPT_MANIFESTS)
-_API: dict[str, bool] = {}  # host -> has the referrers API; a registry does not change mid-run
+# client -> whether its registry has the referrers API (a registry does not change while a
+# client lives; keyed by client, not host: a port may be another registry tomorrow)
+_API: weakref.WeakKeyDictionary[RegistryClient, bool] = weakref.WeakKeyDictionary()
 _API_LOCK = threading.Lock()
 
 
@@ -135,12 +140,15 @@ class RegistryStore:
     def put_blob(self, digest: Digest, size: int, source: BlobSource) -> None:
         """Mount from `source` when it is another repository here, else POST then one PUT
         of the verified stream (re-sent from the start on a retry)."""
-        if isinstance(source, RegistryStore) and source.client.host == self.client.host \
-                and self._mounted(digest, source.repository):
-            return
-        reply = self.client.request("POST", urls.uploads_path(self.repository), ok=(202,),
-                                    headers={"Content-Length": "0"},
-                                    what="starting a blob upload")
+        reply = None
+        if isinstance(source, RegistryStore) and source.client.host == self.client.host:
+            reply = self._mount(digest, source.repository)
+            if reply is not None and reply.status_code == 201:
+                return
+        if reply is None or reply.status_code != 202:  # a refused mount opens no session
+            reply = self.client.request("POST", urls.uploads_path(self.repository),
+                                        ok=(202,), headers={"Content-Length": "0"},
+                                        what="starting a blob upload")
         location = reply.headers.get("Location")
         if not location:
             raise RegistryError(f"{self.client.host} opened an upload without a Location")
@@ -153,9 +161,9 @@ class RegistryStore:
             what=f"uploading blob {digest.short} to {self.name}")
 
     def supports_referrers(self) -> bool:
-        """Whether the registry answers the referrers API (asked once per host)."""
+        """Whether the registry answers the referrers API (asked once per client)."""
         with _API_LOCK:
-            known = _API.get(self.client.host)
+            known = _API.get(self.client)
         if known is None:
             path = urls.referrers_path(self.repository, EMPTY_SHA256)
             reply = self.client.request("GET", path, ok=(200, 400, 404, 405),
@@ -164,17 +172,18 @@ class RegistryStore:
             kind = reply.headers.get("Content-Type", "").split(";")[0].strip()
             known = reply.status_code == 200 and kind == mt.OCI_INDEX
             with _API_LOCK:
-                _API[self.client.host] = known
+                _API[self.client] = known
         return known
 
-    def _mounted(self, digest: Digest, repository: str) -> bool:
+    def _mount(self, digest: Digest, repository: str) -> httpx.Response | None:
+        """POST a cross-repository mount: 201 mounted, 202 an upload session to use
+        instead (the registry would not mount), None refused."""
         path = f"{urls.uploads_path(self.repository)}?mount={digest}&from={repository}"
         try:
-            reply = self.client.request("POST", path, ok=(201, 202), what="mounting a blob",
-                                        headers={"Content-Length": "0"})
+            return self.client.request("POST", path, ok=(201, 202), what="mounting a blob",
+                                       headers={"Content-Length": "0"})
         except RegistryError:
-            return False
-        return reply.status_code == 201
+            return None
 
 
 def verified(stream: BinaryIO, digest: Digest, size: int, source: BlobSource) -> Iterator[bytes]:
