@@ -46,6 +46,11 @@ _COMMANDS = {
     "logout": ("freight.cli.login", "logout_command"),
     "serve": ("freight.cli.serve", "serve"),
     "gc": ("freight.cli.serve", "gc"),
+    "referrers": ("freight.cli.artifacts", "referrers_command"),
+    "attach": ("freight.cli.artifacts", "attach_command"),
+    "artifact": ("freight.cli.artifacts", "artifact_group"),
+    "sync": ("freight.cli.sync", "sync_command"),
+    "inventory": ("freight.cli.sync", "inventory_command"),
 }
 
 

@@ -10,7 +10,6 @@ from freight.cli.options import connection_options, copy_connection_options
 from freight.cli.output import print_results, progress_for, progress_option, result_json
 from freight.connect import Connection
 from freight.convert import SETTINGS
-from freight.copying import copy
 from freight.pulling import DEFAULT_JOBS, FORMATS, pull
 from freight.results import ImageResult
 
@@ -68,23 +67,28 @@ def pull_command(references: tuple[str, ...], output: str, fmt: str, platform: s
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
 @click.option("--dry-run", is_flag=True,
               help="Only say what would be sent or skipped, with sizes; write nothing.")
+@click.option("--no-referrers", is_flag=True,
+              help="Between registries, leave signatures, SBOMs and attestations behind.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per copied image.")
 @progress_option
 @copy_connection_options
 def copy_command(source: str, destination: str, platform: str | None, all_platforms: bool,
                  all_tags: bool, image: str | None, compression: str | None, jobs: int,
-                 force: bool, dry_run: bool, quiet: bool, as_json: bool, progress_mode: str,
-                 source_connection: Connection, connection: Connection) -> None:
+                 force: bool, dry_run: bool, no_referrers: bool, quiet: bool, as_json: bool,
+                 progress_mode: str, source_connection: Connection,
+                 connection: Connection) -> None:
     """Copy SOURCE to DESTINATION: any two of a registry reference (or docker://REF),
     docker-archive:PATH[:IMAGE], oci:DIR[:REF], oci-archive:PATH[:REF] or a plain path.
 
     Registry to registry streams (nothing touches the disk) and mounts within a registry.
     """
+    from freight.sync.copying import copy_with_referrers
+
     with progress_for(quiet=quiet or as_json, mode=progress_mode) as progress:
-        results = copy(source, destination, platform=platform, all_tags=all_tags, jobs=jobs,
-                       source_connection=source_connection, connection=connection,
-                       progress=progress, compression=compression,
-                       image=image, force=force, all_platforms=all_platforms,
-                       dry_run=dry_run)
+        results = copy_with_referrers(
+            source, destination, referrers=not (no_referrers or dry_run), platform=platform,
+            all_tags=all_tags, jobs=jobs, source_connection=source_connection,
+            connection=connection, progress=progress, compression=compression, image=image,
+            force=force, all_platforms=all_platforms, dry_run=dry_run)
     print_results(results, as_json=as_json, dry_run=dry_run)

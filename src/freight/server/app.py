@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from freight.distribution import routes
-from freight.server import blobs, listing, manifests
+from freight.server import blobs, listing, manifests, referrers
 from freight.server.auth import BasicAuth
 from freight.server.exchange import (
     MAX_HEADER_BYTES,
@@ -43,8 +43,8 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     (routes.BASE, "GET"): _ping,
     (routes.CATALOG, "GET"): listing.catalog,
     (routes.TAGS, "GET"): listing.list_tags,
-    (routes.REFERRERS, "GET"): listing.referrers,
-    (routes.MANIFEST, "GET"): manifests.get_manifest,
+    (routes.REFERRERS, "GET"): referrers.list_referrers,
+    (routes.MANIFEST, "GET"): referrers.negotiated(manifests.get_manifest),
     (routes.MANIFEST, "PUT"): manifests.put_manifest,
     (routes.MANIFEST, "DELETE"): manifests.delete_manifest,
     (routes.BLOB, "GET"): blobs.get_blob,

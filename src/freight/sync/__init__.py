@@ -1,0 +1,1 @@
+"""`freight sync`: mirror lists, filters, name rewriting, bundles across an air gap."""

@@ -1,0 +1,338 @@
+"""Running a sync: plan the (repository, tag) pairs, copy them in parallel, report.
+
+Each image is one task: HEAD the source tag, HEAD the destination tag, and when the
+digests are equal nothing else is asked about the image (no manifest GET, no blob
+request); otherwise the manifest tree is copied byte for byte, sending only the blobs the
+destination lacks. Then its referrers are found and carried (sync/carry.py). A task that
+fails is retried when the failure is retryable; a task that still fails is reported and
+the others go on.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from freight import mediatypes as mt
+from freight.connect import Connection
+from freight.digest import Digest
+from freight.distribution import urls
+from freight.errors import FreightError, NotFound, UsageError
+from freight.manifest import Index, Platform
+from freight.referrers import Finder
+from freight.sources.listing import list_all
+from freight.sync.bundle import BundleReader
+from freight.sync.carry import carry
+from freight.sync.config import Config, Entry
+from freight.sync.filters import select
+from freight.sync.local import LocalStore, Referrers
+from freight.sync.store import Found, Readable, RegistryStore, Store
+from freight.sync.treecopy import BLOB_JOBS, Tally, copy_tree
+from freight.transport.client import RegistryClient
+
+RETRY_PAUSE = 0.5  # seconds, times the attempt number, before an image is tried again
+CATALOG_PAGE = 1000  # repositories asked for per catalog page
+TAG_PAGE = 1000  # tags asked for per page (ECR's maximum; registries that ignore n send all)
+COPIED, UNCHANGED, PLANNED, FAILED = "copied", "unchanged", "planned", "failed"
+
+
+@dataclass(frozen=True)
+class Task:
+    registry: str
+    repository: str
+    reference: str  # a tag, or a digest for `digests:` entries
+    destination: str  # repository at the destination
+    platform: Platform | None = None
+    layout: str | None = None  # read from this OCI layout, not from `registry`
+
+    @property
+    def source(self) -> str:
+        sep = "@" if ":" in self.reference else ":"
+        where = f"{self.layout}:" if self.layout else f"{self.registry}/"
+        return f"{where}{self.repository}{sep}{self.reference}"
+
+    @property
+    def tag(self) -> str | None:
+        return None if ":" in self.reference else self.reference
+
+
+@dataclass(frozen=True)
+class Outcome:
+    source: str
+    destination: str
+    status: str
+    digest: str | None = None
+    blobs: int = 0
+    bytes: int = 0
+    referrers: int = 0
+    attempts: int = 1
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Report:
+    outcomes: tuple[Outcome, ...]
+
+    def count(self, status: str) -> int:
+        return sum(o.status == status for o in self.outcomes)
+
+    @property
+    def failed(self) -> int:
+        return self.count(FAILED)
+
+    def to_json(self) -> dict[str, Any]:
+        totals = {s: self.count(s) for s in (COPIED, UNCHANGED, PLANNED, FAILED)}
+        return {"images": [o.to_json() for o in self.outcomes], **totals,
+                "blobs": sum(o.blobs for o in self.outcomes),
+                "bytes": sum(o.bytes for o in self.outcomes)}
+
+
+class Target(Protocol):
+    """Where a sync writes: a registry, or a bundle being written."""
+
+    name: str
+
+    def store(self, repository: str) -> Store: ...
+
+
+class Clients:
+    """One client per registry host for the whole run, shared by every thread."""
+
+    def __init__(self, connection: Connection, jobs: int) -> None:
+        self._connection, self._jobs = connection, jobs
+        self._made: dict[str, RegistryClient] = {}
+        self._finders: dict[tuple[str, str], Finder] = {}
+        self._tags: dict[tuple[str, str], list[str]] = {}  # planning is single-threaded
+        self._layouts: dict[str, tuple[BundleReader, Referrers]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, registry: str) -> RegistryClient:
+        with self._lock:
+            if registry not in self._made:
+                # room for every blob copy at once, each holding a GET and a PUT when
+                # source and destination share the host: a smaller pool can deadlock
+                self._made[registry] = self._connection.client(registry,
+                                                               jobs=self._jobs * BLOB_JOBS)
+            return self._made[registry]
+
+    def finder(self, registry: str, repository: str) -> Finder:
+        client = self.get(registry)
+        listed = self._tags.get((registry, repository))
+        known = frozenset(listed) if listed is not None else None
+        with self._lock:
+            return self._finders.setdefault((registry, repository),
+                                            Finder(client, repository, known_tags=known))
+
+    def layout(self, path: str) -> tuple[BundleReader, Referrers]:
+        """The layout at `path`, opened once per run."""
+        with self._lock:
+            if path not in self._layouts:
+                reader = BundleReader(path)
+                self._layouts[path] = (reader, Referrers(reader))
+            return self._layouts[path]
+
+    def tags(self, registry: str, repository: str) -> list[str]:
+        """The repository's tags, listed once per run (several entries may filter one
+        repository differently)."""
+        key = (registry, repository)
+        if key not in self._tags:
+            self._tags[key] = _tags(self.get(registry), repository)
+        return self._tags[key]
+
+    def close(self) -> None:
+        for client in self._made.values():
+            client.close()
+        for reader, _ in self._layouts.values():
+            reader.close()
+
+
+class RegistryTarget:
+    def __init__(self, client: RegistryClient) -> None:
+        self.client, self.name = client, client.host
+
+    def store(self, repository: str) -> Store:
+        return RegistryStore(self.client, repository, push=True)
+
+
+@dataclass(frozen=True)
+class Options:
+    jobs: int
+    retries: int
+    referrers: bool
+    dry_run: bool = False
+
+
+def plan(config: Config, clients: Clients) -> tuple[list[Task], list[Outcome]]:
+    """The tasks of every entry; an entry whose listing fails is one failed outcome."""
+    tasks: list[Task] = []
+    failures: list[Outcome] = []
+    for entry in config.entries:
+        try:
+            tasks += _entry_tasks(entry, config, clients)
+        except FreightError as exc:
+            where = f"{entry.registry}/{entry.repository or '*'}"
+            failures.append(Outcome(where, "", FAILED, error=str(exc)))
+    return list(dict.fromkeys(tasks)), failures
+
+
+def _entry_tasks(entry: Entry, config: Config, clients: Clients) -> list[Task]:
+    if entry.layout is not None:
+        return _layout_tasks(entry, config, clients, entry.layout)
+    client = clients.get(entry.registry)
+    out = []
+    for repository in _repositories(entry, client):
+        destination = entry.destination or config.rewrite.apply(repository)
+        available = [] if entry.filters.explicit_only else clients.tags(entry.registry,
+                                                                         repository)
+        refs = [*select(available, entry.filters), *map(str, entry.filters.digests)]
+        out += [Task(entry.registry, repository, ref, destination, entry.platform)
+                for ref in refs]
+    return out
+
+
+def _layout_tasks(entry: Entry, config: Config, clients: Clients, path: str) -> list[Task]:
+    reader, _ = clients.layout(path)
+    tags: dict[str, list[str]] = {}
+    for item in reader.entries:
+        repository, tag = reader.repository(item), reader.tag(item)
+        if repository and tag:
+            tags.setdefault(repository, []).append(tag)
+    out = []
+    for repository, available in sorted(tags.items()):
+        if entry.repositories and not any(p.search(repository) for p in entry.repositories):
+            continue
+        refs = [*select(available, entry.filters), *map(str, entry.filters.digests)]
+        out += [Task("", repository, ref, config.rewrite.apply(repository), entry.platform,
+                     path) for ref in refs]
+    return out
+
+
+def _tags(client: RegistryClient, repository: str) -> list[str]:
+    names, _ = list_all(client, urls.tags_path(repository), "tags", limit=None,
+                        page_size=TAG_PAGE, what=f"listing the tags of {repository}")
+    return list(names)
+
+
+def _repositories(entry: Entry, client: RegistryClient) -> list[str]:
+    if entry.repository is not None:
+        return [entry.repository]
+    names, _ = list_all(client, urls.catalog_path(), "repositories", limit=None,
+                        page_size=CATALOG_PAGE, what=f"listing the catalog of {client.host}")
+    return [n for n in names
+            if not entry.repositories or any(p.search(n) for p in entry.repositories)]
+
+
+def run(tasks: list[Task], target: Target, clients: Clients, options: Options, *,
+        on_done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+    """Run every task (`options.jobs` at a time); one outcome per task, in task order."""
+    def one(task: Task) -> Outcome:
+        outcome = _with_retries(task, target, clients, options)
+        if on_done is not None:
+            on_done(outcome)
+        return outcome
+
+    with ThreadPoolExecutor(max_workers=options.jobs) as pool:
+        return list(pool.map(one, tasks))
+
+
+def _with_retries(task: Task, target: Target, clients: Clients, options: Options) -> Outcome:
+    return retrying(lambda attempt: _sync_one(task, target, clients, options, attempt),
+                    lambda error, attempt: Outcome(task.source, _dst_name(task, target),
+                                                   FAILED, attempts=attempt, error=error),
+                    options.retries)
+
+
+def retrying(call: Callable[[int], Outcome], failed: Callable[[str, int], Outcome],
+             retries: int) -> Outcome:
+    """`call(attempt)` until it succeeds or fails for good (not retryable, or `retries`
+    more tries spent); then `failed(message, attempts)`. Never raises: one image's
+    failure never stops the others."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return call(attempt)
+        except Exception as exc:
+            if not (getattr(exc, "retryable", False) and attempt <= retries):
+                return failed(_message(exc), attempt)
+            time.sleep(RETRY_PAUSE * attempt)
+
+
+def _sync_one(task: Task, target: Target, clients: Clients, options: Options,
+              attempt: int) -> Outcome:
+    src = _source(task, clients)
+    dst = target.store(task.destination)
+    found = src.head_manifest(task.reference)
+    if found is None:
+        raise NotFound(f"{task.source} does not exist")
+    digest = _platform_digest(src, found, task)
+    have = dst.head_manifest(task.tag or str(digest))
+    tally, status = Tally(), UNCHANGED
+    if have is None or have.digest != digest:
+        status = PLANNED if options.dry_run else COPIED
+        if not options.dry_run:
+            copy_tree(src, dst, digest, tag=task.tag, tally=tally)
+    found_referrers = 0
+    if options.referrers:
+        listing = clients.layout(task.layout)[1].listing(task.repository, digest) \
+            if task.layout else clients.finder(task.registry, task.repository).find(digest)
+        found_referrers = sum(1 for _ in listing.walk())
+        if not options.dry_run and carry(listing, src, dst, tally=tally) and status == UNCHANGED:
+            status = COPIED  # the image was there; new signatures or SBOMs were not
+    return Outcome(task.source, _dst_name(task, target), status, str(digest), tally.blobs,
+                   tally.bytes, found_referrers, attempt)
+
+
+def _source(task: Task, clients: Clients) -> Readable:
+    if task.layout:
+        return LocalStore(clients.layout(task.layout)[0], task.repository)
+    return RegistryStore(clients.get(task.registry), task.repository)
+
+
+def _platform_digest(src: Readable, found: Found, task: Task) -> Digest:
+    """The digest to sync: the image itself, or its `platform` child."""
+    if task.platform is None or not mt.is_index(found.media_type):
+        return found.digest
+    raw, kind = src.get_manifest(str(found.digest))
+    for child in Index.parse(raw, kind, f"index of {task.source}").manifests:
+        if child.platform is not None and task.platform.matches(child.platform):
+            return child.digest
+    raise NotFound(f"{task.source} has no image for {task.platform}")
+
+
+def _dst_name(task: Task, target: Target) -> str:
+    sep = ":" if task.tag else "@"
+    return f"{target.name}/{task.destination}{sep}{task.reference}"
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, FreightError):
+        return " ".join(str(exc).split())
+    return f"internal error: {type(exc).__name__}: {exc}"
+
+
+def sync(config: Config, *, target: Target | None = None, jobs: int | None = None,
+         dry_run: bool = False, referrers: bool | None = None,
+         connection: Connection | None = None,
+         on_done: Callable[[Outcome], None] | None = None) -> Report:
+    """Mirror what `config` lists to its destination registry (or to `target`)."""
+    options = Options(jobs or config.jobs, config.retries,
+                      config.referrers if referrers is None else referrers, dry_run)
+    clients = Clients(connection or Connection(), options.jobs)
+    try:
+        if target is None:
+            if config.registry is None:
+                raise UsageError("the config names no destination registry; add "
+                                   "`destination:` or write a bundle with --to")
+            target = RegistryTarget(clients.get(config.registry))
+        tasks, failures = plan(config, clients)
+        return Report(tuple(failures + run(tasks, target, clients, options, on_done=on_done)))
+    finally:
+        clients.close()
