@@ -1,0 +1,279 @@
+"""Upload sessions in the bucket, so any replica continues any session.
+
+    _uploads/<id>/info               {"repo": ...}, written once at the start
+    _uploads/<id>/seg/<offset:016x>  the bytes received from `offset` on (one object each)
+
+A request's body is cut into segments of `SEGMENT` bytes (the last may be shorter) and each
+is stored with `If-None-Match: *`: if another replica already stored bytes at that offset,
+the write fails (412) and the request is answered 416, so a session never holds two
+versions of a range. The offset is the end of the contiguous segments from 0.
+
+On commit the segments become the blob by a multipart upload whose parts are server-side
+copies of the segments (`UploadPartCopy`); runs of segments smaller than S3's 5 MiB part
+minimum are concatenated into one part through memory (at most `MIN_PART + SEGMENT` bytes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from freight.digest import Digest, Hasher
+from freight.server.storage import base
+from freight.server.uploads import SESSION_ID, LiveSessions, UploadConflict
+
+if TYPE_CHECKING:
+    from freight.server.storage.s3 import S3Storage
+
+SEGMENT = 8 << 20  # bytes per stored piece of a body: >= the part minimum, bounded memory
+MIN_PART = 5 << 20  # S3's minimum size of every part of a multipart upload but the last
+COPY_THREADS = 4  # parts copied at once on commit (server-side: cheap for us)
+
+
+@dataclass(frozen=True)
+class Segment:
+    key: str
+    start: int
+    size: int
+
+
+class S3Uploads:
+    def __init__(self, storage: S3Storage) -> None:
+        self.storage = storage
+        self.objects = storage.objects
+        self._live = LiveSessions()
+
+    def _dir(self, session: str) -> str:
+        return f"_uploads/{session}/"
+
+    def start(self, repo: str) -> str:
+        session = uuid.uuid4().hex
+        info = json.dumps({"repo": repo}).encode()
+        self.objects.put(self._dir(session) + "info", info, exclusive=True)
+        self._live.new(session)
+        return session
+
+    def size(self, repo: str, session: str) -> int | None:
+        if not SESSION_ID.fullmatch(session):
+            return None
+        info = self.objects.get(self._dir(session) + "info")
+        try:
+            if info is None or json.loads(info).get("repo") != repo:
+                return None
+        except (ValueError, AttributeError):
+            return None
+        segments = self._segments(session)
+        return segments[-1].start + segments[-1].size if segments else 0
+
+    def _segments(self, session: str) -> list[Segment]:
+        """The stored segments that follow each other from offset 0, in order."""
+        prefix = self._dir(session) + "seg/"
+        found = []
+        for item in self.objects.list(prefix):
+            try:
+                found.append(Segment(item.key, int(item.key[len(prefix):], 16), item.size))
+            except ValueError:
+                continue
+        found.sort(key=lambda s: s.start)
+        contiguous, end = [], 0
+        for segment in found:
+            if segment.start != end:
+                break
+            contiguous.append(segment)
+            end += segment.size
+        return contiguous
+
+    def lock(self, session: str) -> asyncio.Lock:
+        return self._live.get(session).lock
+
+    async def append(self, session: str, offset: int, chunks: AsyncIterator[bytes]) -> int:
+        writer = _SegmentWriter(self, session, offset, self._live.hasher_at(session, offset))
+        try:
+            async for chunk in chunks:
+                await writer.add(chunk)
+        finally:
+            await writer.finish()
+        return writer.written
+
+    def store_segment(self, session: str, start: int, data: bytes) -> None:
+        key = f"{self._dir(session)}seg/{start:016x}"
+        if not self.objects.put(key, data, exclusive=True):
+            self._live.get(session).hasher = None
+            raise UploadConflict(session)
+
+    def truncate(self, session: str, size: int) -> None:
+        prefix = self._dir(session) + "seg/"
+        doomed = [item.key for item in self.objects.list(prefix)
+                  if int(item.key[len(prefix):], 16) >= size]
+        self.objects.delete_many(doomed)
+        self._live.get(session).hasher = Hasher() if size == 0 else None
+
+    def digest(self, session: str, algorithm: str) -> Digest:
+        segments = self._segments(session)
+        size = segments[-1].start + segments[-1].size if segments else 0
+        known = self._live.known_digest(session, algorithm, size)
+        if known is not None:
+            return known
+        hasher = Hasher(algorithm)
+        for segment in segments:
+            with self.objects.reader(segment.key) as reader:
+                while chunk := reader.read(1 << 20):
+                    hasher.update(chunk)
+        return hasher.digest
+
+    def commit(self, session: str, repo: str, digest: Digest) -> None:
+        if not self.storage.has_blob(digest):  # pushed before: same bytes, keep those
+            self._assemble(self._segments(session), base.blob_key(digest))
+        self.storage.link_blob(repo, digest)
+        self.remove(session)
+
+    def _assemble(self, segments: list[Segment], key: str) -> None:
+        """Make `key` the concatenation of `segments`."""
+        if len(segments) == 1:
+            self.objects.copy(segments[0].key, key)
+            return
+        total = sum(s.size for s in segments)
+        if total < MIN_PART:  # one small object: no multipart needed
+            self.objects.put(key, b"".join(self._read(s) for s in segments), exclusive=True)
+            return
+        _Multipart(self.objects, key).build(_plan(segments), self._read)
+
+    def _read(self, segment: Segment) -> bytes:
+        data = self.objects.get(segment.key)
+        if data is None or len(data) != segment.size:
+            raise OSError(f"upload segment {segment.key} vanished")
+        return data
+
+    def remove(self, session: str) -> None:
+        self._live.forget(session)
+        if not SESSION_ID.fullmatch(session):
+            return
+        self.objects.delete(self._dir(session) + "info")  # first: the session is gone now
+        self.objects.delete_many([item.key for item in self.objects.list(self._dir(session))])
+
+    def sessions(self) -> Iterator[tuple[str, float]]:
+        newest: dict[str, float] = {}
+        for item in self.objects.list("_uploads/"):
+            session = item.key.split("/")[1]
+            newest[session] = max(newest.get(session, 0.0), item.mtime)
+        yield from newest.items()
+
+
+def _plan(segments: list[Segment]) -> list[list[Segment]]:
+    """Parts as runs of segments: a big segment alone (copied), small ones joined to >= 5 MiB."""
+    parts: list[list[Segment]] = []
+    run: list[Segment] = []
+    for segment in segments:
+        if not run and segment.size >= MIN_PART:
+            parts.append([segment])
+            continue
+        run.append(segment)
+        if sum(s.size for s in run) >= MIN_PART:
+            parts.append(run)
+            run = []
+    if run:
+        parts.append(run)  # the last part may be small
+    return parts
+
+
+class _Multipart:
+    """One multipart upload to `key`: parts copied or uploaded in parallel, then completed
+    with `If-None-Match: *` (412: the blob appeared meanwhile, same bytes); aborted on error."""
+
+    def __init__(self, objects: Any, key: str) -> None:
+        self.objects, self.key = objects, objects.full(key)
+        self.client, self.bucket = objects.client, objects.bucket
+
+    def build(self, parts: list[list[Segment]], read: Any) -> None:
+        upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=self.key)
+        upload_id = upload["UploadId"]
+        try:
+            with ThreadPoolExecutor(COPY_THREADS) as pool:
+                etags = list(pool.map(lambda n: self._part(upload_id, n + 1, parts[n], read),
+                                      range(len(parts))))
+            done = {"Parts": [{"PartNumber": n + 1, "ETag": tag} for n, tag in enumerate(etags)]}
+            try:
+                self.client.complete_multipart_upload(
+                    Bucket=self.bucket, Key=self.key, UploadId=upload_id, MultipartUpload=done,
+                    IfNoneMatch="*")
+            except self.objects.ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412"):
+                    raise
+                self._abort(upload_id)
+        except BaseException:
+            self._abort(upload_id)
+            raise
+
+    def _part(self, upload_id: str, number: int, run: list[Segment], read: Any) -> str:
+        common = {"Bucket": self.bucket, "Key": self.key, "UploadId": upload_id,
+                  "PartNumber": number}
+        if len(run) == 1 and run[0].size >= MIN_PART:
+            source = {"Bucket": self.bucket, "Key": self.objects.full(run[0].key)}
+            reply = self.client.upload_part_copy(CopySource=source, **common)
+            return str(reply["CopyPartResult"]["ETag"])
+        reply = self.client.upload_part(Body=b"".join(read(s) for s in run), **common)
+        return str(reply["ETag"])
+
+    def _abort(self, upload_id: str) -> None:
+        # Best effort: gc aborts stale multipart uploads later.
+        with contextlib.suppress(Exception):
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key,
+                                               UploadId=upload_id)
+
+
+class _SegmentWriter:
+    """Cuts a body into segments and stores each in a worker thread, one in flight."""
+
+    def __init__(self, uploads: S3Uploads, session: str, offset: int,
+                 hasher: Hasher | None) -> None:
+        self.uploads, self.session, self.hasher = uploads, session, hasher
+        self.position = offset
+        self.batch: list[bytes] = []
+        self.batch_size = 0
+        self.written = 0
+        self.pending: asyncio.Future[None] | None = None
+        self.failed = False  # a store failed: store nothing after it (no gaps, no strays)
+
+    async def add(self, chunk: bytes) -> None:
+        while chunk:
+            room = SEGMENT - self.batch_size
+            self.batch.append(chunk[:room])
+            self.batch_size += len(chunk[:room])
+            chunk = chunk[room:]
+            if self.batch_size >= SEGMENT:
+                await self._flush()
+
+    async def _flush(self) -> None:
+        await self._wait()  # never more than one segment in flight: bounded memory
+        if self.batch and not self.failed:
+            data = b"".join(self.batch)
+            self.batch, self.batch_size = [], 0
+            start, self.position = self.position, self.position + len(data)
+            self.pending = asyncio.ensure_future(asyncio.to_thread(self._store, start, data))
+
+    def _store(self, start: int, data: bytes) -> None:
+        self.uploads.store_segment(self.session, start, data)
+        if self.hasher is not None:
+            self.hasher.update(data)
+        self.written += len(data)
+
+    async def _wait(self) -> None:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            try:
+                await pending
+            except BaseException:
+                self.failed = True
+                raise
+
+    async def finish(self) -> None:
+        """Store what is left (also after the stream failed: the client resumes after it)."""
+        if not self.failed:
+            await self._flush()
+            await self._wait()
