@@ -161,7 +161,7 @@ class _Run:
                     live.add(revision.digest)
                     live.update(self._document(revision.digest)[0])
             live.update(link.digest for link in self.storage.layer_links(repo)
-                        if link.mtime >= self.started - 1)  # stores keep whole seconds
+                        if link.mtime >= self.now - 1)  # S3 keeps whole seconds
         return live
 
     def _document(self, digest: Digest) -> tuple[list[Digest], Digest | None]:

@@ -69,7 +69,14 @@ def make_client() -> Any:
         response_checksum_validation="when_required",
         tcp_keepalive=True)
     region = session.region_name or "us-east-1"
-    return session.client("s3", region_name=region, config=config)
+    client = session.client("s3", region_name=region, config=config)
+    # botocore sends `Expect: 100-continue` with every body; for an empty one SeaweedFS 4.48
+    # then answers twice and the next request on that connection hangs. Our bodies are
+    # bounded (a segment at most), so the header saves nothing.
+    from botocore.handlers import add_expect_header
+
+    client.meta.events.unregister("before-call.s3", add_expect_header)
+    return client
 
 
 def _code(exc: Exception) -> str:
