@@ -13,7 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from support.docker import DockerEngine
 from support.freightcli import UserDirs, run_freight
+from support.images import TestImages
 from support.replicas import Balancer, Replica, start_balancer, start_replica
 from support.seaweed import Seaweed
 from support.synthimage import make_archive
@@ -162,6 +164,21 @@ def test_freight_and_skopeo_push_and_pull_through_haproxy(cluster: Cluster,
     assert got["digest"] == want
 
 
+def test_docker_push_and_pull_through_haproxy(cluster: Cluster, docker: DockerEngine,
+                                              docker_puller: DockerEngine,
+                                              images: TestImages) -> None:
+    balancer = cluster()
+    first, second = f"{balancer.host}/team/app:1", f"{balancer.host}/other/dup:2"
+    docker.run("tag", images.app.reference, first)
+    docker.run("tag", images.dup.reference, second)
+    docker.run("push", first)
+    docker.run("push", second)  # a cross-repository mount, on whichever replica
+    for ref, image in ((first, images.app), (second, images.dup)):
+        docker_puller.run("pull", ref)
+        assert docker_puller.run_image(ref).strip() == image.output.strip()
+        docker_puller.remove_images(ref)
+
+
 def test_kill_one_replica_during_a_large_push(cluster: Cluster, tmp_path: Path) -> None:
     balancer = cluster()
     dirs = UserDirs.under(tmp_path / "user")
@@ -173,7 +190,7 @@ def test_kill_one_replica_during_a_large_push(cluster: Cluster, tmp_path: Path) 
     victim = balancer.replicas[0]
     _wait_for_uploads(victim)
     victim.kill()
-    out, err = push.communicate(timeout=600)
+    _, err = push.communicate(timeout=600)
     assert push.returncode == 0, err
     with httpx.Client(base_url=balancer.url, timeout=60) as c:
         tags = c.get("/v2/team/big/tags/list").json()["tags"]
