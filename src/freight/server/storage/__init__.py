@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from freight.errors import UsageError
 from freight.server.storage.base import Stamped, Storage, StoredBlob, TagEntry
 from freight.server.storage.filesystem import FilesystemStorage, fsync_dir, iter_repositories
 
@@ -15,6 +16,10 @@ def open_storage(where: str | Path, *, s3_redirect: bool = False) -> Storage:
     boto3 is imported only for S3 (start-up speed of the CLI).
     """
     if isinstance(where, str) and where.startswith("s3://"):
+        try:
+            import boto3  # noqa: F401 - only to fail early and clearly
+        except ImportError:
+            raise UsageError("S3 storage needs boto3: pip install 'freight[s3]'") from None
         from freight.server.storage.s3 import S3Storage
 
         storage = S3Storage(where, redirect=s3_redirect)
