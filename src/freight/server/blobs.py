@@ -95,6 +95,8 @@ async def start_upload(ctx: Context, req: Request, route: routes.Route) -> Respo
             return mounted
     elif req.arg("digest") is not None:
         digest = parse_digest(req.arg("digest"))
+        if ctx.uploads.direct:
+            return await _ingest(ctx, req, repo, digest, None)
         session = await asyncio.to_thread(ctx.uploads.start, repo)
         async with ctx.uploads.lock(session):
             await _append(ctx, req, session, 0)
@@ -156,8 +158,24 @@ async def put_upload(ctx: Context, req: Request, route: routes.Route) -> Respons
     digest = parse_digest(req.arg("digest"))  # before the body: a bad one keeps the session
     async with ctx.uploads.lock(session):
         repo, session, offset = await _session(ctx, route)
+        if offset == 0 and ctx.uploads.direct and _has_body(req):
+            return await _ingest(ctx, req, repo, digest, session)
         await _append(ctx, req, session, offset, repo=repo)
         return await _close(ctx, repo, session, digest)
+
+
+async def _ingest(ctx: Context, req: Request, repo: str, digest: Digest,
+                  session: str | None) -> Response:
+    """The whole blob in this one body: straight into the store (see UploadStore.direct)."""
+    expected = _expected_length(req, 0, repo if session else "", session or "")
+    actual, size = await ctx.uploads.ingest(repo, digest, req.chunks())
+    if session is not None:
+        await asyncio.to_thread(ctx.uploads.remove, session)
+    if expected is not None and size != expected:
+        raise HTTPError("SIZE_INVALID", f"received {size} bytes, expected {expected}")
+    if actual != digest:
+        raise HTTPError("DIGEST_INVALID", {"expected": str(digest), "actual": str(actual)})
+    return created(repo, digest)
 
 
 async def _append(ctx: Context, req: Request, session: str, offset: int,

@@ -30,7 +30,13 @@ class UploadConflict(Exception):
 
 
 class UploadStore(Protocol):
-    """Upload sessions kept in the store; every method but `lock` may block (I/O)."""
+    """Upload sessions kept in the store; every method but `lock` may block (I/O).
+
+    `direct` is True where a body holding the whole blob is cheaper stored by `ingest`,
+    straight to its place, than through a session (S3: no segments to copy afterwards).
+    """
+
+    direct: bool
 
     def start(self, repo: str) -> str:
         """Create a session for `repo` durably and return its id."""
@@ -56,6 +62,11 @@ class UploadStore(Protocol):
 
     def commit(self, session: str, repo: str, digest: Digest) -> None:
         """Store the verified bytes as blob `digest`, link it into `repo`, end the session."""
+
+    async def ingest(self, repo: str, digest: Digest,
+                     chunks: AsyncIterator[bytes]) -> tuple[Digest, int]:
+        """Store a whole blob from `chunks` as `digest` in `repo` if it hashes to it;
+        return (actual digest, size). Nothing is kept when the digest differs."""
 
     def remove(self, session: str) -> None:
         """Delete the session (cancel or after commit); it may already be gone."""

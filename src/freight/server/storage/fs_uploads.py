@@ -36,6 +36,7 @@ class FilesystemUploads:
         self.dir = storage.root / "uploads"
         self.tmp = storage.tmp
         self._live = LiveSessions()
+        self.direct = False  # a session's file is renamed into place: already one write
 
     def data_path(self, session: str) -> Path:
         return self.dir / session / "data"
@@ -108,6 +109,18 @@ class FilesystemUploads:
     def commit(self, session: str, repo: str, digest: Digest) -> None:
         self.storage.ingest_blob(repo, digest, self.data_path(session))
         self.remove(session)
+
+    async def ingest(self, repo: str, digest: Digest,
+                     chunks: AsyncIterator[bytes]) -> tuple[Digest, int]:
+        session = await asyncio.to_thread(self.start, repo)
+        try:
+            size = await self.append(session, 0, chunks)
+            actual = await asyncio.to_thread(self.digest, session, digest.algorithm)
+            if actual == digest:
+                await asyncio.to_thread(self.commit, session, repo, digest)
+        finally:
+            await asyncio.to_thread(self.remove, session)
+        return actual, size
 
     def remove(self, session: str) -> None:
         self._live.forget(session)
