@@ -189,3 +189,24 @@ def test_gc_during_concurrent_pushes_and_pulls(live: Live, storage: Storage) -> 
 def test_retention_rule_parses(rule: str) -> None:
     parsed = Retention.parse(rule)
     assert parsed.keep >= 0 and parsed.pattern
+
+
+def test_scheduled_gc_runs_while_serving(live: Live, storage: Storage) -> None:
+    from freight.server.gc import Policy, Schedule
+
+    orphan = live.push_blob("test/repo", b"scheduled orphan")
+    runs: list[int] = []
+    ran = threading.Event()
+
+    def report(done: Any) -> None:
+        runs.append(done.blobs)
+        if orphan not in stored(storage):
+            ran.set()
+
+    time.sleep(1.1)  # older than a zero grace, in whole seconds too
+    schedule = Schedule(storage, 0.2, Policy(blob_grace=0), report=report).start()
+    try:
+        assert ran.wait(timeout=120), runs
+    finally:
+        schedule.stop()
+    assert live.client.get("/v2/").status_code == 200
