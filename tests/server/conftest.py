@@ -127,13 +127,14 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
     store.stop()
 
 
-STORAGES = ["filesystem", pytest.param("s3", marks=pytest.mark.integration)]
+STORAGES = ["filesystem", pytest.param("s3", marks=pytest.mark.integration),
+            pytest.param("s3-haproxy", marks=pytest.mark.integration)]
 
 
 @pytest.fixture(params=STORAGES)
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
-    """A fresh, empty store of each backend."""
-    if request.param == "s3":
+    """A fresh, empty store of each backend (s3-haproxy: see `live`)."""
+    if request.param.startswith("s3"):
         from freight.server.storage.s3 import S3Storage
 
         return S3Storage(request.getfixturevalue("seaweed").url())
@@ -141,9 +142,32 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
 
 
 @pytest.fixture
-def live(tmp_path: Path, storage: Storage) -> Iterator[Live]:
-    with serving(tmp_path / "root", storage=storage) as registry:
+def live(request: pytest.FixtureRequest, tmp_path: Path, storage: Storage) -> Iterator[Live]:
+    """The registry on `storage`; for s3-haproxy, three registries on that bucket prefix
+    behind HAProxy round robin, so consecutive requests land on different replicas."""
+    if request.node.callspec.params.get("storage") != "s3-haproxy":
+        with serving(tmp_path / "root", storage=storage) as registry:
+            yield registry
+        return
+    with balanced(tmp_path, storage) as registry:
         yield registry
+
+
+@contextmanager
+def balanced(tmp_path: Path, storage: Storage, count: int = 3) -> Iterator[Live]:
+    from contextlib import ExitStack
+
+    from freight.server.storage.s3 import S3Storage
+    from support.replicas import start_balancer
+
+    with ExitStack() as stack:
+        urls = [stack.enter_context(serving(tmp_path, storage=storage if n == 0 else
+                                            S3Storage(storage.location))).url
+                for n in range(count)]
+        balancer = start_balancer(urls, tmp_path)
+        stack.callback(balancer.stop)
+        with httpx.Client(base_url=balancer.url, timeout=60) as client:
+            yield Live(balancer.url, tmp_path / "root", client)
 
 
 @pytest.fixture

@@ -69,18 +69,21 @@ defaults
     timeout connect 2s
     timeout client 300s
     timeout server 300s
+    timeout check 5s
     retries 3
     option redispatch
 backend_placeholder
 """
 
 
-def start_balancer(replicas: list[Replica], workdir: Path) -> Balancer:
-    """HAProxy round robin over `replicas`, health-checked every 300 ms (GET /v2/)."""
+def start_balancer(replicas: list[Replica] | list[str], workdir: Path) -> Balancer:
+    """HAProxy round robin over `replicas` (or their URLs), health-checked every 500 ms
+    (a busy machine answers a check late: three misses mark a replica down)."""
     haproxy = require_binary("haproxy", package="haproxy", prefer=("/usr/sbin/haproxy",))
     port = free_port()
-    servers = "\n".join(f"    server r{n} {r.url.removeprefix('http://')} check"
-                        for n, r in enumerate(replicas))
+    urls = [r if isinstance(r, str) else r.url for r in replicas]
+    servers = "\n".join(f"    server r{n} {url.removeprefix('http://')} check"
+                        for n, url in enumerate(urls))
     config = HAPROXY_CONFIG.replace("backend_placeholder\n", f"""\
 frontend registry
     bind 127.0.0.1:{port}
@@ -88,10 +91,10 @@ frontend registry
 backend replicas
     balance roundrobin
     option httpchk GET /v2/
-    default-server inter 300ms fall 1 rise 2
+    default-server inter 500ms fall 3 rise 1
 {servers}
 """)
-    path = workdir / "haproxy.cfg"
+    path = workdir / f"haproxy-{port}.cfg"
     path.write_text(config)
     service = Service([haproxy, "-db", "-f", str(path)], log=workdir / "haproxy.log")
     url = f"http://127.0.0.1:{port}"
@@ -101,4 +104,4 @@ backend replicas
         return httpx.get(f"{url}/v2/", timeout=2).status_code == 200
 
     wait_until(ready, what="haproxy")
-    return Balancer(service, url, list(replicas))
+    return Balancer(service, url, [r for r in replicas if isinstance(r, Replica)])
