@@ -203,7 +203,8 @@ def test_session_is_bound_to_its_repository(live: Live) -> None:
     assert live.client.get(f"/v2/other/repo/blobs/uploads/{uuid}").status_code == 404
 
 
-def test_blob_existence_is_per_repository(live: Live) -> None:
+def test_blob_existence_is_per_repository(live_fs: Live) -> None:
+    live = live_fs
     digest = live.push_blob("test/repo", DATA)
     assert live.client.head(f"/v2/third/repo/blobs/{digest}").status_code == 404
     assert len(list((live.root / "blobs").rglob("*"))) == 3  # sha256/xx/<hex>

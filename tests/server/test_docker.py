@@ -3,23 +3,20 @@ streamed PATCH, cross-repository mounts, schema2 manifests)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from support.docker import DockerEngine
 from support.images import TestImages
 
-from .conftest import DOCKER_MANIFEST, Live, serving
+from .conftest import DOCKER_MANIFEST, Live
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def registry(tmp_path: Path) -> Iterator[Live]:
-    with serving(tmp_path / "root") as live:
-        yield live
+def registry(live: Live) -> Live:
+    """The live registry on each storage backend."""
+    return live
 
 
 def test_docker_push_then_pull_and_run(registry: Live, docker: DockerEngine,

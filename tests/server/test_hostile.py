@@ -240,6 +240,7 @@ def test_bad_range_is_ignored_never_a_500(live: Live, value: str) -> None:
     assert reply.status_code == 200
     assert reply.content == b"content"
 
+@pytest.mark.direct  # wire level or per process: not through HAProxy
 
 def test_bad_content_length_is_a_4xx(live: Live) -> None:
     import socket
@@ -257,6 +258,7 @@ def test_bad_content_length_is_a_4xx(live: Live) -> None:
         assert json.loads(body)["errors"][0]["code"] == "UNSUPPORTED"
 
 
+@pytest.mark.direct  # wire level or per process: not through HAProxy
 @pytest.mark.parametrize("body", [b"zz\r\nabc\r\n0\r\n\r\n", "\u0663".encode() + b"\r\nabc\r\n",
                                   b"9" * 30 + b"\r\n", b"-1\r\n"])
 def test_bad_chunked_bodies_get_a_spec_error(live: Live, body: bytes) -> None:

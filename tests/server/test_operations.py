@@ -33,6 +33,7 @@ def metric(live: Live, line_start: str) -> float:
             return float(line.rsplit(" ", 1)[1])
     raise AssertionError(f"no sample {line_start!r} in:\n{text}")
 
+@pytest.mark.direct  # wire level or per process: not through HAProxy
 
 def test_metrics_count_requests_bytes_sessions_and_latency(live: Live) -> None:
     live.push_image("m/app", "v1")
@@ -52,6 +53,7 @@ def test_metrics_count_requests_bytes_sessions_and_latency(live: Live) -> None:
     buckets = 'freight_http_request_duration_seconds_count{method="GET",route="manifest"}'
     assert metric(live, buckets) == 2
 
+@pytest.mark.direct  # wire level or per process: not through HAProxy
 
 def test_metrics_labels_stay_bounded(live: Live) -> None:
     for method in ("BREW", "WHEN", "XYZ"):
@@ -208,6 +210,7 @@ def reply(sock: socket.socket) -> tuple[int, bytes]:
 def reply_status(sock: socket.socket) -> int:
     return reply(sock)[0]
 
+@pytest.mark.direct  # wire level or per process: not through HAProxy
 
 def test_headers_past_the_limit_are_refused_even_in_pieces(live: Live) -> None:
     with connect(live) as sock:

@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -86,10 +85,10 @@ def oci_layout(path: Path, *, multi: bool = False) -> Path:
 
 
 @pytest.fixture
-def registry(tmp_path: Path) -> Iterator[Live]:
+def registry(live: Live) -> Live:
+    """The live registry on each storage backend."""
     require_skopeo()
-    with serving(tmp_path / "root") as live:
-        yield live
+    return live
 
 
 def host(live: Live) -> str:

@@ -30,7 +30,6 @@ from freight.server.limits import BlobSizeLimit, UploadSessions
 from freight.server.metrics import CONTENT_TYPE as METRICS_TYPE
 from freight.server.metrics import Metrics
 from freight.server.storage import Storage
-from freight.server.uploads import UploadStore
 
 log = logging.getLogger("freight.server")
 
@@ -89,7 +88,7 @@ class Registry:
 
     def __init__(self, storage: Storage, *, auth: BasicAuth | None = None,
                  options: Options = Options()) -> None:
-        self.ctx = Context(storage, UploadStore(storage.root))
+        self.ctx = Context(storage, storage.uploads)
         self.auth, self.options = auth, options
         self.access_log = options.access_log
         self.sessions = UploadSessions(options.max_uploads)

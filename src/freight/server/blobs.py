@@ -1,8 +1,9 @@
 """Blob endpoints: fetch (with Range), delete, and the upload flows of protocol.md §2.
 
-Upload Locations are `/v2/<name>/blobs/uploads/<id>` and carry no state: the session's
-offset is the size of its data on disk, so a replayed or stale chunk is detected by its
-`Content-Range` (416) and a GET on any Location reports where to resume.
+Upload Locations are `/v2/<name>/blobs/uploads/<id>` and carry no state: the session lives
+in the store (uploads.py) and its offset is how many bytes the store holds, so any process
+serves any request of a session, a replayed or stale chunk is detected by its
+`Content-Range` (416), and a GET on any Location reports where to resume.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from freight.server.exchange import (
     parse_digest,
     repository,
 )
+from freight.server.uploads import UploadConflict
 
 _BLOB_HEADERS = [("Content-Type", "application/octet-stream"), ("Accept-Ranges", "bytes"),
                  ("Cache-Control", "max-age=31536000")]  # content-addressed: never changes
@@ -50,12 +52,15 @@ def created(repo: str, digest: Digest) -> Response:
 async def get_blob(ctx: Context, req: Request, route: routes.Route) -> Response:
     """GET/HEAD a blob of the repository; a single `Range` gives 206."""
     repo, digest = repository(route), parse_digest(route.ref)
-    size = ctx.storage.blob_size(repo, digest)
+    size = await asyncio.to_thread(ctx.storage.blob_size, repo, digest)
     if size is None:
         raise HTTPError("BLOB_UNKNOWN", str(digest))
     headers = [*_BLOB_HEADERS, ("Docker-Content-Digest", str(digest)), ("Etag", f'"{digest}"')]
     if req.method == "HEAD":
         return Response(200, [*headers, ("Content-Length", str(size))])
+    url = await asyncio.to_thread(ctx.storage.blob_url, digest)
+    if url is not None:  # the store serves the bytes itself (S3 presigned URL)
+        return Response(307, [("Location", url), ("Docker-Content-Digest", str(digest))])
     try:
         wanted = parse_byte_range(req.header("range"), size)
     except Unsatisfiable:
@@ -90,6 +95,8 @@ async def start_upload(ctx: Context, req: Request, route: routes.Route) -> Respo
             return mounted
     elif req.arg("digest") is not None:
         digest = parse_digest(req.arg("digest"))
+        if ctx.uploads.direct:
+            return await _ingest(ctx, req, repo, digest, None)
         session = await asyncio.to_thread(ctx.uploads.start, repo)
         async with ctx.uploads.lock(session):
             await _append(ctx, req, session, 0)
@@ -104,51 +111,71 @@ async def _try_mount(ctx: Context, repo: str, mount: str | None,
     if not mount or not source or not routes.valid_name(source) or not Digest.is_valid(mount):
         return None
     digest = Digest.parse(mount)
-    if ctx.storage.blob_size(repo, digest) is not None or await asyncio.to_thread(
-            ctx.storage.mount_blob, repo, source, digest):
+    if await asyncio.to_thread(_mount, ctx, repo, source, digest):
         return created(repo, digest)
     return None
 
 
-def _session(ctx: Context, route: routes.Route) -> tuple[str, str, int]:
+def _mount(ctx: Context, repo: str, source: str, digest: Digest) -> bool:
+    return ctx.storage.blob_size(repo, digest) is not None or ctx.storage.mount_blob(
+        repo, source, digest)
+
+
+async def _session(ctx: Context, route: routes.Route) -> tuple[str, str, int]:
     """(repo, session id, offset) of an existing session, else BLOB_UPLOAD_UNKNOWN."""
     repo = repository(route)
-    size = ctx.uploads.size(repo, route.ref)
+    size = await asyncio.to_thread(ctx.uploads.size, repo, route.ref)
     if size is None:
         raise HTTPError("BLOB_UPLOAD_UNKNOWN", route.ref[:100])
     return repo, route.ref, size
 
 
 async def upload_status(ctx: Context, req: Request, route: routes.Route) -> Response:
-    repo, session, size = _session(ctx, route)
+    repo, session, size = await _session(ctx, route)
     return upload_response(204, repo, session, size)
 
 
 async def cancel_upload(ctx: Context, req: Request, route: routes.Route) -> Response:
-    _, session, _ = _session(ctx, route)
+    _, session, _ = await _session(ctx, route)
     async with ctx.uploads.lock(session):  # never pull the data from under a running commit
-        _session(ctx, route)
+        await _session(ctx, route)
         await asyncio.to_thread(ctx.uploads.remove, session)
     return Response(204, [("Docker-Upload-UUID", session)])
 
 
 async def patch_upload(ctx: Context, req: Request, route: routes.Route) -> Response:
     """Append a chunk (in order, checked against `Content-Range`) or a streamed body."""
-    repo, session, _ = _session(ctx, route)
+    repo, session, _ = await _session(ctx, route)
     async with ctx.uploads.lock(session):
-        repo, session, offset = _session(ctx, route)  # it may have moved while we waited
+        repo, session, offset = await _session(ctx, route)  # it may have moved while we waited
         size = await _append(ctx, req, session, offset, repo=repo)
         return upload_response(202, repo, session, size)
 
 
 async def put_upload(ctx: Context, req: Request, route: routes.Route) -> Response:
     """Close the session with `?digest=`, optionally with a last chunk in the body."""
-    repo, session, _ = _session(ctx, route)
+    repo, session, _ = await _session(ctx, route)
     digest = parse_digest(req.arg("digest"))  # before the body: a bad one keeps the session
     async with ctx.uploads.lock(session):
-        repo, session, offset = _session(ctx, route)
+        repo, session, offset = await _session(ctx, route)
+        if offset == 0 and ctx.uploads.direct and _has_body(req):
+            return await _ingest(ctx, req, repo, digest, session)
         await _append(ctx, req, session, offset, repo=repo)
         return await _close(ctx, repo, session, digest)
+
+
+async def _ingest(ctx: Context, req: Request, repo: str, digest: Digest,
+                  session: str | None) -> Response:
+    """The whole blob in this one body: straight into the store (see UploadStore.direct)."""
+    expected = _expected_length(req, 0, repo if session else "", session or "")
+    actual, size = await ctx.uploads.ingest(repo, digest, req.chunks())
+    if session is not None:
+        await asyncio.to_thread(ctx.uploads.remove, session)
+    if expected is not None and size != expected:
+        raise HTTPError("SIZE_INVALID", f"received {size} bytes, expected {expected}")
+    if actual != digest:
+        raise HTTPError("DIGEST_INVALID", {"expected": str(digest), "actual": str(actual)})
+    return created(repo, digest)
 
 
 async def _append(ctx: Context, req: Request, session: str, offset: int,
@@ -157,7 +184,13 @@ async def _append(ctx: Context, req: Request, session: str, offset: int,
     expected = _expected_length(req, offset, repo, session)
     if expected == 0 or (expected is None and not _has_body(req)):
         return offset
-    written = await ctx.uploads.append(session, offset, req.chunks())
+    try:
+        written = await ctx.uploads.append(session, offset, req.chunks())
+    except UploadConflict:  # another replica stored this range first: the client resumes
+        now = await asyncio.to_thread(ctx.uploads.size, repo, session) if repo else None
+        at = upload_response(416, repo, session, now).headers if now is not None else []
+        raise HTTPError("RANGE_INVALID", "another request wrote this part of the upload first",
+                        headers=tuple(at)) from None
     if expected is not None and written != expected:
         await asyncio.to_thread(ctx.uploads.truncate, session, offset)
         raise HTTPError("SIZE_INVALID", f"received {written} bytes, expected {expected}")
@@ -190,6 +223,5 @@ async def _close(ctx: Context, repo: str, session: str, digest: Digest) -> Respo
     if actual != digest:
         await asyncio.to_thread(ctx.uploads.remove, session)
         raise HTTPError("DIGEST_INVALID", {"expected": str(digest), "actual": str(actual)})
-    await asyncio.to_thread(ctx.storage.ingest_blob, repo, digest, ctx.uploads.data_path(session))
-    await asyncio.to_thread(ctx.uploads.remove, session)
+    await asyncio.to_thread(ctx.uploads.commit, session, repo, digest)
     return created(repo, digest)

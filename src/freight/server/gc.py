@@ -1,134 +1,275 @@
-"""Garbage collection: remove blobs no manifest references, and stale uploads.
+"""Garbage collection while serving, on any `Storage`: retention, mark, sweep.
 
-Mark: every manifest revision of every repository, with its config, layers and child
-manifests, is live. Sweep: unreferenced blobs and the repository links to them go, but only
-once they are older than `blob_grace`, because a client pushes layers first and the manifest
-that references them last; upload sessions untouched for `upload_ttl` go too (distribution
-purges after a week). Safe to run next to a serving registry for anything older than the
-grace period; `serve --gc` runs it before accepting requests.
+1. Retention (optional, as in zot): per repository, tags matching a pattern beyond the
+   newest N go; with `untagged`, manifests no tag reaches (directly, as a child of a tagged
+   index, or as a referrer of a reached manifest) go.
+2. Mark: every manifest revision, with its config, layers and child manifests, is live.
+3. Re-mark: the revisions and blob links are listed again, and whatever was written since
+   the run started is live too. This closes the gap where a manifest PUT (or a re-push or
+   mount of an existing blob) between mark and sweep referenced a blob the mark missed.
+4. Sweep: blobs and links neither live nor written within `blob_grace` go. A client pushes
+   layers first and the manifest that references them last, so the grace period protects
+   blobs whose manifest has not arrived yet; every object's time is its last write.
+
+Upload sessions untouched for `upload_ttl` go too (distribution purges after a week), and
+staging leftovers (temp files, interrupted multipart uploads) older than the grace period.
+Several collectors may run at once (one per replica): each deletes only garbage.
+What remains unprotected is a manifest PUT landing in the milliseconds between step 3 and
+the deletion of a blob it names that was unreferenced and older than the grace period
+(a client that found it with HEAD); distribution avoids that only by stopping writes.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
+import fnmatch
+import logging
+import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from freight.digest import Digest
-from freight.errors import SourceError
+from freight.errors import SourceError, UsageError
 from freight.manifest import load_json
-from freight.server.storage import FilesystemStorage, iter_repositories
+from freight.server.storage import FilesystemStorage, Stamped, Storage
 
-DEFAULT_BLOB_GRACE = 3600.0  # an hour: ample time between a layer upload and its manifest
+DEFAULT_BLOB_GRACE = 3600.0  # an hour (zot's default): ample between a layer and its manifest
 DEFAULT_UPLOAD_TTL = 7 * 24 * 3600.0  # a week, like distribution's upload purging
+MAX_MANIFEST_SIZE = 4 << 20  # what the server accepts; larger objects are not manifests
+
+log = logging.getLogger("freight.server")
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Keep the newest `keep` tags whose name matches the glob `pattern`; the rest go."""
+
+    pattern: str
+    keep: int
+
+    @classmethod
+    def parse(cls, text: str) -> Retention:
+        """`PATTERN=N` (e.g. `v*=10`) or `N` (every tag)."""
+        pattern, _, count = text.rpartition("=")
+        if not count.isascii() or not count.isdigit():
+            raise UsageError(f"invalid retention rule {text!r}: use PATTERN=N, e.g. 'v*=10'")
+        return cls(pattern or "*", int(count))
+
+
+@dataclass(frozen=True)
+class Policy:
+    blob_grace: float = DEFAULT_BLOB_GRACE
+    upload_ttl: float = DEFAULT_UPLOAD_TTL
+    untagged: bool = False
+    retention: tuple[Retention, ...] = ()
+    dry_run: bool = False
 
 
 @dataclass
 class Collected:
-    """What a collection removed (or would remove, on a dry run)."""
+    """What a collection removed (or would remove, on a dry run), counted and listed."""
 
     blobs: int = 0
     bytes: int = 0
     links: int = 0
     uploads: int = 0
     temp_files: int = 0
+    tags: int = 0
+    manifests: int = 0
+    removed: list[str] = field(default_factory=list)
+
+    def summary(self, *, dry_run: bool) -> str:
+        verb = "would remove" if dry_run else "removed"
+        return (f"{verb} {self.blobs} blobs ({self.bytes} bytes), {self.links} links, "
+                f"{self.tags} tags, {self.manifests} manifests, {self.uploads} upload "
+                f"sessions, {self.temp_files} temporary files")
 
 
-def collect(root: Path, *, blob_grace: float = DEFAULT_BLOB_GRACE,
-            upload_ttl: float = DEFAULT_UPLOAD_TTL, dry_run: bool = False) -> Collected:
-    """Collect garbage under the registry root `root`; see the module for the rules."""
-    storage, now, done = FilesystemStorage(root), time.time(), Collected()
-    live = _marked(storage)
-    for link in _layer_links(storage):
-        digest = Digest(link.parent.name, link.name)
-        if digest in live or _younger(link, now - blob_grace):
-            live.add(digest)
-        elif _unlink(link, dry_run):
-            done.links += 1
-    for path in _files_below(storage.root / "blobs", depth=2):
-        if Digest(path.parent.parent.name, path.name) in live or _younger(path, now - blob_grace):
-            continue
-        size = path.stat().st_size
-        if _unlink(path, dry_run):
-            done.blobs, done.bytes = done.blobs + 1, done.bytes + size
-    done.uploads = _sweep(storage.root / "uploads", now - upload_ttl, dry_run)
-    done.temp_files = _sweep(storage.tmp, now - blob_grace, dry_run)
-    return done
+def collect(target: Storage | Path, *, blob_grace: float = DEFAULT_BLOB_GRACE,
+            upload_ttl: float = DEFAULT_UPLOAD_TTL, dry_run: bool = False,
+            untagged: bool = False, retention: Iterable[Retention] = (),
+            now: float | None = None) -> Collected:
+    """Collect garbage in `target` (a Storage, or a filesystem root); see the module.
+
+    `now` (epoch seconds) is the time ages are measured from: tests pass a later one.
+    """
+    storage: Storage = FilesystemStorage(target) if isinstance(target, Path) else target
+    policy = Policy(blob_grace, upload_ttl, untagged, tuple(retention), dry_run)
+    return _Run(storage, policy, now).run()
 
 
-def _marked(storage: FilesystemStorage) -> set[Digest]:
-    """Every manifest revision and every blob or manifest one references."""
-    live: set[Digest] = set()
-    for repo in iter_repositories(storage.root / "repositories"):
-        revisions = storage.repo_path(repo) / "_manifests" / "revisions"
-        for path in _files_below(revisions, depth=1):
-            digest = Digest(path.parent.name, path.name)
-            live.add(digest)
-            live.update(_references(storage, digest))
-    return live
+class _Run:
+    def __init__(self, storage: Storage, policy: Policy, now: float | None = None) -> None:
+        self.storage, self.policy = storage, policy
+        self.started = time.time()
+        self.now = now if now is not None else self.started
+        self.cutoff = self.now - policy.blob_grace
+        self.done = Collected()
+        self.documents: dict[Digest, tuple[list[Digest], Digest | None]] = {}
+
+    def run(self) -> Collected:
+        repos = self.storage.repositories()
+        for repo in repos:
+            if self.policy.retention or self.policy.untagged:
+                self._prune(repo)
+        live, marked = self._mark(repos)
+        links = {repo: self.storage.layer_links(repo) for repo in repos}
+        live |= self._remark(marked)
+        for repo, stamped in links.items():
+            for link in stamped:
+                if link.digest in live or link.mtime > self.cutoff:
+                    live.add(link.digest)
+                else:
+                    if self._remove(f"link {repo}@{link.digest}"):
+                        self.storage.unlink_blob(repo, link.digest)
+                    self.done.links += 1
+        for blob in self.storage.stored_blobs():
+            if blob.digest in live or blob.mtime > self.cutoff:
+                continue
+            if self._remove(f"blob {blob.digest} ({blob.size} bytes)"):
+                self.storage.delete_blob_data(blob.digest)
+            self.done.blobs, self.done.bytes = self.done.blobs + 1, self.done.bytes + blob.size
+        self._sweep_uploads()
+        self.done.temp_files = self.storage.purge_temporary(self.cutoff,
+                                                           dry_run=self.policy.dry_run)
+        return self.done
+
+    def _remove(self, what: str) -> bool:
+        """Record `what` as removed; True if it should really go (not a dry run)."""
+        self.done.removed.append(what)
+        return not self.policy.dry_run
+
+    # -- mark ---------------------------------------------------------------------------------
+
+    def _mark(self, repos: list[str]) -> tuple[set[Digest], set[tuple[str, Digest]]]:
+        live: set[Digest] = set()
+        marked: set[tuple[str, Digest]] = set()
+        for repo in repos:
+            for revision in self.storage.revisions(repo):
+                marked.add((repo, revision.digest))
+                live.add(revision.digest)
+                live.update(self._document(revision.digest)[0])
+        return live, marked
+
+    def _remark(self, marked: set[tuple[str, Digest]]) -> set[Digest]:
+        """What was written since the mark listed its repository: revisions and links."""
+        live: set[Digest] = set()
+        for repo in self.storage.repositories():
+            for revision in self.storage.revisions(repo):
+                if (repo, revision.digest) not in marked:
+                    live.add(revision.digest)
+                    live.update(self._document(revision.digest)[0])
+            live.update(link.digest for link in self.storage.layer_links(repo)
+                        if link.mtime >= self.now - 1)  # S3 keeps whole seconds
+        return live
+
+    def _document(self, digest: Digest) -> tuple[list[Digest], Digest | None]:
+        """(digests the manifest references, its subject), read once per run."""
+        if digest not in self.documents:
+            self.documents[digest] = _references(self.storage, digest)
+        return self.documents[digest]
+
+    # -- retention ----------------------------------------------------------------------------
+
+    def _prune(self, repo: str) -> None:
+        tags = self.storage.tag_entries(repo)
+        doomed: set[str] = set()
+        for rule in self.policy.retention:
+            matching = sorted((t for t in tags if fnmatch.fnmatchcase(t.tag, rule.pattern)),
+                              key=lambda t: (t.mtime, t.tag), reverse=True)
+            doomed.update(t.tag for t in matching[rule.keep:] if t.mtime <= self.cutoff)
+        for tag in sorted(doomed):
+            if self._remove(f"tag {repo}:{tag}"):
+                self.storage.delete_tag(repo, tag)
+            self.done.tags += 1
+        if not self.policy.untagged:
+            return
+        revisions = self.storage.revisions(repo)
+        reached = self._reached({t.digest for t in tags if t.tag not in doomed}, revisions)
+        for revision in revisions:
+            if revision.digest in reached or revision.mtime > self.cutoff:
+                continue
+            if self._remove(f"manifest {repo}@{revision.digest}"):
+                self.storage.delete_manifest(repo, revision.digest)
+            self.done.manifests += 1
+
+    def _reached(self, tagged: set[Digest], revisions: list[Stamped]) -> set[Digest]:
+        """Tagged manifests, their children, and referrers of anything reached (fixpoint)."""
+        present = {r.digest for r in revisions}
+        reached = tagged & present
+        while True:
+            grown = set(reached)
+            for digest in present:
+                refs, subject = self._document(digest)
+                if digest in reached:
+                    grown.update(d for d in refs if d in present)
+                elif subject is not None and subject in reached:
+                    grown.add(digest)
+            if grown == reached:
+                return reached
+            reached = grown
+
+    # -- uploads ------------------------------------------------------------------------------
+
+    def _sweep_uploads(self) -> None:
+        cutoff = self.now - self.policy.upload_ttl
+        for session, mtime in list(self.storage.uploads.sessions()):
+            if mtime > cutoff:
+                continue
+            if self._remove(f"upload {session}"):
+                self.storage.uploads.remove(session)
+            self.done.uploads += 1
 
 
-def _references(storage: FilesystemStorage, digest: Digest) -> Iterator[Digest]:
+def _references(storage: Storage, digest: Digest) -> tuple[list[Digest], Digest | None]:
     try:
-        document = load_json(storage.blob_path(digest).read_bytes(), "manifest")
-    except (OSError, SourceError):
-        return
-    descriptors = [document.get("config"), *(document.get("layers") or []),
-                   *(document.get("manifests") or [])]
+        document = load_json(storage.read_blob(digest, MAX_MANIFEST_SIZE + 1), "manifest")
+    except (OSError, SourceError, RecursionError):
+        return [], None
+    if not isinstance(document, dict):
+        return [], None
+    found = list(_descriptor_digests([document.get("config"),
+                                      *_list(document.get("layers")),
+                                      *_list(document.get("manifests"))]))
+    subject = list(_descriptor_digests([document.get("subject")]))
+    return found, subject[0] if subject else None
+
+
+def _list(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
+
+
+def _descriptor_digests(descriptors: list[object]) -> Iterator[Digest]:
     for descriptor in descriptors:
         if isinstance(descriptor, dict) and Digest.is_valid(str(descriptor.get("digest"))):
             yield Digest.parse(str(descriptor["digest"]))
 
 
-def _layer_links(storage: FilesystemStorage) -> Iterator[Path]:
-    for repo in iter_repositories(storage.root / "repositories"):
-        yield from _files_below(storage.repo_path(repo) / "_layers", depth=1)
+class Schedule:
+    """Collects garbage every `interval` seconds in a daemon thread until `stop()`."""
 
+    def __init__(self, storage: Storage, interval: float, policy: Policy,
+                 report: Callable[[Collected], None] | None = None) -> None:
+        self.storage, self.interval, self.policy = storage, interval, policy
+        self.report = report or (lambda done: log.warning(
+            "gc: %s", done.summary(dry_run=policy.dry_run)))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="freight-gc", daemon=True)
 
-def _files_below(base: Path, *, depth: int) -> Iterator[Path]:
-    """Files exactly `depth` directory levels below `base`."""
-    pattern = "/".join(["*"] * (depth + 1))
-    return (p for p in base.glob(pattern) if p.is_file()) if base.is_dir() else iter(())
+    def start(self) -> Schedule:
+        self._thread.start()
+        return self
 
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                done = _Run(self.storage, self.policy).run()
+            except Exception:  # a failed run (store unreachable) must not stop serving
+                log.exception("gc run failed")
+                continue
+            self.report(done)
 
-def _younger(path: Path, cutoff: float) -> bool:
-    try:
-        return path.stat().st_mtime > cutoff
-    except FileNotFoundError:
-        return True  # already gone: nothing to do
-
-
-def _unlink(path: Path, dry_run: bool) -> bool:
-    if dry_run:
-        return True
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        return False
-    return True
-
-
-def _sweep(directory: Path, cutoff: float, dry_run: bool) -> int:
-    """Remove entries of `directory` (files or trees) not modified since `cutoff`."""
-    removed = 0
-    for entry in directory.iterdir() if directory.is_dir() else ():
-        if _newest_mtime(entry) > cutoff:
-            continue
-        removed += 1
-        if not dry_run:
-            shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else _unlink(entry, False)
-    return removed
-
-
-def _newest_mtime(entry: Path) -> float:
-    """Latest modification time of `entry` and (for a directory) the files in it."""
-    try:
-        times = [entry.stat().st_mtime]
-        if entry.is_dir():
-            times += [os.stat(p).st_mtime for p in entry.iterdir()]
-    except FileNotFoundError:
-        return float("inf")
-    return max(times)
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)

@@ -26,8 +26,8 @@ from freight.errors import UsageError
 from freight.server.app import make_app
 from freight.server.auth import BasicAuth, load_htpasswd
 from freight.server.exchange import MAX_HEADER_BYTES
-from freight.server.gc import collect
-from freight.server.storage import FilesystemStorage
+from freight.server.gc import Policy, Schedule, collect
+from freight.server.storage import open_storage
 
 if TYPE_CHECKING:
     import uvicorn
@@ -123,14 +123,17 @@ def run(root: Path | None = None, address: str = DEFAULT_ADDRESS, *,
         tls_cert: Path | None = None, tls_key: Path | None = None, gc: bool = False,
         announce: Callable[[str], None] | None = None, access_log: str = "json",
         max_uploads: int | None = None, max_blob_size: int | None = None,
-        header_timeout: float = DEFAULT_HEADER_TIMEOUT) -> None:
+        header_timeout: float = DEFAULT_HEADER_TIMEOUT, storage_url: str | None = None,
+        s3_redirect: bool = False, gc_every: float | None = None,
+        gc_policy: Policy | None = None) -> None:
     """Serve the registry stored under `root` on `address` until SIGINT/SIGTERM.
 
     `announce` receives the start-up line (default: stderr). Raises UsageError for a bad
     address, a busy port, a root that is no registry's, an htpasswd file or TLS files,
     before anything is created or served. `access_log` is "json" (a line per request on
     stderr) or "off"; `max_uploads`, `max_blob_size` and `header_timeout` are the limits of
-    `Registry` and of the protocol (seconds for the request head).
+    `Registry` and of the protocol (seconds for the request head). `storage_url`
+    (`s3://BUCKET/PREFIX`) replaces `root`; `gc_every` seconds runs `gc_policy` while serving.
     """
     import uvicorn
 
@@ -141,15 +144,16 @@ def run(root: Path | None = None, address: str = DEFAULT_ADDRESS, *,
         raise UsageError("TLS needs both --tls-cert and --tls-key")
     host, port = parse_address(address)
     root = Path(root) if root is not None else default_root()
-    check_root(root)
+    if storage_url is None:
+        check_root(root)
     if tls_cert is not None and tls_key is not None:
         check_tls(tls_cert, tls_key)
     auth = BasicAuth(load_htpasswd(htpasswd)) if htpasswd is not None else None
     sock = listen(host, port)  # the port is checked before anything is created
     try:
-        storage = FilesystemStorage(root)
+        storage = open_storage(storage_url or root, s3_redirect=s3_redirect)
         if gc:
-            collect(root)
+            collect(storage)
         app = make_app(storage, auth=auth, read_only=read_only,
                        access_log=sys.stderr if access_log == "json" else None,
                        max_uploads=max_uploads, max_blob_size=max_blob_size)
@@ -160,10 +164,17 @@ def run(root: Path | None = None, address: str = DEFAULT_ADDRESS, *,
         raise
     warn_if_clear_text(auth is not None, tls_cert is not None, host)
     server = uvicorn.Server(config)
+    schedule = Schedule(storage, gc_every, gc_policy or Policy()) if gc_every else None
     with _signals_to(server):  # from before the start-up line: a client may act on it at once
-        line = f"freight registry serving {root} on {url_of(sock, tls=tls_cert is not None)}"
-        (announce or _to_stderr)(line)
-        server.run(sockets=[sock])
+        url = url_of(sock, tls=tls_cert is not None)
+        (announce or _to_stderr)(f"freight registry serving {storage.location} on {url}")
+        if schedule is not None:
+            schedule.start()
+        try:
+            server.run(sockets=[sock])
+        finally:
+            if schedule is not None:
+                schedule.stop()
 
 
 def uvicorn_config(app: Any, *, header_timeout: float = DEFAULT_HEADER_TIMEOUT,

@@ -1,173 +1,125 @@
-"""Blob upload sessions that live on disk and survive a restart.
+"""Blob upload sessions: the `UploadStore` protocol every storage backend implements.
 
-A session is a directory `uploads/<id>/` holding `repo` (the repository it belongs to) and
-`data` (the bytes received so far, in order). The session's offset is the size of `data`,
-so whatever reached the disk before a crash is kept and the client resumes from there.
+A session's state lives in the store itself, never only in a process: its repository and
+the bytes received so far, in order. Its offset is how many bytes the store holds, so any
+process (a uvicorn worker, a replica behind a load balancer, the same server after a
+restart) resumes any session, and a replayed or stale chunk is detected by its offset.
 
-Bytes are hashed as they stream in; the hash state lives only in memory (hashlib cannot
-save it), so after a restart, or when the in-memory state does not cover the whole file, the
-digest is computed again from disk at close.
+Bytes are hashed as they stream in; hashlib cannot save its state, so the running hash
+lives in the memory of the process that received the bytes. When it does not cover the
+whole session (another process took part, or a restart), the digest is computed again from
+the stored bytes when the session closes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import shutil
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import BinaryIO
+from typing import Protocol
 
 from freight.digest import Digest, Hasher
-from freight.server.storage import fsync_dir
 
 SESSION_ID = re.compile(r"[0-9a-f]{32}")  # what we hand out; anything else is unknown
-WRITE_BATCH = 4 << 20  # bytes handed to the writer thread at once: few hops, bounded memory
-READ_CHUNK = 1 << 20
+MAX_LIVE_SESSIONS = 10_000  # in-memory companions kept; older ones just lose their hash
 
 
-@dataclass
-class _Live:
-    """In-memory companion of a session: a lock serialising its writers and the running hash."""
-
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    hasher: Hasher | None = field(default_factory=Hasher)  # None: does not cover `data`
+class UploadConflict(Exception):
+    """Another writer stored bytes at this offset of the session first (answer 416)."""
 
 
-class UploadStore:
-    """Sessions under `root/uploads`; staging under `root/tmp` (same filesystem)."""
+class UploadStore(Protocol):
+    """Upload sessions kept in the store; every method but `lock` may block (I/O).
 
-    def __init__(self, root: Path) -> None:
-        self.dir = Path(root) / "uploads"
-        self.tmp = Path(root) / "tmp"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        self._live: dict[str, _Live] = {}
+    `direct` is True where a body holding the whole blob is cheaper stored by `ingest`,
+    straight to its place, than through a session (S3: no segments to copy afterwards).
+    """
 
-    def data_path(self, session: str) -> Path:
-        return self.dir / session / "data"
+    direct: bool
 
     def start(self, repo: str) -> str:
         """Create a session for `repo` durably and return its id."""
-        session = uuid.uuid4().hex
-        staging = self.tmp / f"upload-{session}"
-        staging.mkdir()
-        (staging / "repo").write_text(repo)
-        (staging / "data").touch()
-        fsync_dir(staging)
-        os.rename(staging, self.dir / session)
-        fsync_dir(self.dir)
-        self._live[session] = _Live()
-        return session
 
     def size(self, repo: str, session: str) -> int | None:
         """The session's offset, or None if it does not exist or belongs to another repo."""
-        if not SESSION_ID.fullmatch(session):
-            return None
-        try:
-            if (self.dir / session / "repo").read_text() != repo:
-                return None
-            return self.data_path(session).stat().st_size
-        except (FileNotFoundError, NotADirectoryError):
-            return None
 
     def lock(self, session: str) -> asyncio.Lock:
-        return self._state(session).lock
-
-    def _state(self, session: str) -> _Live:
-        live = self._live.get(session)
-        if live is None:  # a session from before a restart: its hash must be recomputed
-            live = self._live[session] = _Live(hasher=None)
-        return live
+        """Serialises this process's requests on one session (other processes: see append)."""
 
     async def append(self, session: str, offset: int, chunks: AsyncIterator[bytes]) -> int:
-        """Append `chunks` to the session whose data is `offset` bytes long; return the count.
+        """Append `chunks` at `offset` and return how many bytes were stored.
 
-        Writing and hashing run in a worker thread, one batch behind the receiving loop, so
-        disk, hash and HTTP parsing overlap (at most two batches in memory). The data is
-        flushed and fsynced before returning, also when the stream fails part way: what
-        arrived is kept, and the client can resume after it.
+        What arrived before a failure of the stream is kept. Raises UploadConflict when the
+        session is no longer at `offset` (another process appended first).
         """
-        live = self._state(session)
-        hasher = live.hasher if live.hasher is not None and live.hasher.size == offset else None
-        live.hasher = hasher = Hasher() if offset == 0 else hasher
-        with open(self.data_path(session), "ab", buffering=0) as file:
-            writer = _BatchWriter(file, hasher)
-            try:
-                async for chunk in chunks:
-                    await writer.add(chunk)
-            finally:
-                await writer.finish()
-        return writer.written
 
     def truncate(self, session: str, size: int) -> None:
-        """Cut the data back to `size` bytes (a chunk that did not match its range)."""
-        os.truncate(self.data_path(session), size)
-        self._state(session).hasher = Hasher() if size == 0 else None
+        """Cut the session back to `size` bytes (a chunk that did not match its range)."""
 
     def digest(self, session: str, algorithm: str) -> Digest:
-        """The digest of the session's data (blocking: may read the whole file)."""
-        path = self.data_path(session)
-        hasher = self._state(session).hasher
-        if hasher is not None and hasher.algorithm == algorithm \
-                and hasher.size == path.stat().st_size:
-            return hasher.digest
-        hasher = Hasher(algorithm)
-        with open(path, "rb") as f:
-            while chunk := f.read(READ_CHUNK):
-                hasher.update(chunk)
-        return hasher.digest
+        """The digest of the session's bytes (may read them all back)."""
+
+    def commit(self, session: str, repo: str, digest: Digest) -> None:
+        """Store the verified bytes as blob `digest`, link it into `repo`, end the session."""
+
+    async def ingest(self, repo: str, digest: Digest,
+                     chunks: AsyncIterator[bytes]) -> tuple[Digest, int]:
+        """Store a whole blob from `chunks` as `digest` in `repo` if it hashes to it;
+        return (actual digest, size). Nothing is kept when the digest differs."""
 
     def remove(self, session: str) -> None:
-        """Delete the session (after commit or on cancel); its data may already be gone."""
+        """Delete the session (cancel or after commit); it may already be gone."""
+
+    def sessions(self) -> Iterator[tuple[str, float]]:
+        """(id, time of the last write) of every session, for garbage collection."""
+
+
+@dataclass
+class Live:
+    """In-memory companion of a session: a lock serialising its writers and the running hash."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    hasher: Hasher | None = field(default_factory=Hasher)  # None: does not cover the bytes
+
+
+class LiveSessions:
+    """The `Live` state of the sessions this process touched (bounded, oldest dropped)."""
+
+    def __init__(self) -> None:
+        self._live: dict[str, Live] = {}
+
+    def new(self, session: str) -> None:
+        self._bound()
+        self._live[session] = Live()
+
+    def get(self, session: str) -> Live:
+        live = self._live.get(session)
+        if live is None:  # a session started elsewhere or before a restart: hash unknown
+            self._bound()
+            live = self._live[session] = Live(hasher=None)
+        return live
+
+    def hasher_at(self, session: str, offset: int) -> Hasher | None:
+        """A hasher covering exactly `offset` bytes of the session (fresh at 0), else None."""
+        live = self.get(session)
+        if offset == 0:
+            live.hasher = Hasher()
+        elif live.hasher is None or live.hasher.size != offset:
+            live.hasher = None
+        return live.hasher
+
+    def known_digest(self, session: str, algorithm: str, size: int) -> Digest | None:
+        hasher = self.get(session).hasher
+        if hasher is not None and hasher.algorithm == algorithm and hasher.size == size:
+            return hasher.digest
+        return None
+
+    def forget(self, session: str) -> None:
         self._live.pop(session, None)
-        doomed = self.tmp / f"doomed-{session}-{uuid.uuid4().hex[:8]}"
-        try:
-            os.rename(self.dir / session, doomed)  # atomic: no half-deleted session visible
-        except FileNotFoundError:
-            return
-        shutil.rmtree(doomed, ignore_errors=True)
 
-
-class _BatchWriter:
-    """Appends batches of chunks to a file (and a hasher) in a worker thread, one at a time."""
-
-    def __init__(self, file: BinaryIO, hasher: Hasher | None) -> None:
-        self.file, self.hasher = file, hasher
-        self.batch: list[bytes] = []
-        self.batch_size = 0
-        self.written = 0
-        self.pending: asyncio.Future[None] | None = None
-
-    async def add(self, chunk: bytes) -> None:
-        self.batch.append(chunk)
-        self.batch_size += len(chunk)
-        if self.batch_size >= WRITE_BATCH:
-            await self._flush_batch()
-
-    async def _flush_batch(self) -> None:
-        if self.pending is not None:
-            await self.pending  # never more than one batch in flight: bounded memory
-            self.pending = None
-        if self.batch:
-            data = b"".join(self.batch)
-            self.batch, self.batch_size = [], 0
-            self.pending = asyncio.ensure_future(asyncio.to_thread(self._write, data))
-
-    def _write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:  # unbuffered: write(2) directly, GIL released; it may write short
-            view = view[self.file.write(view):]
-        if self.hasher is not None:
-            self.hasher.update(data)
-        self.written += len(data)
-
-    async def finish(self) -> None:
-        """Write what is left and fsync."""
-        await self._flush_batch()
-        if self.pending is not None:
-            await self.pending
-        await asyncio.to_thread(os.fsync, self.file.fileno())
+    def _bound(self) -> None:
+        if len(self._live) >= MAX_LIVE_SESSIONS:
+            oldest = next(iter(self._live))
+            if not self._live[oldest].lock.locked():
+                del self._live[oldest]

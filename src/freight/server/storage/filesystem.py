@@ -1,20 +1,8 @@
-"""Where the registry keeps its content: a `Storage` protocol and the filesystem implementation.
-
-Layout under the root (content-addressed, blobs stored once, existence per repository as in
-distribution):
-
-    blobs/<alg>/<hex[:2]>/<hex>                          the bytes of blobs and manifests
-    repositories/<name>/_layers/<alg>/<hex>              empty link: blob is in this repository
-    repositories/<name>/_manifests/revisions/<alg>/<hex> link holding the manifest's Content-Type
-    repositories/<name>/_manifests/tags/<tag>            the digest the tag points at
-    repositories/<name>/_referrers/<alg>/<subject hex>/<alg>/<hex>   empty link: a referrer
-    uploads/<id>/                                        upload sessions (see uploads.py)
-    tmp/                                                 staging for atomic writes
+"""`Storage` on a local directory: safe for concurrent writers (threads or processes) and
+crashes. The layout is in base.py; upload sessions are in fs_uploads.py.
 
 Every write goes to a file in tmp/, is fsynced and renamed into place, so a crash never
-leaves a partial file visible. Repository names are validated by the caller (routes.NAME has
-no `.` or `_` at the start of a component, so they cannot escape the root or collide with
-the `_layers`-style directories).
+leaves a partial file visible.
 """
 
 from __future__ import annotations
@@ -23,57 +11,12 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
 from freight.digest import Digest
-
-
-class Storage(Protocol):
-    """The registry's content: blobs (global, linked per repository), manifests, tags.
-
-    Methods block (file or network I/O); the app calls the slow ones in a worker thread.
-    `repo` is always a validated repository name.
-    """
-
-    root: Path
-
-    def blob_size(self, repo: str, digest: Digest) -> int | None:
-        """Size of the blob if it is linked in `repo` and present, else None."""
-
-    def open_blob(self, digest: Digest) -> BinaryIO:
-        """The blob's bytes for reading; raises FileNotFoundError if absent."""
-
-    def ingest_blob(self, repo: str, digest: Digest, source: Path) -> None:
-        """Move the verified local file `source` in as `digest` and link it into `repo`."""
-
-    def mount_blob(self, repo: str, source_repo: str, digest: Digest) -> bool:
-        """Link a blob of `source_repo` into `repo`; False if `source_repo` lacks it."""
-
-    def unlink_blob(self, repo: str, digest: Digest) -> bool:
-        """Remove the blob from `repo` (the bytes stay until gc); False if it was absent."""
-
-    def put_manifest(self, repo: str, digest: Digest, content_type: str, data: bytes,
-                     *, tag: str | None, subject: Digest | None) -> None:
-        """Store a verified manifest, optionally tag it and record it as a referrer."""
-
-    def manifest_type(self, repo: str, digest: Digest) -> str | None:
-        """The Content-Type the manifest was pushed with, or None if not in `repo`."""
-
-    def resolve_tag(self, repo: str, tag: str) -> Digest | None: ...
-
-    def delete_manifest(self, repo: str, digest: Digest) -> bool:
-        """Remove the manifest and every tag pointing at it; False if absent."""
-
-    def delete_tag(self, repo: str, tag: str) -> bool: ...
-
-    def tags(self, repo: str) -> list[str] | None:
-        """Sorted tags of `repo`, or None if the repository does not exist."""
-
-    def repositories(self) -> list[str]:
-        """Sorted names of every repository."""
-
-    def referrers(self, repo: str, subject: Digest) -> list[Digest]:
-        """Manifests of `repo` whose `subject` is `subject`."""
+from freight.errors import FreightError
+from freight.server.storage import base
+from freight.server.storage.base import Stamped, StoredBlob, TagEntry
 
 
 def fsync_dir(path: Path) -> None:
@@ -89,31 +32,34 @@ class FilesystemStorage:
     """`Storage` on a local directory; safe for concurrent writers and crashes (see module)."""
 
     def __init__(self, root: Path) -> None:
+        from freight.server.storage.fs_uploads import FilesystemUploads
+
         self.root = Path(root)
+        self.location = str(self.root)
         self.tmp = self.root / "tmp"
         for sub in ("blobs", "repositories", "uploads", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self.uploads = FilesystemUploads(self)
 
     # -- paths -----------------------------------------------------------------------------
 
     def blob_path(self, digest: Digest) -> Path:
-        return self.root / "blobs" / digest.algorithm / digest.encoded[:2] / digest.encoded
+        return self.root / base.blob_key(digest)
 
     def repo_path(self, repo: str) -> Path:
-        return self.root / "repositories" / repo
+        return self.root / base.repo_key(repo)
 
     def _layer_link(self, repo: str, digest: Digest) -> Path:
-        return self.repo_path(repo) / "_layers" / digest.algorithm / digest.encoded
+        return self.root / base.layer_key(repo, digest)
 
     def _revision(self, repo: str, digest: Digest) -> Path:
-        return self.repo_path(repo) / "_manifests" / "revisions" / digest.algorithm / digest.encoded
+        return self.root / base.revision_key(repo, digest)
 
     def _tag(self, repo: str, tag: str) -> Path:
-        return self.repo_path(repo) / "_manifests" / "tags" / tag
+        return self.root / base.tag_key(repo, tag)
 
     def _referrer(self, repo: str, subject: Digest, digest: Digest) -> Path:
-        return (self.repo_path(repo) / "_referrers" / subject.algorithm / subject.encoded
-                / digest.algorithm / digest.encoded)
+        return self.root / base.referrer_key(repo, subject, digest)
 
     # -- atomic writes -----------------------------------------------------------------------
 
@@ -144,6 +90,9 @@ class FilesystemStorage:
 
     def open_blob(self, digest: Digest) -> BinaryIO:
         return open(self.blob_path(digest), "rb")
+
+    def blob_url(self, digest: Digest) -> str | None:
+        return None
 
     def ingest_blob(self, repo: str, digest: Digest, source: Path) -> None:
         # Replacing an existing copy is harmless (same bytes; open readers keep the old inode)
@@ -212,13 +161,80 @@ class FilesystemStorage:
         return sorted(iter_repositories(self.root / "repositories"))
 
     def referrers(self, repo: str, subject: Digest) -> list[Digest]:
-        base = self.repo_path(repo) / "_referrers" / subject.algorithm / subject.encoded
         found = []
-        for link in _files(base, depth=1):
+        for link in _files(self.root / base.referrers_key(repo, subject), depth=1):
             digest = Digest(link.parent.name, link.name)
             if self.manifest_type(repo, digest) is not None:  # skip deleted referrers
                 found.append(digest)
         return sorted(found)
+
+    # -- for garbage collection ----------------------------------------------------------------
+
+    def revisions(self, repo: str) -> list[Stamped]:
+        return _stamped(self.repo_path(repo) / "_manifests" / "revisions")
+
+    def layer_links(self, repo: str) -> list[Stamped]:
+        return _stamped(self.repo_path(repo) / "_layers")
+
+    def tag_entries(self, repo: str) -> list[TagEntry]:
+        entries = []
+        for tag in self.tags(repo) or []:
+            try:
+                path = self._tag(repo, tag)
+                mtime, digest = path.stat().st_mtime, Digest.parse(path.read_text().strip())
+            except (OSError, FreightError):
+                continue
+            entries.append(TagEntry(tag, digest, mtime))
+        return entries
+
+    def stored_blobs(self) -> Iterator[StoredBlob]:
+        for path in _files(self.root / "blobs", depth=2):
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue
+            yield StoredBlob(Digest(path.parent.parent.name, path.name), stat.st_size,
+                             stat.st_mtime)
+
+    def read_blob(self, digest: Digest, limit: int) -> bytes:
+        with open(self.blob_path(digest), "rb") as f:
+            return f.read(limit)
+
+    def delete_blob_data(self, digest: Digest) -> None:
+        _remove(self.blob_path(digest))
+
+    def purge_temporary(self, cutoff: float, *, dry_run: bool) -> int:
+        removed = 0
+        for entry in list(self.tmp.iterdir()):
+            try:
+                if entry.stat().st_mtime > cutoff:
+                    continue
+                if not dry_run:
+                    _remove_tree(entry)
+            except FileNotFoundError:
+                continue
+            removed += 1
+        return removed
+
+
+def _stamped(base_dir: Path) -> list[Stamped]:
+    """Digests of the `<alg>/<hex>` files under `base_dir` with their modification times."""
+    found = []
+    for path in _files(base_dir, depth=1):
+        try:
+            found.append(Stamped(Digest(path.parent.name, path.name), path.stat().st_mtime))
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        _remove(path)
 
 
 def iter_repositories(base: Path) -> Iterator[str]:

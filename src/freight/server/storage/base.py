@@ -1,0 +1,153 @@
+"""The `Storage` protocol: what the registry needs of a backend (filesystem or S3).
+
+Layout, the same on every backend (keys under the root directory or the bucket prefix;
+content-addressed, blobs stored once, existence per repository as in distribution):
+
+    blobs/<alg>/<hex[:2]>/<hex>                          the bytes of blobs and manifests
+    repositories/<name>/_layers/<alg>/<hex>              empty link: blob is in this repository
+    repositories/<name>/_manifests/revisions/<alg>/<hex> link holding the manifest's Content-Type
+    repositories/<name>/_manifests/tags/<tag>            the digest the tag points at
+    repositories/<name>/_referrers/<alg>/<subject hex>/<alg>/<hex>   empty link: a referrer
+    uploads/<id>/ (filesystem), _uploads/<id>/ (S3)      upload sessions (see uploads.py)
+
+Every object appears whole or not at all (rename on a filesystem, a PUT on S3), and a link
+is written only after what it points at, so a reader never sees partial content. Repository
+names are validated by the caller (routes.NAME has no `.` or `_` at the start of a
+component, so they cannot escape the root or collide with the `_layers`-style keys).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+from freight.digest import Digest
+from freight.server.uploads import UploadStore
+
+
+@dataclass(frozen=True)
+class Stamped:
+    """A digest with the time (epoch seconds) its object was last written."""
+
+    digest: Digest
+    mtime: float
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    digest: Digest
+    size: int
+    mtime: float
+
+
+@dataclass(frozen=True)
+class TagEntry:
+    tag: str
+    digest: Digest
+    mtime: float
+
+
+class Storage(Protocol):
+    """The registry's content: blobs (global, linked per repository), manifests, tags.
+
+    Methods block (file or network I/O); the app calls them in a worker thread.
+    `repo` is always a validated repository name.
+    """
+
+    @property
+    def location(self) -> str:
+        """Where the content is, for the start-up line and messages."""
+
+    @property
+    def uploads(self) -> UploadStore: ...
+
+    def blob_size(self, repo: str, digest: Digest) -> int | None:
+        """Size of the blob if it is linked in `repo` and present, else None."""
+
+    def open_blob(self, digest: Digest) -> BinaryIO:
+        """The blob's bytes for reading (seekable, streamed); FileNotFoundError if absent
+        (possibly only at the first read)."""
+
+    def blob_url(self, digest: Digest) -> str | None:
+        """A URL the client may fetch the blob from directly (a redirect), or None."""
+
+    def mount_blob(self, repo: str, source_repo: str, digest: Digest) -> bool:
+        """Link a blob of `source_repo` into `repo`; False if `source_repo` lacks it."""
+
+    def unlink_blob(self, repo: str, digest: Digest) -> bool:
+        """Remove the blob from `repo` (the bytes stay until gc); False if it was absent."""
+
+    def put_manifest(self, repo: str, digest: Digest, content_type: str, data: bytes,
+                     *, tag: str | None, subject: Digest | None) -> None:
+        """Store a verified manifest, optionally tag it and record it as a referrer."""
+
+    def manifest_type(self, repo: str, digest: Digest) -> str | None:
+        """The Content-Type the manifest was pushed with, or None if not in `repo`."""
+
+    def resolve_tag(self, repo: str, tag: str) -> Digest | None: ...
+
+    def delete_manifest(self, repo: str, digest: Digest) -> bool:
+        """Remove the manifest and every tag pointing at it; False if absent."""
+
+    def delete_tag(self, repo: str, tag: str) -> bool: ...
+
+    def tags(self, repo: str) -> list[str] | None:
+        """Sorted tags of `repo`, or None if the repository does not exist."""
+
+    def repositories(self) -> list[str]:
+        """Sorted names of every repository."""
+
+    def referrers(self, repo: str, subject: Digest) -> list[Digest]:
+        """Manifests of `repo` whose `subject` is `subject`."""
+
+    # -- for garbage collection ----------------------------------------------------------------
+
+    def revisions(self, repo: str) -> list[Stamped]:
+        """Every manifest revision of `repo`, with the time its link was written."""
+
+    def layer_links(self, repo: str) -> list[Stamped]:
+        """Every blob link of `repo`, with the time it was written."""
+
+    def tag_entries(self, repo: str) -> list[TagEntry]:
+        """Every tag of `repo` with its digest and the time it was last written."""
+
+    def stored_blobs(self) -> Iterator[StoredBlob]:
+        """Every blob (and manifest) in the store, linked or not."""
+
+    def read_blob(self, digest: Digest, limit: int) -> bytes:
+        """At most `limit` bytes of the blob; FileNotFoundError if absent."""
+
+    def delete_blob_data(self, digest: Digest) -> None:
+        """Remove the blob's bytes (gc only: links to it must be gone)."""
+
+    def purge_temporary(self, cutoff: float, *, dry_run: bool) -> int:
+        """Remove staging leftovers written before `cutoff`; return how many."""
+
+
+def blob_key(digest: Digest) -> str:
+    return f"blobs/{digest.algorithm}/{digest.encoded[:2]}/{digest.encoded}"
+
+
+def repo_key(repo: str) -> str:
+    return f"repositories/{repo}"
+
+
+def layer_key(repo: str, digest: Digest) -> str:
+    return f"{repo_key(repo)}/_layers/{digest.algorithm}/{digest.encoded}"
+
+
+def revision_key(repo: str, digest: Digest) -> str:
+    return f"{repo_key(repo)}/_manifests/revisions/{digest.algorithm}/{digest.encoded}"
+
+
+def tag_key(repo: str, tag: str) -> str:
+    return f"{repo_key(repo)}/_manifests/tags/{tag}"
+
+
+def referrers_key(repo: str, subject: Digest) -> str:
+    return f"{repo_key(repo)}/_referrers/{subject.algorithm}/{subject.encoded}"
+
+
+def referrer_key(repo: str, subject: Digest, digest: Digest) -> str:
+    return f"{referrers_key(repo, subject)}/{digest.algorithm}/{digest.encoded}"
