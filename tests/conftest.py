@@ -28,6 +28,19 @@ from support.registry import Registry, start_registry
 
 RegistryFactory = Callable[..., Registry]
 
+# pytest-timeout counts a session fixture's set-up toward the first test that uses it:
+# starting a docker engine and building the test images takes a minute on vfs, several on
+# a busy machine. Tests that need these get this instead of the default (pyproject.toml).
+SLOW_SETUP_FIXTURES = frozenset({"docker", "docker_puller", "containerd"})
+SLOW_SETUP_TIMEOUT = 1200  # seconds
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & SLOW_SETUP_FIXTURES and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(SLOW_SETUP_TIMEOUT))
+
 
 def _short_tempdir(prefix: str) -> Path:
     """Daemon state lives in /tmp directly: unix socket paths must stay under 108 bytes."""
