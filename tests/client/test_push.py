@@ -13,7 +13,7 @@ import freight
 from freight import mediatypes as mt
 from freight.cli import main
 from freight.errors import EXIT_BAD_INPUT, EXIT_NETWORK, EXIT_USAGE
-from freight.testing import ImageSpec, write_images
+from freight.testing import ImageSpec, random_image, serve_in_thread, write_images
 from support.samples import sample_layers
 
 ACCEPT = ", ".join(mt.ACCEPT_MANIFESTS)
@@ -55,6 +55,8 @@ def test_layer_types_match_bytes(served: str, archive: Path, compression: str,
     config = _blob(served, "team/app", manifest["config"]["digest"])
     assert freight.Digest.of(config) == freight.Digest.parse(manifest["config"]["digest"])
     assert (manifest["mediaType"] == mt.DOCKER_MANIFEST) == (compression == "gzip")
+    docker = manifest["mediaType"] == mt.DOCKER_MANIFEST  # a config typed for its manifest
+    assert manifest["config"]["mediaType"] == (mt.DOCKER_CONFIG if docker else mt.OCI_CONFIG)
 
 
 def test_second_push_uploads_nothing(served: str, archive: Path) -> None:
@@ -87,10 +89,18 @@ def test_other_repository_mounts(served: str, archive: Path) -> None:
     assert "mounted" in actions and "uploaded" not in actions
 
 
-def test_chunked_upload(served: str, archive: Path) -> None:
-    (result,) = freight.push(str(archive), f"{served}/team/app:1", chunk_size=4096)
-    for blob in result.blobs:
-        assert freight.Digest.of(_blob(served, "team/app", str(blob.digest))) == blob.digest
+def test_chunked_upload(tmp_path: Path) -> None:
+    archive = random_image(tmp_path / "random.tar", layers=[20_000, 9_000]).path  # incompressible
+    with serve_in_thread(tmp_path / "registry") as registry:
+        (result,) = freight.push(str(archive), registry.reference("team/app", "1"),
+                                 chunk_size=4096)
+        for blob in result.blobs:
+            data = _blob(registry.host, "team/app", str(blob.digest))
+            assert freight.Digest.of(data) == blob.digest
+        patches = [r["bytes_in"] for r in registry.requests() if r["method"] == "PATCH"]
+    # every chunk but each blob's last is exactly chunk_size, as the registry received them
+    assert patches and max(patches) == 4096
+    assert len(patches) >= sum(b.size // 4096 for b in result.blobs if b.action == "uploaded")
 
 
 def test_multi_image_to_bare_registry(served: str, tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from .stubregistry import Answer, Seen, StubRegistry, error
 DATA = os.urandom(3 * 1024 * 1024 + 123)
 DIGEST = Digest.of(DATA)
 ClientFor = Callable[..., RegistryClient]
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 def upload(sink: RegistrySink, data: bytes = DATA, digest: Digest = DIGEST,
@@ -238,3 +239,27 @@ def test_redirect_to_another_host_carries_no_authorization(
     assert sink.has_blob(DIGEST) is False  # the other host answered 404
     (followed,) = other.requests("HEAD")
     assert "authorization" not in followed.headers
+
+
+def test_a_manifest_stored_under_another_digest_is_a_registry_error(
+        stubs: StubFactory, client_for: ClientFor) -> None:
+    """The registry's Docker-Content-Digest must be what was sent: a registry (or proxy)
+    that rewrote the manifest would otherwise tag an image nobody pushed."""
+    stub = stubs()
+    other = str(Digest.of(b"a manifest we never sent"))
+    stub.script.append(lambda seen: (201, {"Docker-Content-Digest": other}, b"")
+                       if seen.method == "PUT" and "/manifests/" in seen.path else None)
+    sink = RegistrySink(client_for(stub), "team/app")
+    with pytest.raises(RegistryError, match="stored manifest"):
+        sink.put_manifest("1", b'{"schemaVersion": 2}', OCI_MANIFEST)
+
+
+def test_a_manifest_stored_under_its_digest_is_accepted(stubs: StubFactory,
+                                                        client_for: ClientFor) -> None:
+    stub = stubs()
+    raw = b'{"schemaVersion": 2}'
+    said = str(Digest.of(raw))
+    stub.script.append(lambda seen: (201, {"Docker-Content-Digest": said}, b"")
+                       if seen.method == "PUT" and "/manifests/" in seen.path else None)
+    sink = RegistrySink(client_for(stub), "team/app")
+    assert sink.put_manifest("1", raw, OCI_MANIFEST) == Digest.of(raw)

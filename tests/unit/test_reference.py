@@ -1,6 +1,11 @@
-import pytest
+from pathlib import Path
 
-from freight.errors import UsageError
+import pytest
+from click.testing import CliRunner
+
+from freight.cli import main
+from freight.digest import Digest
+from freight.errors import EXIT_USAGE, UsageError
 from freight.reference import Reference, is_loopback, parse_registry_or_reference
 
 
@@ -48,3 +53,27 @@ def test_bare_registry_destination() -> None:
 ])
 def test_loopback(host: str, loop: bool) -> None:
     assert is_loopback(host) is loop
+
+
+@pytest.mark.parametrize("hex_digits", [63, 65, 128])
+def test_a_sha256_digest_has_exactly_64_hex_digits(hex_digits: int) -> None:
+    text = "sha256:" + "a" * hex_digits
+    with pytest.raises(UsageError, match="malformed sha256 digest"):
+        Digest.parse(text)
+    with pytest.raises(UsageError):
+        Reference.parse(f"localhost:5000/app@{text}")
+
+
+def test_sha512_digests_have_128_hex_digits() -> None:
+    assert Digest.parse("sha512:" + "b" * 128).algorithm == "sha512"
+    for wrong in (127, 129):
+        with pytest.raises(UsageError):
+            Digest.parse("sha512:" + "b" * wrong)
+
+
+def test_a_long_digest_is_a_usage_error_on_the_command_line(tmp_path: Path) -> None:
+    ref = "127.0.0.1:9/app@sha256:" + "a" * 65  # nothing listens on port 9: never reached
+    run = CliRunner().invoke(main, ["pull", ref, str(tmp_path / "out.tar")])
+    assert run.exit_code == EXIT_USAGE, run.output
+    assert "digest" in run.stderr and "Traceback" not in run.output
+    assert not (tmp_path / "out.tar").exists()

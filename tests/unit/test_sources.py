@@ -201,3 +201,46 @@ def test_partial_multi_platform_index_narrows_to_a_complete_platform(tmp_path: P
     from freight.manifest import Platform
     with pytest.raises(SourceError, match="no complete image for linux/arm64"):
         open_archive(str(tmp_path), platform=Platform.parse("linux/arm64"))
+
+
+def _escaping_archive(tmp_path: Path, config_path: str) -> Path:
+    """A docker archive whose manifest.json names its config by `config_path`, a path that
+    leaves the archive, and which holds a tar member of exactly that name (a crafted tar)."""
+    good = _app_archive(tmp_path / "good.tar")
+    with tarfile.open(good) as tar:
+        entry = json.load(tar.extractfile("manifest.json"))[0]  # type: ignore[arg-type]
+        config = tar.extractfile(entry["Config"]).read()  # type: ignore[union-attr]
+    entry["Config"] = config_path
+
+    def edit(name: str, data: bytes | None):  # type: ignore[no-untyped-def]
+        return name, json.dumps([entry]).encode() if name == "manifest.json" else data
+
+    bad = _rewrite(good, tmp_path / "bad.tar", edit)
+    with tarfile.open(bad, "a") as tar:
+        info = tarfile.TarInfo(config_path)
+        info.size = len(config)
+        tar.addfile(info, io.BytesIO(config))
+    return bad
+
+
+@pytest.mark.parametrize("config_path", ["../config.json", "a/../../config.json"])
+def test_a_path_leaving_the_archive_is_refused_even_if_a_member_has_it(
+        tmp_path: Path, config_path: str) -> None:
+    with pytest.raises(SourceError, match="outside the archive"):
+        open_archive(_escaping_archive(tmp_path, config_path))
+
+
+@pytest.mark.parametrize("escape", ["../outside.json", "..", "ABSOLUTE"])
+def test_an_unpacked_archive_never_reads_beside_its_directory(tmp_path: Path,
+                                                             escape: str) -> None:
+    """`docker save | tar -x` gives a directory; its manifest.json cannot point out of it."""
+    unpacked = tmp_path / "unpacked"
+    with tarfile.open(_app_archive(tmp_path / "good.tar")) as tar:
+        tar.extractall(unpacked, filter="data")
+    entry = json.loads((unpacked / "manifest.json").read_text())[0]
+    outside = tmp_path / "outside.json"
+    outside.write_bytes((unpacked / entry["Config"]).read_bytes())  # a valid config, outside
+    entry["Config"] = str(outside) if escape == "ABSOLUTE" else escape
+    (unpacked / "manifest.json").write_text(json.dumps([entry]))
+    with pytest.raises(SourceError, match="outside the archive"):
+        open_archive(unpacked)
