@@ -77,3 +77,23 @@ def test_a_long_digest_is_a_usage_error_on_the_command_line(tmp_path: Path) -> N
     assert run.exit_code == EXIT_USAGE, run.output
     assert "digest" in run.stderr and "Traceback" not in run.output
     assert not (tmp_path / "out.tar").exists()
+
+
+def test_retagging_a_digest_reference_drops_the_digest() -> None:
+    pinned = Reference.parse("localhost:5000/team/app:1@sha256:" + "c" * 64)
+    assert str(pinned.with_tag("2")) == "localhost:5000/team/app:2"
+    assert pinned.with_tag("2").reference == "2"
+    untagged = pinned.with_tag(None)
+    assert (untagged.tag, untagged.digest, untagged.reference) == (None, None, "latest")
+    with pytest.raises(UsageError):
+        pinned.with_tag("bad tag")
+
+
+def test_pinning_and_moving_a_reference() -> None:
+    ref = Reference.parse("localhost:5000/team/app:1")
+    digest = Digest.parse("sha256:" + "d" * 64)
+    pinned = ref.with_digest(digest)
+    assert (pinned.tag, pinned.reference) == (None, str(digest))
+    assert str(pinned) == f"localhost:5000/team/app@{digest}"
+    moved = ref.in_repository("mirror/app")
+    assert str(moved) == "localhost:5000/mirror/app:1"
