@@ -122,3 +122,17 @@ def test_plugin_fixtures(freight_registry, freight_image) -> None:  # type: igno
     made = freight_image("p.tar", layers=1)
     assert made.path.exists()
     assert httpx.get(f"{freight_registry.url}/v2/").status_code == 200
+
+
+@pytest.mark.parametrize("fmt", ["docker", "oci"])
+def test_layers_may_each_have_their_own_compression(tmp_path: Path, fmt: str) -> None:
+    made = random_image(tmp_path / _name(fmt), layers=[100, 200, 300], format=fmt,  # type: ignore[arg-type]
+                        compression=["gzip", "none", "zstd"])
+    assert [b.media_type for b in made.image.layers] == [
+        mt.OCI_LAYER_GZIP, mt.OCI_LAYER, mt.OCI_LAYER_ZSTD]
+    with open_archive(made.path) as source:
+        root = source.images[0].root
+        assert isinstance(root, ImageNode)
+        assert [x.media_type for x in root.layers] == [b.media_type for b in made.image.layers]
+    with pytest.raises(ValueError, match="one per layer"):
+        random_image(tmp_path / "x.tar", layers=2, compression=["gzip"])

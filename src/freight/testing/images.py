@@ -87,10 +87,14 @@ class ImageSet:
         return self.images[0]
 
 
+Compressions = Compression | Sequence[Compression]  # one for all layers, or one per layer
+
+
 def write_images(path: str | os.PathLike[str], images: Sequence[ImageSpec], *,
-                 format: Format = "docker", compression: Compression = "none",
+                 format: Format = "docker", compression: Compressions = "none",
                  symlink_duplicates: bool = True) -> ImageSet:
-    """Write `images` to `path` in `format`, each layer stored with `compression`.
+    """Write `images` to `path` in `format`, each layer stored with `compression` (or with
+    `compression[i]` for layer i of each image, to mix compressed and plain layers).
 
     Formats: `docker` (legacy `docker save`), `docker25` (Docker 25+ `docker save`: an OCI
     layout plus manifest.json), `oci` (an OCI image layout directory), `oci-archive` (a tar
@@ -104,7 +108,7 @@ def write_images(path: str | os.PathLike[str], images: Sequence[ImageSpec], *,
 
 
 def random_image(path: str | os.PathLike[str], *, layers: int | Sequence[int] = DEFAULT_LAYERS,
-                 seed: int = 0, format: Format = "docker", compression: Compression = "none",
+                 seed: int = 0, format: Format = "docker", compression: Compressions = "none",
                  duplicates: Mapping[int, int] | None = None, images: int = 1,
                  tags: Sequence[str] | None = None) -> ImageSet:
     """Write `images` images of pseudo-random layers to `path`; the same seed, the same bytes.
@@ -135,9 +139,13 @@ def config_for(spec: ImageSpec) -> bytes:
     }, separators=(",", ":")).encode()
 
 
-def _prepare(spec: ImageSpec, compression: Compression) -> Prepared:
+def _prepare(spec: ImageSpec, compression: Compressions) -> Prepared:
     config = config_for(spec)
-    blobs = tuple(compressed(layer, compression) for layer in spec.layers)
+    each = [compression] * len(spec.layers) if isinstance(compression, str) else compression
+    if len(each) != len(spec.layers):
+        raise ValueError(f"compression: one per layer, got {len(each)} for "
+                         f"{len(spec.layers)} layers")
+    blobs = tuple(compressed(layer, kind) for layer, kind in zip(spec.layers, each, strict=True))
     return Prepared(tuple(spec.tags), config, blobs, oci_manifest(config, blobs))
 
 
