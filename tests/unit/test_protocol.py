@@ -71,3 +71,8 @@ def test_an_unknown_code_is_a_server_error_and_names_itself() -> None:
     assert status_of("NO_SUCH_CODE") == 500
     (entry,) = parse_error_body(error_body("NO_SUCH_CODE"))
     assert entry.message == "NO_SUCH_CODE"
+
+
+def test_a_registry_is_spoken_to_over_https_unless_told_otherwise() -> None:
+    assert urls.base_url("r.example:5000", plain_http=False) == "https://r.example:5000"
+    assert urls.base_url("127.0.0.1:5000", plain_http=True) == "http://127.0.0.1:5000"
