@@ -156,3 +156,50 @@ def test_a_malformed_platform_says_how_to_write_one(text: str) -> None:
 ])
 def test_platform_matching(want: str, have: str, match: bool) -> None:
     assert Platform.parse(want).matches(Platform.parse(have)) is match
+
+
+def test_what_freight_builds_is_what_it_says_and_the_bytes_stay_the_same() -> None:
+    """Built documents keep their exact bytes across versions: a re-push of the same image
+    finds the same digest at the registry and moves nothing."""
+    config = Descriptor(mt.OCI_CONFIG, D1, 3)
+    layers = [Descriptor(mt.OCI_LAYER_ZSTD, D2, 5)]
+    built = Manifest.build(mt.DOCKER_MANIFEST, config, layers)
+    assert (built.media_type, built.config, built.layers) == (mt.DOCKER_MANIFEST, config,
+                                                             tuple(layers))
+    doc = json.loads(built.raw)
+    assert (doc["schemaVersion"], doc["mediaType"]) == (2, mt.DOCKER_MANIFEST)
+    assert built.raw.startswith(b'{\n   "schemaVersion": 2,\n   "mediaType": ')
+    assert built.raw.endswith(b"}\n")
+    index = Index.build(mt.OCI_INDEX, [built.descriptor(platform=Platform("linux", "amd64"))])
+    assert index.media_type == mt.OCI_INDEX and index.manifests[0].platform is not None
+    idoc = json.loads(index.raw)
+    assert (idoc["schemaVersion"], idoc["mediaType"]) == (2, mt.OCI_INDEX)
+    assert index.raw.startswith(b'{\n   "schemaVersion": 2,\n   "mediaType": ')
+    assert index.descriptor(annotations={"a": "b"}).annotations == {"a": "b"}
+    assert built.descriptor(platform=Platform("linux", "arm64")).platform == Platform(
+        "linux", "arm64")
+
+
+def test_an_index_says_its_own_type() -> None:
+    raw = json.dumps({"mediaType": mt.DOCKER_MANIFEST_LIST, "manifests": []}).encode()
+    assert Index.parse(raw, mt.OCI_INDEX).media_type == mt.DOCKER_MANIFEST_LIST
+    assert Index.parse(b'{"manifests": []}').media_type == mt.OCI_INDEX
+
+
+def test_missing_fields_read_as_empty_and_an_empty_blob_is_fine() -> None:
+    desc = Descriptor.from_json({"digest": str(D1), "size": 0, "platform": {}}, "entry")
+    assert (desc.media_type, desc.size) == ("", 0)
+    assert desc.platform == Platform("", "", None)
+
+
+@pytest.mark.parametrize(("parse", "says"), [
+    (lambda: Manifest.parse(b"[1]"), "manifest must be a JSON object"),
+    (lambda: Index.parse(b"[1]"), "index must be a JSON object"),
+    (lambda: Manifest.parse(b'{"config": 1, "layers": []}', what="manifest of app"),
+     "manifest of app config: a descriptor"),
+    (lambda: Manifest.parse(json.dumps({"config": _desc(), "layers": [], "subject": [1]}).encode(),
+                            what="manifest of app"), "manifest of app subject: a descriptor"),
+])
+def test_errors_name_the_document_and_the_part(parse, says: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SourceError, match=f"^{says}"):
+        parse()

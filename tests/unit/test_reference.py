@@ -97,3 +97,40 @@ def test_pinning_and_moving_a_reference() -> None:
     assert str(pinned) == f"localhost:5000/team/app@{digest}"
     moved = ref.in_repository("mirror/app")
     assert str(moved) == "localhost:5000/mirror/app:1"
+
+
+@pytest.mark.parametrize(("bad", "says"), [
+    ("app:bad tag", "invalid tag 'bad tag'"), ("bad_host!:5000/app", "invalid registry host"),
+    ("Upper/case", "invalid image reference 'Upper/case': repository names are lowercase"),
+    ("app@sha256", "not a digest"),
+])
+def test_a_bad_reference_says_what_is_wrong(bad: str, says: str) -> None:
+    with pytest.raises(UsageError, match=says):
+        Reference.parse(bad)
+
+
+def test_names_up_to_255_characters() -> None:
+    host = "r.example"  # "r.example/" + 245 = 255
+    longest = f"{host}/{'a' * 245}"
+    assert len(longest) == 255 and Reference.parse(longest).repository == "a" * 245
+    with pytest.raises(UsageError, match="too long"):
+        Reference.parse(longest + "a")
+
+
+def test_a_dotted_first_part_is_a_registry() -> None:
+    assert Reference.parse("registry.example/app").registry == "registry.example"
+    assert Reference.parse("team/app").registry == "docker.io"
+
+
+def test_bare_registries_and_dotted_repositories_with_digests() -> None:
+    assert parse_registry_or_reference("[::1]:5000") == "[::1]:5000"
+    assert parse_registry_or_reference("[::1]") == "[::1]"
+    pinned = parse_registry_or_reference("my.app@sha256:" + "e" * 64)
+    assert isinstance(pinned, Reference) and pinned.repository == "library/my.app"
+
+
+def test_repo_tags_from_docker_save() -> None:
+    from freight.reference import familiar_to_reference
+
+    ref = familiar_to_reference("host:5000/a/b:1")
+    assert (ref.registry, ref.repository, ref.tag) == ("host:5000", "a/b", "1")
