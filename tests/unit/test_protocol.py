@@ -16,9 +16,7 @@ REPO = "team/sub.app"
 
 
 @pytest.mark.parametrize(("path", "route"), [
-    (urls.ping_path(), routes.Route(routes.BASE)),
     ("/v2", routes.Route(routes.BASE)),
-    (urls.catalog_path(), routes.Route(routes.CATALOG)),
     (urls.tags_path(REPO), routes.Route(routes.TAGS, REPO)),
     (urls.manifest_path(REPO, "v1"), routes.Route(routes.MANIFEST, REPO, "v1")),
     (urls.manifest_path(REPO, str(D)), routes.Route(routes.MANIFEST, REPO, str(D))),
@@ -30,6 +28,16 @@ REPO = "team/sub.app"
 def test_every_path_a_client_builds_is_a_route_the_server_knows(
         path: str, route: routes.Route) -> None:
     assert routes.match(path) == route
+
+
+def test_the_paths_without_a_repository() -> None:
+    assert routes.match(urls.ping_path()) == routes.Route(routes.BASE)
+    assert routes.match(urls.catalog_path()) == routes.Route(routes.CATALOG)
+
+
+def test_a_query_value_is_escaped_whole() -> None:
+    assert urls.add_query("https://r.example/up", "next", "/a b") == (
+        "https://r.example/up?next=%2Fa%20b")
 
 
 @pytest.mark.parametrize("path", ["/V2/", "/v2/_CATALOG", "/v3/", "/", "/v2/app"])

@@ -85,6 +85,7 @@ def test_the_link_a_server_writes_is_the_one_a_client_follows() -> None:
     ("https://r.example/v2/", "https://r.example:443/x", True),
     ("http://r.example/", "http://r.example:81/", False),
     ("https://r.example/", "https://r.example:80/", False),
+    ("https://r.example:80/", "https://r.example/", False),
     ("http://r.example/", "https://r.example/", False),
     ("https://r.example/", "https://storage.example/", False),
 ])
