@@ -136,3 +136,14 @@ def test_layers_may_each_have_their_own_compression(tmp_path: Path, fmt: str) ->
         assert [x.media_type for x in root.layers] == [b.media_type for b in made.image.layers]
     with pytest.raises(ValueError, match="one per layer"):
         random_image(tmp_path / "x.tar", layers=2, compression=["gzip"])
+
+
+def test_import_freight_loads_no_test_helper() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, freight\n"
+            "print(sorted(m for m in sys.modules if 'testing' in m or m == 'uvicorn'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip() == "[]"
