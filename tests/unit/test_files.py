@@ -6,13 +6,15 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import re
+import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 import zstandard
 
-from freight.errors import SourceError
+from freight.errors import SourceError, UsageError
 from freight.sources.files import (
     MAX_LINK_HOPS,
     MAX_METADATA_SIZE,
@@ -51,7 +53,8 @@ def test_a_slice_reads_seeks_and_stops_at_its_end(tmp_path: Path) -> None:
     path.write_bytes(b"0123456789abcdef")
     with SliceReader(str(path), 4, 8) as f:  # "456789ab"
         assert (f.readable(), f.seekable()) == (True, True)
-        assert f.read(3) == b"456" and f.tell() == 3
+        assert f.read(0) == b"" and f.tell() == 0
+        assert f.read(1) == b"4" and f.read(2) == b"56" and f.tell() == 3
         buffer = bytearray(10)
         assert f.readinto(buffer) == 5 and bytes(buffer[:5]) == b"789ab"
         assert f.read() == b"" and f.read(4) == b""
@@ -101,6 +104,19 @@ def test_a_link_loop_is_refused(tmp_path: Path) -> None:
         TarFiles(str(archive)).size("a")
 
 
+def _private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """TMPDIR and the working directory of this test's own, both empty."""
+    import tempfile
+
+    spool, cwd = tmp_path / "spool", tmp_path / "cwd"
+    spool.mkdir()
+    cwd.mkdir()
+    monkeypatch.setenv("TMPDIR", str(spool))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    monkeypatch.chdir(cwd)
+    return spool
+
+
 def test_a_chain_of_links_as_long_as_allowed_still_resolves(tmp_path: Path) -> None:
     hops = MAX_LINK_HOPS - 1
     chain = [_symlink(f"l{n}", f"l{n + 1}") for n in range(hops)]
@@ -130,13 +146,78 @@ def test_a_wrapped_archive_is_unpacked_once_and_cleaned_up(tmp_path: Path, wrap:
 
 
 @pytest.mark.parametrize(("content", "says"), [
-    (b"", "empty"), (b"\x1f\x8b\x08\x00broken", "gzip archive is damaged"),
-    (b"x" * 2048, "not a readable tar archive"),
+    (b"", "empty, not an image archive"),
+    (b"\x1f\x8b\x08\x00broken", "the gzip archive is damaged"),
+    (b"(\xb5/\xfd broken", "the zstd archive is damaged"),
+    (b"x" * 2048, "not a readable tar archive"), (b"\0" * 10240, "the tar archive is empty"),
 ])
-def test_what_is_not_a_tar_says_so(tmp_path: Path, content: bytes, says: str) -> None:
+def test_what_is_not_a_tar_says_so_and_names_it(tmp_path: Path, content: bytes,
+                                                says: str) -> None:
     (tmp_path / "bad").write_bytes(content)
-    with pytest.raises(SourceError, match=says):
+    with pytest.raises(SourceError, match=f"^{re.escape(str(tmp_path / 'bad'))}: {says}"):
         open_files(str(tmp_path / "bad"))
+
+
+def test_a_last_member_ending_exactly_at_the_end_of_the_file_is_whole(tmp_path: Path) -> None:
+    whole = _tar(tmp_path / "a.tar", [_file("x", b"x" * 1024)]).read_bytes()
+    (tmp_path / "bare.tar").write_bytes(whole[:512 + 1024])  # no end-of-archive blocks
+    assert TarFiles(str(tmp_path / "bare.tar")).size("x") == 1024
+
+
+def _stdin(monkeypatch: pytest.MonkeyPatch, data: bytes, *, tty: bool = False) -> None:
+    class Stdin(io.TextIOWrapper):
+        def isatty(self) -> bool:
+            return tty
+
+    monkeypatch.setattr(sys, "stdin", Stdin(io.BytesIO(data)))
+
+
+@pytest.mark.parametrize("wrap", ["plain", "gzip"])
+def test_an_archive_on_standard_input_is_read_once_and_cleaned_up(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wrap: str) -> None:
+    plain = _tar(tmp_path / "p.tar", [_file("manifest.json", b"[]")]).read_bytes()
+    _stdin(monkeypatch, gzip.compress(plain) if wrap == "gzip" else plain)
+    spool = _private_tmp(tmp_path, monkeypatch)
+    files = open_files("-")
+    assert files.label == "standard input" and files.size("manifest.json") == 2
+    (made,) = spool.iterdir()  # one temporary directory, named for what it is
+    assert made.name.startswith("freight-archive-")
+    files.close()
+    assert list(spool.iterdir()) == [] and list(Path.cwd().iterdir()) == []
+
+
+def test_standard_input_that_is_a_terminal_is_a_usage_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    _stdin(monkeypatch, b"", tty=True)
+    with pytest.raises(UsageError, match=r"^the source `-` reads an archive from standard "
+                                         r"input, which is a terminal: pipe one in"):
+        open_files("-")
+    monkeypatch.setattr(sys, "stdin", None)
+    with pytest.raises(UsageError, match="pipe one in"):
+        open_files("-")
+
+
+def test_a_zstd_archive_of_several_frames_is_read_to_the_end(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`zstd -T0` and pzstd write several frames; every one of them is the archive."""
+    plain = _tar(tmp_path / "p.tar", [_file("a", b"a" * 30_000), _file("b", b"b" * 30_000)])
+    data = plain.read_bytes()
+    frames = [zstandard.ZstdCompressor().compress(part) for part in (data[:10_000],
+                                                                     data[10_000:])]
+    (tmp_path / "w.tar.zst").write_bytes(b"".join(frames))
+    _private_tmp(tmp_path, monkeypatch)
+    files = open_files(str(tmp_path / "w.tar.zst"))
+    with files.open("b") as f:
+        assert f.read() == b"b" * 30_000
+    files.close()
+
+
+def test_a_plain_tar_is_read_in_place_never_copied(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = _tar(tmp_path / "p.tar", [_file("a", b"a")])
+    spool = _private_tmp(tmp_path, monkeypatch)
+    files = open_files(str(archive))
+    assert files.size("a") == 1 and list(spool.iterdir()) == []
 
 
 def test_a_cut_member_is_named(tmp_path: Path) -> None:
