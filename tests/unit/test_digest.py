@@ -61,3 +61,9 @@ def test_a_digest_prints_as_it_parses_and_shortens_like_docker() -> None:
     digest = Digest.parse("sha256:" + "0123456789ab" + "c" * 52)
     assert str(digest) == "sha256:0123456789ab" + "c" * 52 and digest.short == "0123456789ab"
     assert Digest.is_valid(str(digest))
+
+
+def test_a_size_mismatch_still_names_both_digests() -> None:
+    with pytest.raises(DigestMismatch) as caught:
+        b"".join(verified(DATA, RIGHT, 12, "blob"))
+    assert (caught.value.expected, caught.value.actual) == (str(RIGHT), str(RIGHT))

@@ -203,3 +203,19 @@ def test_missing_fields_read_as_empty_and_an_empty_blob_is_fine() -> None:
 def test_errors_name_the_document_and_the_part(parse, says: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(SourceError, match=f"^{says}"):
         parse()
+
+
+def test_an_index_keeps_its_annotations_and_describes_itself() -> None:
+    child = Descriptor(mt.OCI_MANIFEST, D1, 3)
+    built = Index.build(mt.DOCKER_MANIFEST_LIST, [child], {"org.example": "x"})
+    assert built.annotations == {"org.example": "x"}
+    desc = built.descriptor()
+    assert (desc.media_type, desc.digest, desc.size) == (mt.DOCKER_MANIFEST_LIST, built.digest,
+                                                         len(built.raw))
+
+
+def test_a_config_error_says_image_config_by_default() -> None:
+    with pytest.raises(SourceError, match=r"^image config has no rootfs\.diff_ids"):
+        ImageConfig.parse(b"{}")
+    with pytest.raises(SourceError, match=r"^image config must be a JSON object"):
+        ImageConfig.parse(b"[]")

@@ -134,3 +134,22 @@ def test_repo_tags_from_docker_save() -> None:
 
     ref = familiar_to_reference("host:5000/a/b:1")
     assert (ref.registry, ref.repository, ref.tag) == ("host:5000", "a/b", "1")
+
+
+def test_two_digests_in_a_reference_are_a_usage_error() -> None:
+    with pytest.raises(UsageError):
+        Reference.parse("app@sha256:" + "a" * 64 + "@sha256:" + "b" * 64)
+
+
+def test_the_repository_rule_is_spelled_out() -> None:
+    with pytest.raises(UsageError, match=r"digits and separators \(\., _, __, -\) in "
+                                         r"/-separated parts$"):
+        Reference.parse("Upper/case")
+
+
+@pytest.mark.parametrize(("host", "loop"), [
+    ("app.localhost:5000", True), ("app.localhost", True), ("[::1]", True),
+    ("localhost.example:5000", False), ("notlocalhost", False),
+])
+def test_loopback_names(host: str, loop: bool) -> None:
+    assert is_loopback(host) is loop
