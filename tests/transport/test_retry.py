@@ -79,3 +79,10 @@ def test_a_lasting_failure_is_not_retried(stubs: StubFactory, client_for: Client
     with pytest.raises(FreightError, match=str(status)):
         client_for(stub).ping()
     assert len(stub.requests("GET", "/v2/")) == 1 and sleeps == []
+
+
+def test_retry_after_date_against_the_clock() -> None:
+    import time
+
+    wait = retry_after_seconds(formatdate(time.time() + 3600, usegmt=True))
+    assert wait is not None and 0 < wait <= 3600
