@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from freight.digest import Digest
-from freight.errors import DigestMismatch, RegistryError
+from freight.errors import AuthError, DigestMismatch, RegistryError
 from freight.sinks.registry import RegistrySink
 from freight.transport.client import RegistryClient
 from freight.transport.credentials import Credentials
@@ -263,3 +263,64 @@ def test_a_manifest_stored_under_its_digest_is_accepted(stubs: StubFactory,
                        if seen.method == "PUT" and "/manifests/" in seen.path else None)
     sink = RegistrySink(client_for(stub), "team/app")
     assert sink.put_manifest("1", raw, OCI_MANIFEST) == Digest.of(raw)
+
+
+def _on_mount(answer: Answer) -> Callable[[Seen], Answer | None]:
+    return lambda seen: answer if seen.method == "POST" and "mount=" in seen.path else None
+
+
+def test_a_mount_the_registry_does_moves_no_bytes(stubs: StubFactory,
+                                                  client_for: ClientFor) -> None:
+    stub = stubs()
+    stub.script.append(_on_mount((201, {"Location": f"/v2/team/app/blobs/{DIGEST}"}, b"")))
+    assert RegistrySink(client_for(stub), "team/app").mount(DIGEST, "other/repo") is True
+    (post,) = stub.requests("POST")
+    assert post.path == f"/v2/team/app/blobs/uploads/?mount={DIGEST}&from=other/repo"
+    assert post.headers["content-length"] == "0"  # some proxies refuse a POST without one
+    assert not stub.requests("PATCH") and not stub.requests("PUT")
+
+
+@pytest.mark.parametrize("status", [400, 404, 405])
+def test_a_mount_the_registry_refuses_is_an_upload(stubs: StubFactory, client_for: ClientFor,
+                                                   status: int) -> None:
+    stub = stubs()
+    stub.script.append(_on_mount(error(status, "UNSUPPORTED")))
+    sink = RegistrySink(client_for(stub), "team/app")
+    assert sink.mount(DIGEST, "other/repo") is False
+    upload(sink)
+    assert stub.shared.blobs[str(DIGEST)] == DATA
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_mount_refused_for_lack_of_rights_says_which(stubs: StubFactory,
+                                                       client_for: ClientFor,
+                                                       status: int) -> None:
+    stub = stubs()
+    stub.script.append(_on_mount(error(status, "DENIED")))
+    with pytest.raises(AuthError, match=r"refused to mount blob .* from other/repo into "
+                                        r"team/app \(\d+\): the credentials need pull on "
+                                        r"other/repo and push on team/app") as caught:
+        RegistrySink(client_for(stub), "team/app").mount(DIGEST, "other/repo")
+    assert (caught.value.status, caught.value.code) == (status, "DENIED")
+
+
+def test_has_blob_asks_with_head(stubs: StubFactory, client_for: ClientFor) -> None:
+    stub = stubs()
+    sink = RegistrySink(client_for(stub), "team/app")
+    assert sink.has_blob(DIGEST) is False
+    upload(sink)
+    assert sink.has_blob(DIGEST) is True
+    assert [s.path for s in stub.requests("HEAD")] == [f"/v2/team/app/blobs/{DIGEST}"] * 2
+
+
+@pytest.mark.parametrize("status", [400, 404, 410])
+def test_a_session_lost_while_resyncing_starts_afresh(stubs: StubFactory,
+                                                      client_for: ClientFor,
+                                                      status: int) -> None:
+    stub = stubs()
+    stub.script.append(once(nth_patch(2), error(416, "RANGE_INVALID")))
+    stub.script.append(once(lambda s: s.method == "GET" and "/uploads/" in s.path,
+                            error(status, "BLOB_UPLOAD_UNKNOWN")))
+    upload(RegistrySink(client_for(stub), "team/app", chunk_size=1024 * 1024))
+    assert len(stub.requests("POST")) == 2
+    assert stub.shared.blobs[str(DIGEST)] == DATA
