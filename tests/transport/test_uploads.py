@@ -324,3 +324,59 @@ def test_a_session_lost_while_resyncing_starts_afresh(stubs: StubFactory,
     upload(RegistrySink(client_for(stub), "team/app", chunk_size=1024 * 1024))
     assert len(stub.requests("POST")) == 2
     assert stub.shared.blobs[str(DIGEST)] == DATA
+
+
+SMALL = os.urandom(2500)
+
+
+def test_a_registry_that_refuses_every_close_is_given_up_on(
+        stubs: StubFactory, client_for: ClientFor) -> None:
+    """Accepted chunks do not reset the budget: a registry (or a proxy corrupting bytes)
+    that answers DIGEST_INVALID to every close ends the push, it does not loop for ever."""
+    from freight.sinks.registry import MAX_TOTAL_FAILURES
+
+    stub = stubs()
+    stub.script.append(lambda s: error(400, "DIGEST_INVALID") if s.method == "PUT" else None)
+    with pytest.raises(RegistryError, match=rf"failed the upload of blob .* "
+                                            rf"{MAX_TOTAL_FAILURES} times .*giving up") as caught:
+        upload(RegistrySink(client_for(stub), "team/app", chunk_size=1024), data=SMALL,
+               digest=Digest.of(SMALL))
+    assert caught.value.retryable is False
+    assert len(stub.requests("POST")) == MAX_TOTAL_FAILURES
+
+
+def test_sessions_lost_in_a_row_end_the_upload_with_the_registry_words(
+        stubs: StubFactory, client_for: ClientFor) -> None:
+    from freight.sinks.registry import MAX_FAILURES
+
+    stub = stubs()
+    stub.script.append(lambda s: error(400, "DIGEST_INVALID") if s.method == "PUT" else None)
+    with pytest.raises(RegistryError, match="DIGEST_INVALID") as caught:
+        upload(RegistrySink(client_for(stub), "team/app"), data=SMALL, digest=Digest.of(SMALL))
+    assert caught.value.code == "DIGEST_INVALID"
+    assert len(stub.requests("POST")) == MAX_FAILURES
+
+
+def _too_large_over(limit: int) -> Callable[[Seen], Answer | None]:
+    return lambda s: error(413, "SIZE_INVALID") if s.method == "PATCH" and \
+        s.body_length > limit else None
+
+
+def test_a_413_on_a_chunk_halves_the_chunks_until_they_pass(stubs: StubFactory,
+                                                            client_for: ClientFor) -> None:
+    stub = stubs()
+    stub.script.append(_too_large_over(1536 * 1024))
+    upload(RegistrySink(client_for(stub), "team/app", chunk_size=4 << 20))
+    sizes = [s.body_length for s in stub.requests("PATCH")]
+    assert sizes[:2] == [len(DATA), 2 << 20]  # refused: 4 MiB held it all, then 2 MiB
+    assert set(sizes[2:-1]) == {1 << 20}  # the floor, and it passes
+    assert stub.shared.blobs[str(DIGEST)] == DATA
+
+
+def test_a_413_at_the_smallest_chunk_is_the_registrys_answer(stubs: StubFactory,
+                                                             client_for: ClientFor) -> None:
+    stub = stubs()
+    stub.script.append(_too_large_over(1000))
+    with pytest.raises(RegistryError, match="413") as caught:
+        upload(RegistrySink(client_for(stub), "team/app", chunk_size=1 << 20))
+    assert caught.value.status == 413 and len(stub.requests("PATCH")) == 1  # no retry loop
