@@ -6,27 +6,38 @@ Missing components skip the tests that need them, except with CI=true, where the
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import shutil
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-import httpx
 import pytest
 
+from freight.testing import serve_in_thread
 from support import archives, badarchives, docker25
 from support.containerd import Containerd, start_containerd
 from support.docker import DockerEngine, start_docker
 from support.images import TestImages, build_all
-from support.procs import free_port
 from support.proxy import RegistryProxy
 from support.registry import Registry, start_registry
 
 RegistryFactory = Callable[..., Registry]
+
+# pytest-timeout counts a session fixture's set-up toward the first test that uses it:
+# starting a docker engine and building the test images takes a minute on vfs, several on
+# a busy machine. Tests that need these get this instead of the default (pyproject.toml).
+SLOW_SETUP_FIXTURES = frozenset({"docker", "docker_puller", "containerd"})
+SLOW_SETUP_TIMEOUT = 1200  # seconds
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & SLOW_SETUP_FIXTURES and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(SLOW_SETUP_TIMEOUT))
 
 
 def _short_tempdir(prefix: str) -> Path:
@@ -215,28 +226,13 @@ def bad_archive(legacy_archive: Path, archive_dir: Path) -> Callable[[str], Path
 
 @pytest.fixture
 def serve_registry(tmp_path: Path) -> Iterator[Callable[[], str]]:
-    """A factory: each call starts a fresh embedded registry and returns `127.0.0.1:PORT`."""
-    procs: list[subprocess.Popen[bytes]] = []
+    """A factory: each call starts a fresh embedded registry (in this process, a thread of
+    its own; see freight.testing) and returns `127.0.0.1:PORT`."""
+    numbers = itertools.count()
+    with contextlib.ExitStack() as running:
 
-    def start() -> str:
-        port = free_port()
-        root = tmp_path / f"registry-{port}"
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "freight", "serve", "--root", str(root),
-             "--address", f"127.0.0.1:{port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        host = f"127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                httpx.get(f"http://{host}/v2/", timeout=1)
-                return host
-            except httpx.TransportError:
-                time.sleep(0.05)
-        raise RuntimeError("freight serve did not start")
+        def start() -> str:
+            root = tmp_path / f"registry-{next(numbers)}"
+            return running.enter_context(serve_in_thread(root)).host
 
-    try:
         yield start
-    finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(10)

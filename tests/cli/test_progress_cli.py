@@ -13,9 +13,11 @@ import pytest
 
 from freight.cli.progress_json import JsonLines
 from freight.progress import Phase, Plan, Summary
+from freight.testing import ImageSet, random_image
 from support.archives import read_member
 from support.freightcli import UserDirs, run_freight
-from support.synthimage import SynthImage, make_archive
+
+MB = 1 << 20
 
 
 def test_json_lines_are_one_object_each_and_the_overall_ones_few() -> None:
@@ -51,18 +53,18 @@ def test_json_lines_are_one_object_each_and_the_overall_ones_few() -> None:
 
 
 @pytest.fixture
-def synth(tmp_path: Path) -> SynthImage:
-    return make_archive(tmp_path / "synth.tar", [0.2] * 5, reference="synth/small:1")
+def synth(tmp_path: Path) -> ImageSet:
+    return random_image(tmp_path / "synth.tar", layers=[MB // 5] * 5, tags=["synth/small:1"])
 
 
-def push(image: SynthImage, host: str, dirs: UserDirs, *options: str) -> tuple[str, str]:
-    done = run_freight("push", str(image.archive), f"{host}/synth/small:1", *options, dirs=dirs)
+def push(image: ImageSet, host: str, dirs: UserDirs, *options: str) -> tuple[str, str]:
+    done = run_freight("push", str(image.path), f"{host}/synth/small:1", *options, dirs=dirs)
     assert done.returncode == 0, done.describe()
     return done.stdout, done.stderr
 
 
 def test_json_events_of_a_real_push_count_what_the_results_say(
-        synth: SynthImage, serve_registry: Callable[[], str], tmp_path: Path) -> None:
+        synth: ImageSet, serve_registry: Callable[[], str], tmp_path: Path) -> None:
     out, err = push(synth, serve_registry(), UserDirs.under(tmp_path / "u"), "--progress",
                     "json", "--json")
     events = [json.loads(line) for line in err.splitlines()]  # every line is one object
@@ -75,18 +77,18 @@ def test_json_events_of_a_real_push_count_what_the_results_say(
 
 
 def test_a_quiet_push_prints_nothing_on_stderr(
-        synth: SynthImage, serve_registry: Callable[[], str], tmp_path: Path) -> None:
+        synth: ImageSet, serve_registry: Callable[[], str], tmp_path: Path) -> None:
     out, err = push(synth, serve_registry(), UserDirs.under(tmp_path / "u"), "--quiet")
     assert err == ""
     assert out.startswith("127.0.0.1:")
 
 
 def test_json_events_of_a_real_push_begin_with_the_plan_and_end_with_the_summary(
-        synth: SynthImage, serve_registry: Callable[[], str], tmp_path: Path) -> None:
+        synth: ImageSet, serve_registry: Callable[[], str], tmp_path: Path) -> None:
     _, err = push(synth, serve_registry(), UserDirs.under(tmp_path / "u"), "--progress", "json")
     events = [json.loads(line) for line in err.splitlines()]
-    config = read_member(synth.archive, synth.image_id.removeprefix("sha256:") + ".json")
-    total = sum(synth.layer_sizes) + len(config)
+    config = read_member(synth.path, synth.image.config_digest.removeprefix("sha256:") + ".json")
+    total = sum(synth.image.layer_sizes) + len(config)
     assert events[0] == {"event": "begin", "verb": "push", "images": 1, "blobs": 6,
                          "total": total}
     overall = [e for e in events if e["event"] == "overall"]
@@ -96,7 +98,7 @@ def test_json_events_of_a_real_push_begin_with_the_plan_and_end_with_the_summary
 
 
 def test_off_a_terminal_a_push_ends_with_the_summary_line_also_when_nothing_moves(
-        synth: SynthImage, serve_registry: Callable[[], str], tmp_path: Path) -> None:
+        synth: ImageSet, serve_registry: Callable[[], str], tmp_path: Path) -> None:
     host, dirs = serve_registry(), UserDirs.under(tmp_path / "u")
     _, err = push(synth, host, dirs)
     assert err.splitlines()[-1].startswith("freight: pushed 1 image: 6 blobs sent, 0 skipped, "
@@ -108,7 +110,7 @@ def test_off_a_terminal_a_push_ends_with_the_summary_line_also_when_nothing_move
 
 
 def test_a_pulls_rows_say_download_never_upload(
-        synth: SynthImage, serve_registry: Callable[[], str], tmp_path: Path) -> None:
+        synth: ImageSet, serve_registry: Callable[[], str], tmp_path: Path) -> None:
     host, dirs = serve_registry(), UserDirs.under(tmp_path / "u")
     push(synth, host, dirs, "--quiet")
     done = run_freight("pull", f"{host}/synth/small:1", str(tmp_path / "out.tar"),

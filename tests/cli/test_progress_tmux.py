@@ -13,13 +13,15 @@ from pathlib import Path
 import pytest
 
 from freight.cli.progress_view import MAX_ROWS, human_bytes
+from freight.testing import random_image
 from support import fakepush
 from support.archives import read_member
 from support.faults import Fault, Reply, RequestInfo
 from support.freightcli import UserDirs
 from support.proxy import RegistryProxy
-from support.synthimage import make_archive
 from support.tmux import PANE_TIMEOUT_SECONDS, Pane
+
+MB = 1 << 20
 
 pytestmark = pytest.mark.integration
 
@@ -130,12 +132,12 @@ def test_a_real_push_of_41_layers_under_a_real_terminal(
         pane: Callable[..., Pane], tmp_path: Path,
         gated: tuple[RegistryProxy, Gate]) -> None:
     proxy, gate = gated
-    image = make_archive(tmp_path / "big.tar", [0.25] * 40, reference="synth/big:1")
-    config = read_member(image.archive, image.image_id.removeprefix("sha256:") + ".json")
-    total = sum(image.layer_sizes) + len(config)  # the plan: blobs as the archive holds them
+    image = random_image(tmp_path / "big.tar", layers=[MB // 4] * 40, tags=["synth/big:1"])
+    config = read_member(image.path, image.image.config_digest.removeprefix("sha256:") + ".json")
+    total = sum(image.image.layer_sizes) + len(config)  # the plan: blobs as the archive holds them
     dirs = UserDirs.under(tmp_path / "user")
     env = {"PYTHONPATH": SRC, **dirs.env()}
-    push = [sys.executable, "-m", "freight", "push", str(image.archive),
+    push = [sys.executable, "-m", "freight", "push", str(image.path),
             f"{proxy.host}/synth/big:1", "--jobs", "16"]
     term = pane(push, env=env)
     screens: list[str] = []

@@ -15,13 +15,15 @@ import freight
 from freight import mediatypes as mt
 from freight.cli import main
 from freight.errors import EXIT_REGISTRY
-from unit.synthetic import config_for, layer_tar, legacy_archive, sample_layers, sha
+from freight.testing import ImageSpec, config_for, layer_tar, write_images
+from freight.testing import sha256 as sha
+from support.samples import sample_layers
 
 
 @pytest.fixture
 def pushed(served: str, tmp_path: Path) -> str:
     a, b = sample_layers()
-    archive = legacy_archive(tmp_path / "app.tar", [(["x:1"], [a, b])])
+    archive = write_images(tmp_path / "app.tar", [ImageSpec([a, b], ["x:1"])]).path
     freight.push(str(archive), f"{served}/team/app:1")
     return f"{served}/team/app:1"
 
@@ -53,8 +55,9 @@ def test_pull_into_existing_layout_fetches_only_missing(pushed: str, tmp_path: P
 def test_bundle_round_trip(served: str, serve_registry: Callable[[], str],
                            tmp_path: Path) -> None:
     a, b = sample_layers()
-    archive = legacy_archive(tmp_path / "m.tar", [(["one:1"], [a]), (["two:1"], [a, b]),
-                                                   (["team/three:x"], [b])])
+    archive = write_images(tmp_path / "m.tar", [
+        ImageSpec([a], ["one:1"]), ImageSpec([a, b], ["two:1"]), ImageSpec([b], ["team/three:x"])
+    ]).path
     pushed = freight.push(str(archive), served)
     bundle = tmp_path / "bundle.tar"
     freight.pull([str(r.reference) for r in pushed], str(bundle))
@@ -82,9 +85,7 @@ def _push_index(host: str) -> str:
     children = []
     for arch in ("amd64", "arm64"):
         layer = layer_tar({f"arch-{arch}": arch.encode()})
-        config = json.loads(config_for([layer]))
-        config["architecture"] = arch
-        raw_config = json.dumps(config).encode()
+        raw_config = config_for(ImageSpec([layer], architecture=arch, cmd=["/bin/hello"]))
         for blob in (layer, raw_config):
             loc = client.post("/v2/multi/app/blobs/uploads/").headers["location"]
             assert client.put(loc, params={"digest": sha(blob)}, content=blob).status_code == 201

@@ -13,7 +13,8 @@ import freight
 from freight import mediatypes as mt
 from freight.cli import main
 from freight.errors import EXIT_BAD_INPUT, EXIT_NETWORK, EXIT_USAGE
-from unit.synthetic import legacy_archive, sample_layers
+from freight.testing import ImageSpec, random_image, serve_in_thread, write_images
+from support.samples import sample_layers
 
 ACCEPT = ", ".join(mt.ACCEPT_MANIFESTS)
 
@@ -31,7 +32,7 @@ def _blob(host: str, repo: str, digest: str) -> bytes:
 @pytest.fixture
 def archive(tmp_path: Path) -> Path:
     a, b = sample_layers()
-    return legacy_archive(tmp_path / "app.tar", [(["team/app:1"], [a, b, a])])
+    return write_images(tmp_path / "app.tar", [ImageSpec([a, b, a], ["team/app:1"])]).path
 
 
 @pytest.mark.parametrize(("compression", "stream"), [
@@ -54,6 +55,8 @@ def test_layer_types_match_bytes(served: str, archive: Path, compression: str,
     config = _blob(served, "team/app", manifest["config"]["digest"])
     assert freight.Digest.of(config) == freight.Digest.parse(manifest["config"]["digest"])
     assert (manifest["mediaType"] == mt.DOCKER_MANIFEST) == (compression == "gzip")
+    docker = manifest["mediaType"] == mt.DOCKER_MANIFEST  # a config typed for its manifest
+    assert manifest["config"]["mediaType"] == (mt.DOCKER_CONFIG if docker else mt.OCI_CONFIG)
 
 
 def test_second_push_uploads_nothing(served: str, archive: Path) -> None:
@@ -75,7 +78,7 @@ def test_empty_cache_drops_streams_of_layers_the_registry_has(
     monkeypatch.setenv("FREIGHT_CACHE_DIR", str(tmp_path / "fresh-cache"))
     (second,) = freight.push(str(archive), f"{served}/team/app:2", stream=True)
     assert {b.action for b in second.blobs} == {"skipped"}
-    uploads = tmp_path / f"registry-{served.rsplit(':', 1)[1]}" / "uploads"
+    (uploads,) = tmp_path.glob("registry-*/uploads")  # the one registry's upload sessions
     assert not list(uploads.iterdir())
 
 
@@ -86,16 +89,24 @@ def test_other_repository_mounts(served: str, archive: Path) -> None:
     assert "mounted" in actions and "uploaded" not in actions
 
 
-def test_chunked_upload(served: str, archive: Path) -> None:
-    (result,) = freight.push(str(archive), f"{served}/team/app:1", chunk_size=4096)
-    for blob in result.blobs:
-        assert freight.Digest.of(_blob(served, "team/app", str(blob.digest))) == blob.digest
+def test_chunked_upload(tmp_path: Path) -> None:
+    archive = random_image(tmp_path / "random.tar", layers=[20_000, 9_000]).path  # incompressible
+    with serve_in_thread(tmp_path / "registry") as registry:
+        (result,) = freight.push(str(archive), registry.reference("team/app", "1"),
+                                 chunk_size=4096)
+        for blob in result.blobs:
+            data = _blob(registry.host, "team/app", str(blob.digest))
+            assert freight.Digest.of(data) == blob.digest
+        patches = [r["bytes_in"] for r in registry.requests() if r["method"] == "PATCH"]
+    # every chunk but each blob's last is exactly chunk_size, as the registry received them
+    assert patches and max(patches) == 4096
+    assert len(patches) >= sum(b.size // 4096 for b in result.blobs if b.action == "uploaded")
 
 
 def test_multi_image_to_bare_registry(served: str, tmp_path: Path) -> None:
     a, b = sample_layers()
-    path = legacy_archive(tmp_path / "m.tar", [(["one:1", "one:2"], [a]),
-                                                (["team/two:x"], [a, b])])
+    path = write_images(tmp_path / "m.tar", [ImageSpec([a], ["one:1", "one:2"]),
+                                             ImageSpec([a, b], ["team/two:x"])]).path
     results = freight.push(str(path), served)
     assert sorted(str(r.reference) for r in results) == [
         f"{served}/one:1", f"{served}/one:2", f"{served}/team/two:x"]
@@ -118,7 +129,7 @@ def test_cli_json_and_pinned_lines(served: str, archive: Path) -> None:
 @pytest.mark.parametrize("compression", ["gzip", "none", "gzip --stream"])
 def test_diff_id_mismatch_writes_no_tag(served: str, tmp_path: Path, compression: str) -> None:
     a, b = sample_layers()
-    path = legacy_archive(tmp_path / "bad.tar", [(["team/app:1"], [a, b])])
+    path = write_images(tmp_path / "bad.tar", [ImageSpec([a, b], ["team/app:1"])]).path
     data = path.read_bytes()
     needle = b"hello\n" * 100
     path.write_bytes(data.replace(needle, b"HELLO\n" * 100, 1))
@@ -128,7 +139,7 @@ def test_diff_id_mismatch_writes_no_tag(served: str, tmp_path: Path, compression
     assert "diff_id" in run.stderr and len(run.stderr.strip().splitlines()) == 1
     reply = httpx.get(f"http://{served}/v2/team/app/manifests/1", headers={"Accept": ACCEPT})
     assert reply.status_code == 404
-    uploads = tmp_path / f"registry-{served.rsplit(':', 1)[1]}" / "uploads"
+    (uploads,) = tmp_path.glob("registry-*/uploads")  # the one registry's upload sessions
     assert not list(uploads.iterdir())  # the bad layer's stream was dropped, not kept
 
 
@@ -168,17 +179,18 @@ def test_usage_and_network_errors(archive: Path, tmp_path: Path) -> None:
 
 
 def test_cached_layer_of_another_size_is_read_again(served: str, tmp_path: Path) -> None:
+    import io
     import tarfile
 
-    from unit.synthetic import add
-
     a, b = sample_layers()
-    good = legacy_archive(tmp_path / "good.tar", [(["team/app:1"], [a, b])])
+    good = write_images(tmp_path / "good.tar", [ImageSpec([a, b], ["team/app:1"])]).path
     freight.push(str(good), f"{served}/team/app:1")
     bad = tmp_path / "bad.tar"
     with tarfile.open(good) as tin, tarfile.open(bad, "w") as tout:
         for info in tin:
-            data = tin.extractfile(info).read()  # type: ignore[union-attr]
-            add(tout, info.name, data[:-1024] if data == a else data)  # cut the first layer
+            data = tin.extractfile(info).read() if info.isfile() else b""  # type: ignore[union-attr]
+            data = data[:-1024] if data == a else data  # cut the first layer
+            info.size = len(data)
+            tout.addfile(info, io.BytesIO(data))
     with pytest.raises(freight.DigestMismatch):
         freight.push(str(bad), f"{served}/team/app:2")

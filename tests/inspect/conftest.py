@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from inspect_support import Target, start_served, stop
 
-from unit.synthetic import legacy_archive, sample_layers
+from freight.testing import ImageSpec, write_images
+from support.samples import sample_layers
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -48,7 +49,7 @@ def target(request: pytest.FixtureRequest) -> Target:
 def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A `docker save` archive of one two-layer image."""
     path = tmp_path_factory.mktemp("archive") / "app.tar"
-    return legacy_archive(path, [(["app:1"], sample_layers())])
+    return write_images(path, [ImageSpec(sample_layers(), ["app:1"])]).path
 
 
 @pytest.fixture

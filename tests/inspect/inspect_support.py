@@ -14,8 +14,8 @@ from urllib.parse import urljoin
 
 import httpx
 
+from freight.testing import layer_tar
 from support.procs import free_port, wait_until
-from unit.synthetic import layer_tar
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from freight.errors import EXIT_AUTH, EXIT_NETWORK, NetworkError
+from freight.testing import ImageSet, random_image
 from freight.transport.client import RegistryClient
 from support.faults import Fault, Reply, RequestInfo
 from support.freightcli import FreightRun, UserDirs, run_freight
@@ -30,7 +31,6 @@ from support.proxy import RegistryProxy
 from support.registry import Registry
 from support.registry_api import tag_exists
 from support.secureregistry import TlsFiles, make_tls, start_secure_registry
-from support.synthimage import SynthImage, make_archive
 from support.tokenserver import TokenServer
 
 pytestmark = pytest.mark.integration
@@ -67,9 +67,9 @@ json.dump(data, open(store, "w"))
 # --- fixtures --------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def image(tmp_path_factory: pytest.TempPathFactory) -> SynthImage:
-    return make_archive(tmp_path_factory.mktemp("synth") / "small.tar", [3, 1],
-                        reference="synth/small:1")
+def image(tmp_path_factory: pytest.TempPathFactory) -> ImageSet:
+    return random_image(tmp_path_factory.mktemp("synth") / "small.tar",
+                        layers=[3 << 20, 1 << 20], tags=["synth/small:1"])
 
 
 @pytest.fixture(scope="module")
@@ -130,9 +130,9 @@ def basic_auth(user: str = USER, password: str = PASSWORD) -> dict[str, str]:
     return {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
-def push(image: SynthImage, host: str, repository: str, dirs: UserDirs, *extra: str,
+def push(image: ImageSet, host: str, repository: str, dirs: UserDirs, *extra: str,
          stdin: str | None = None) -> FreightRun:
-    return run_freight("push", str(image.archive), f"{host}/{repository}:1", "-q",
+    return run_freight("push", str(image.path), f"{host}/{repository}:1", "-q",
                        "--compression", "keep", *extra, dirs=dirs, stdin=stdin)
 
 
@@ -150,14 +150,14 @@ def assert_failed(run: FreightRun, code: int, *, secret: str = PASSWORD) -> None
 
 # --- Basic auth (htpasswd) --------------------------------------------------------------
 
-def test_basic_with_flags(basic_registry: Registry, image: SynthImage, dirs: UserDirs) -> None:
+def test_basic_with_flags(basic_registry: Registry, image: ImageSet, dirs: UserDirs) -> None:
     run = push(image, basic_registry.host, "basic/flags", dirs, "-u", USER,
                "--password-stdin", stdin=PASSWORD + "\n")
     assert_pushed(run)
 
 
 def test_basic_wrong_password_fails_without_echoing_it(basic_registry: Registry,
-                                                      image: SynthImage, dirs: UserDirs) -> None:
+                                                      image: ImageSet, dirs: UserDirs) -> None:
     run = push(image, basic_registry.host, "basic/wrong", dirs, "-u", USER,
                "--password-stdin", stdin="not-the-password-42\n")
     assert_failed(run, EXIT_AUTH, secret="not-the-password-42")
@@ -165,20 +165,20 @@ def test_basic_wrong_password_fails_without_echoing_it(basic_registry: Registry,
 
 
 def test_basic_without_credentials_says_how_to_log_in(basic_registry: Registry,
-                                                      image: SynthImage, dirs: UserDirs) -> None:
+                                                      image: ImageSet, dirs: UserDirs) -> None:
     run = push(image, basic_registry.host, "basic/none", dirs)
     assert_failed(run, EXIT_AUTH)
     assert "freight login" in run.stderr
 
 
-def test_basic_from_docker_config(basic_registry: Registry, image: SynthImage,
+def test_basic_from_docker_config(basic_registry: Registry, image: ImageSet,
                                   dirs: UserDirs) -> None:
     write_config(dirs, {"auths": {basic_registry.host: basic_auth()}})
     assert_pushed(push(image, basic_registry.host, "basic/config", dirs))
 
 
 def test_login_verifies_then_writes_docker_config_and_logout_removes(
-        basic_registry: Registry, image: SynthImage, dirs: UserDirs) -> None:
+        basic_registry: Registry, image: ImageSet, dirs: UserDirs) -> None:
     host = basic_registry.host
     bad = run_freight("login", host, "-u", USER, "--password-stdin", stdin="nope-nope\n",
                       dirs=dirs)
@@ -200,7 +200,7 @@ def test_login_verifies_then_writes_docker_config_and_logout_removes(
 
 # --- credential helpers -----------------------------------------------------------------
 
-def test_login_and_push_through_creds_store_helper(basic_registry: Registry, image: SynthImage,
+def test_login_and_push_through_creds_store_helper(basic_registry: Registry, image: ImageSet,
                                                    dirs: UserDirs, helper: Path) -> None:
     host = basic_registry.host
     write_config(dirs, {"credsStore": HELPER})
@@ -214,7 +214,7 @@ def test_login_and_push_through_creds_store_helper(basic_registry: Registry, ima
     assert host not in json.loads(helper.read_text())
 
 
-def test_cred_helpers_win_over_creds_store(basic_registry: Registry, image: SynthImage,
+def test_cred_helpers_win_over_creds_store(basic_registry: Registry, image: ImageSet,
                                            dirs: UserDirs, helper: Path) -> None:
     host = basic_registry.host
     helper.write_text(json.dumps({host: {"Username": USER, "Secret": PASSWORD}}))
@@ -223,7 +223,7 @@ def test_cred_helpers_win_over_creds_store(basic_registry: Registry, image: Synt
     assert_pushed(push(image, host, "helper/precedence", dirs))
 
 
-def test_helper_not_found_means_anonymous(basic_registry: Registry, image: SynthImage,
+def test_helper_not_found_means_anonymous(basic_registry: Registry, image: ImageSet,
                                           dirs: UserDirs, helper: Path) -> None:
     write_config(dirs, {"credsStore": HELPER})
     run = push(image, basic_registry.host, "helper/none", dirs)
@@ -231,7 +231,7 @@ def test_helper_not_found_means_anonymous(basic_registry: Registry, image: Synth
     assert "401" in run.stderr
 
 
-def test_helper_errors_are_shown(basic_registry: Registry, image: SynthImage, dirs: UserDirs,
+def test_helper_errors_are_shown(basic_registry: Registry, image: ImageSet, dirs: UserDirs,
                                  helper: Path) -> None:
     helper.write_text(json.dumps({"broken": True}))
     write_config(dirs, {"credsStore": HELPER})
@@ -243,7 +243,7 @@ def test_helper_errors_are_shown(basic_registry: Registry, image: SynthImage, di
 # --- token auth -------------------------------------------------------------------------
 
 def test_token_push_asks_pull_push_up_front(tokens: tuple[TokenServer, Registry],
-                                            token_server: TokenServer, image: SynthImage,
+                                            token_server: TokenServer, image: ImageSet,
                                             dirs: UserDirs) -> None:
     registry = tokens[1]
     write_config(dirs, {"auths": {registry.host: basic_auth()}})
@@ -255,7 +255,7 @@ def test_token_push_asks_pull_push_up_front(tokens: tuple[TokenServer, Registry]
 
 
 def test_token_mount_asks_pull_on_the_source(tokens: tuple[TokenServer, Registry],
-                                             token_server: TokenServer, image: SynthImage,
+                                             token_server: TokenServer, image: ImageSet,
                                              dirs: UserDirs) -> None:
     registry = tokens[1]
     write_config(dirs, {"auths": {registry.host: basic_auth()}})
@@ -283,7 +283,7 @@ class Pause(Fault):
 
 
 def test_token_expiring_mid_push_is_renewed(tokens: tuple[TokenServer, Registry],
-                                            token_server: TokenServer, image: SynthImage,
+                                            token_server: TokenServer, image: ImageSet,
                                             dirs: UserDirs) -> None:
     registry = tokens[1]
     # the registry refuses each token 3 s after it is made; one request is held back longer
@@ -323,7 +323,7 @@ def _creds() -> object:
 
 @pytest.mark.parametrize("field", ["access_token", "both"])
 def test_token_field_names_and_default_lifetime(tokens: tuple[TokenServer, Registry],
-                                                token_server: TokenServer, image: SynthImage,
+                                                token_server: TokenServer, image: ImageSet,
                                                 dirs: UserDirs, field: str) -> None:
     registry = tokens[1]
     token_server.field_name, token_server.expires_in = field, None
@@ -332,7 +332,7 @@ def test_token_field_names_and_default_lifetime(tokens: tuple[TokenServer, Regis
 
 
 def test_oauth_refresh_token_is_posted(tokens: tuple[TokenServer, Registry],
-                                       token_server: TokenServer, image: SynthImage,
+                                       token_server: TokenServer, image: ImageSet,
                                        dirs: UserDirs) -> None:
     registry = tokens[1]
     token_server.refresh_tokens = {"refresh-me-123": USER}
@@ -346,7 +346,7 @@ def test_oauth_refresh_token_is_posted(tokens: tuple[TokenServer, Registry],
 
 
 def test_oauth_post_404_falls_back_to_get(tokens: tuple[TokenServer, Registry],
-                                          token_server: TokenServer, image: SynthImage,
+                                          token_server: TokenServer, image: ImageSet,
                                           dirs: UserDirs) -> None:
     registry = tokens[1]
     token_server.oauth_post = False
@@ -358,7 +358,7 @@ def test_oauth_post_404_falls_back_to_get(tokens: tuple[TokenServer, Registry],
 
 
 def test_anonymous_token_cannot_push(tokens: tuple[TokenServer, Registry],
-                                     token_server: TokenServer, image: SynthImage,
+                                     token_server: TokenServer, image: ImageSet,
                                      dirs: UserDirs) -> None:
     registry = tokens[1]
     run = push(image, registry.host, "token/anonymous", dirs)
@@ -411,7 +411,7 @@ def certs_d(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, host: str,
 
 
 def test_tls_registry_trusted_through_certs_d(tls_registry: tuple[Registry, TlsFiles],
-                                              image: SynthImage, dirs: UserDirs,
+                                              image: ImageSet, dirs: UserDirs,
                                               tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     registry, files = tls_registry
@@ -420,7 +420,7 @@ def test_tls_registry_trusted_through_certs_d(tls_registry: tuple[Registry, TlsF
 
 
 def test_tls_untrusted_certificate_is_a_clear_error(tls_registry: tuple[Registry, TlsFiles],
-                                                    image: SynthImage, dirs: UserDirs,
+                                                    image: ImageSet, dirs: UserDirs,
                                                     tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     registry, _ = tls_registry
@@ -457,7 +457,7 @@ def test_plain_http_to_https_and_back_are_named(tls_registry: tuple[Registry, Tl
 
 
 def test_mutual_tls_with_client_certificate_in_certs_d(
-        mtls_registry: tuple[Registry, TlsFiles], image: SynthImage, dirs: UserDirs,
+        mtls_registry: tuple[Registry, TlsFiles], image: ImageSet, dirs: UserDirs,
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     registry, files = mtls_registry
     assert files.client_cert is not None and files.client_key is not None
@@ -467,7 +467,7 @@ def test_mutual_tls_with_client_certificate_in_certs_d(
 
 
 def test_mutual_tls_without_client_certificate_says_so(
-        mtls_registry: tuple[Registry, TlsFiles], image: SynthImage, dirs: UserDirs,
+        mtls_registry: tuple[Registry, TlsFiles], image: ImageSet, dirs: UserDirs,
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     registry, files = mtls_registry
     certs_d(tmp_path, monkeypatch, registry.host, ca_crt=files.ca_cert)

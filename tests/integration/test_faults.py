@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from freight.errors import EXIT_REGISTRY
+from freight.testing import ImageSet, random_image
 from support.faults import (
     BodyLimit,
     Cut,
@@ -33,11 +34,11 @@ from support.freightcli import FreightRun, UserDirs, run_freight
 from support.proxy import Exchange, RegistryProxy
 from support.registry import Registry
 from support.registry_api import tag_exists
-from support.synthimage import MB, SynthImage, make_archive
 from support.verify import verify_image
 
 pytestmark = pytest.mark.integration
 
+MB = 1 << 20
 LAYERS_MB = [20, 6, 0.1]
 CUT_RATE = 0.2  # the brief: connections cut in a fifth of requests
 SEED = 7
@@ -103,12 +104,14 @@ def is_patch(r: RequestInfo) -> bool:
 
 
 @pytest.fixture(scope="module")
-def image(tmp_path_factory: pytest.TempPathFactory) -> SynthImage:
-    return make_archive(tmp_path_factory.mktemp("synth") / "big.tar", LAYERS_MB)
+def image(tmp_path_factory: pytest.TempPathFactory) -> ImageSet:
+    sizes = [int(mb * MB) for mb in LAYERS_MB]
+    return random_image(tmp_path_factory.mktemp("synth") / "big.tar", layers=sizes,
+                        tags=["synth/big:1"])
 
 
 @pytest.fixture(scope="module")
-def clean_digest(registry: Registry, image: SynthImage,
+def clean_digest(registry: Registry, image: ImageSet,
                  tmp_path_factory: pytest.TempPathFactory) -> str:
     """The digest of a push with no faults (straight to the registry)."""
     dirs = UserDirs.under(tmp_path_factory.mktemp("clean"))
@@ -128,9 +131,9 @@ def dirs(tmp_path: Path) -> UserDirs:
     return UserDirs.under(tmp_path / "user")
 
 
-def push(image: SynthImage, host: str, repository: str, dirs: UserDirs,
+def push(image: ImageSet, host: str, repository: str, dirs: UserDirs,
          *extra: str) -> FreightRun:
-    return run_freight("push", str(image.archive), f"{host}/{repository}:1", "-q",
+    return run_freight("push", str(image.path), f"{host}/{repository}:1", "-q",
                        "--compression", "keep", *extra, dirs=dirs)
 
 
@@ -141,9 +144,9 @@ def digest_of(run: FreightRun) -> str:
     return line.rsplit("@", 1)[1]
 
 
-def assert_complete(registry: Registry, repository: str, image: SynthImage) -> None:
+def assert_complete(registry: Registry, repository: str, image: ImageSet) -> None:
     """Straight from the registry: the tag's image has every blob, each hashing right."""
-    verify_image(registry, repository, "1", image_id=image.image_id, compression="tar")
+    verify_image(registry, repository, "1", image_id=image.image.config_digest, compression="tar")
 
 
 def assert_tag_written_last(exchanges: list[Exchange]) -> None:
@@ -160,9 +163,9 @@ def blob_bytes(exchanges: list[Exchange]) -> int:
 
 
 def report(record_property: pytest.RecordProperty, exchanges: list[Exchange],
-           image: SynthImage, **extra: int) -> int:
+           image: ImageSet, **extra: int) -> int:
     """Record (and return) the blob bytes sent more than once."""
-    total = sum(image.layer_sizes)
+    total = sum(image.image.layer_sizes)
     resent = blob_bytes(exchanges) - total
     for name, value in {"image_bytes": total, "bytes_resent": resent, **extra}.items():
         record_property(name, value)
@@ -170,7 +173,7 @@ def report(record_property: pytest.RecordProperty, exchanges: list[Exchange],
     return resent
 
 
-def test_random_cuts_whole_blobs(registry: Registry, proxy: RegistryProxy, image: SynthImage,
+def test_random_cuts_whole_blobs(registry: Registry, proxy: RegistryProxy, image: ImageSet,
                                  clean_digest: str, dirs: UserDirs,
                                  record_property: pytest.RecordProperty) -> None:
     cuts = RandomCuts(CUT_RATE, SEED)
@@ -185,10 +188,10 @@ def test_random_cuts_whole_blobs(registry: Registry, proxy: RegistryProxy, image
     resent = report(record_property, proxy.exchanges, image, cuts=cuts.cuts + 1,
                     bytes_lost=lost)
     # each cut costs at most the blob it hit: never the whole image again
-    assert resent <= (cuts.cuts + 1) * max(image.layer_sizes)
+    assert resent <= (cuts.cuts + 1) * max(image.image.layer_sizes)
 
 
-def test_random_cuts_chunked(registry: Registry, proxy: RegistryProxy, image: SynthImage,
+def test_random_cuts_chunked(registry: Registry, proxy: RegistryProxy, image: ImageSet,
                              clean_digest: str, dirs: UserDirs,
                              record_property: pytest.RecordProperty) -> None:
     cuts = RandomCuts(CUT_RATE, SEED + 1)
@@ -203,10 +206,10 @@ def test_random_cuts_chunked(registry: Registry, proxy: RegistryProxy, image: Sy
                     bytes_lost=cuts.bytes_lost + 2 * MB)
     # distribution 2.8 drops a session whose chunk was cut (stale _state offset): that
     # blob starts again, but nothing else does
-    assert resent <= (cuts.cuts + 1) * max(image.layer_sizes)
+    assert resent <= (cuts.cuts + 1) * max(image.image.layer_sizes)
 
 
-def test_server_error_bursts(registry: Registry, proxy: RegistryProxy, image: SynthImage,
+def test_server_error_bursts(registry: Registry, proxy: RegistryProxy, image: ImageSet,
                              clean_digest: str, dirs: UserDirs) -> None:
     faults = [
         FailTimes(500, times=2, match=is_close),
@@ -222,16 +225,16 @@ def test_server_error_bursts(registry: Registry, proxy: RegistryProxy, image: Sy
     assert_tag_written_last(proxy.exchanges)
     # a 5xx answered before the body went anywhere is retried in place: nothing re-sent
     # beyond the refused requests' bodies, which never reached the registry
-    assert blob_bytes(proxy.exchanges) == sum(image.layer_sizes) + len_config(registry, image)
+    assert blob_bytes(proxy.exchanges) == sum(image.image.layer_sizes) + len_config(registry, image)
 
 
-def len_config(registry: Registry, image: SynthImage) -> int:
+def len_config(registry: Registry, image: ImageSet) -> int:
     with registry.client() as client:
-        reply = client.head(f"/v2/faults/clean/blobs/{image.image_id}")
+        reply = client.head(f"/v2/faults/clean/blobs/{image.image.config_digest}")
     return int(reply.headers["Content-Length"])
 
 
-def test_429_with_retry_after(registry: Registry, proxy: RegistryProxy, image: SynthImage,
+def test_429_with_retry_after(registry: Registry, proxy: RegistryProxy, image: ImageSet,
                               clean_digest: str, dirs: UserDirs) -> None:
     limited = FailTimes(429, times=4, retry_after=1,
                         match=lambda r: r.kind in ("upload", "manifest", "blob"))
@@ -244,7 +247,7 @@ def test_429_with_retry_after(registry: Registry, proxy: RegistryProxy, image: S
 
 
 def test_request_body_limit_falls_back_to_chunks(registry: Registry, proxy: RegistryProxy,
-                                                 image: SynthImage, clean_digest: str,
+                                                 image: ImageSet, clean_digest: str,
                                                  dirs: UserDirs) -> None:
     limit = BodyLimit(10 * MB)
     proxy.faults.append(limit)
@@ -257,7 +260,7 @@ def test_request_body_limit_falls_back_to_chunks(registry: Registry, proxy: Regi
 
 
 def test_416_resyncs_from_the_registry_range(registry: Registry, proxy: RegistryProxy,
-                                             image: SynthImage, clean_digest: str,
+                                             image: ImageSet, clean_digest: str,
                                              dirs: UserDirs) -> None:
     sessions: list[str] = []
 
@@ -277,26 +280,26 @@ def test_416_resyncs_from_the_registry_range(registry: Registry, proxy: Registry
     at = session.index(("PATCH", 416))
     assert session[at + 1] == ("GET", 204), "the upload status is asked after a 416"
     assert session[at + 2] == ("PATCH", 202), "and the upload goes on in the same session"
-    assert blob_bytes(proxy.exchanges) - sum(image.layer_sizes) <= 4 * MB + 10_000
+    assert blob_bytes(proxy.exchanges) - sum(image.image.layer_sizes) <= 4 * MB + 10_000
     assert_complete(registry, "faults/416", image)
 
 
 @pytest.mark.parametrize(("status", "code"), [
     (404, "BLOB_UPLOAD_UNKNOWN"), (400, "DIGEST_INVALID"), (404, "BLOB_UPLOAD_INVALID")])
 def test_lost_session_restarts_that_blob(registry: Registry, proxy: RegistryProxy,
-                                         image: SynthImage, clean_digest: str, dirs: UserDirs,
+                                         image: ImageSet, clean_digest: str, dirs: UserDirs,
                                          status: int, code: str) -> None:
     proxy.faults.append(Answer(status, code, times=1, match=is_close))
     repository = f"faults/lost-{code.lower().replace('_', '-')}"
     run = push(image, proxy.host, repository, dirs)
     assert digest_of(run) == clean_digest
     posts = [e for e in proxy.exchanges if e.kind == "upload" and e.method == "POST"]
-    assert len(posts) == len(image.layer_sizes) + 2  # one per blob + config, one restart
+    assert len(posts) == len(image.image.layer_sizes) + 2  # one per blob + config, one restart
     assert_complete(registry, repository, image)
 
 
 def test_permanent_failure_writes_no_tag_and_cancels(registry: Registry, proxy: RegistryProxy,
-                                                     image: SynthImage, dirs: UserDirs) -> None:
+                                                     image: ImageSet, dirs: UserDirs) -> None:
     proxy.faults.append(FailTimes(503, times=10_000, match=is_close))
     run = push(image, proxy.host, "faults/doomed", dirs)
     assert run.returncode == EXIT_REGISTRY, run.describe()
@@ -308,7 +311,7 @@ def test_permanent_failure_writes_no_tag_and_cancels(registry: Registry, proxy: 
 
 
 def test_interrupted_chunked_upload_resumes_in_the_next_run(
-        registry: Registry, proxy: RegistryProxy, image: SynthImage, clean_digest: str,
+        registry: Registry, proxy: RegistryProxy, image: ImageSet, clean_digest: str,
         dirs: UserDirs) -> None:
     patches: list[RequestInfo] = []
 
@@ -331,13 +334,13 @@ def test_interrupted_chunked_upload_resumes_in_the_next_run(
     assert digest_of(second) == clean_digest
     uploads = [e for e in proxy.exchanges if e.kind == "upload"]
     assert uploads[0].method == "GET", "the next run first asks how far the upload got"
-    assert blob_bytes(proxy.exchanges) == sum(image.layer_sizes) - kept
+    assert blob_bytes(proxy.exchanges) == sum(image.image.layer_sizes) - kept
     assert_complete(registry, "faults/resume", image)
 
 
 @pytest.mark.parametrize("stream", ["--no-stream", "--stream"])
 def test_random_cuts_with_compression(
-        registry: Registry, proxy: RegistryProxy, image: SynthImage, dirs: UserDirs,
+        registry: Registry, proxy: RegistryProxy, image: ImageSet, dirs: UserDirs,
         tmp_path_factory: pytest.TempPathFactory, record_property: pytest.RecordProperty,
         stream: str) -> None:
     """The default push (gzip) under random cuts gives the same image as a clean push:
@@ -360,6 +363,6 @@ def test_random_cuts_with_compression(
     run = push(image, proxy.host, repository, dirs, "--compression", "gzip", stream)
     assert digest_of(run) == clean  # gzip is deterministic: the same bytes either way
     assert deep.remaining == 0
-    verify_image(registry, repository, "1", image_id=image.image_id, compression="gzip")
+    verify_image(registry, repository, "1", image_id=image.image.config_digest, compression="gzip")
     assert_tag_written_last(proxy.exchanges)
     report(record_property, proxy.exchanges, image, cuts=cuts.cuts + 1)

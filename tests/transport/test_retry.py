@@ -1,12 +1,21 @@
-"""Backoff and Retry-After arithmetic (no sleeping: the policy's sleep is injected)."""
+"""Backoff and Retry-After arithmetic, and which failures are retried (no sleeping: the
+policy's sleep is injected)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from email.utils import formatdate
 
 import pytest
 
+from freight.errors import FreightError
+from freight.transport.client import RegistryClient
 from freight.transport.retry import RetryPolicy, retry_after_seconds
+
+from .conftest import StubFactory
+from .stubregistry import Answer, Seen, error
+
+ClientFor = Callable[..., RegistryClient]
 
 
 def upper(low: float, high: float) -> float:
@@ -42,3 +51,38 @@ def test_retry_after_wins_but_is_capped() -> None:
     assert policy.delay(1, "12") == 12
     assert policy.delay(1, "3600") == 60
     assert policy.delay(3, "bogus") == policy.delay(3)
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
+def test_a_passing_failure_is_retried_and_the_push_goes_on(
+        stubs: StubFactory, client_for: ClientFor, sleeps: list[float], status: int) -> None:
+    """408 (a proxy's request timeout), 429 and 5xx are passing: freight waits and retries."""
+    stub = stubs()
+    answered: list[int] = []
+
+    def first_ping(seen: Seen) -> Answer | None:
+        if seen.path == "/v2/" and not answered:
+            answered.append(status)
+            return error(status, "TRY_AGAIN")
+        return None
+
+    stub.script.append(first_ping)
+    client_for(stub).ping()
+    assert len(stub.requests("GET", "/v2/")) == 2 and len(sleeps) == 1
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 405, 413])
+def test_a_lasting_failure_is_not_retried(stubs: StubFactory, client_for: ClientFor,
+                                          sleeps: list[float], status: int) -> None:
+    stub = stubs()
+    stub.script.append(lambda seen: error(status, "NO") if seen.path == "/v2/" else None)
+    with pytest.raises(FreightError, match=str(status)):
+        client_for(stub).ping()
+    assert len(stub.requests("GET", "/v2/")) == 1 and sleeps == []
+
+
+def test_retry_after_date_against_the_clock() -> None:
+    import time
+
+    wait = retry_after_seconds(formatdate(time.time() + 3600, usegmt=True))
+    assert wait is not None and 0 < wait <= 3600

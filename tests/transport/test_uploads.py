@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from freight.digest import Digest
-from freight.errors import DigestMismatch, RegistryError
+from freight.errors import AuthError, DigestMismatch, RegistryError
 from freight.sinks.registry import RegistrySink
 from freight.transport.client import RegistryClient
 from freight.transport.credentials import Credentials
@@ -21,6 +21,7 @@ from .stubregistry import Answer, Seen, StubRegistry, error
 DATA = os.urandom(3 * 1024 * 1024 + 123)
 DIGEST = Digest.of(DATA)
 ClientFor = Callable[..., RegistryClient]
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 def upload(sink: RegistrySink, data: bytes = DATA, digest: Digest = DIGEST,
@@ -238,3 +239,144 @@ def test_redirect_to_another_host_carries_no_authorization(
     assert sink.has_blob(DIGEST) is False  # the other host answered 404
     (followed,) = other.requests("HEAD")
     assert "authorization" not in followed.headers
+
+
+def test_a_manifest_stored_under_another_digest_is_a_registry_error(
+        stubs: StubFactory, client_for: ClientFor) -> None:
+    """The registry's Docker-Content-Digest must be what was sent: a registry (or proxy)
+    that rewrote the manifest would otherwise tag an image nobody pushed."""
+    stub = stubs()
+    other = str(Digest.of(b"a manifest we never sent"))
+    stub.script.append(lambda seen: (201, {"Docker-Content-Digest": other}, b"")
+                       if seen.method == "PUT" and "/manifests/" in seen.path else None)
+    sink = RegistrySink(client_for(stub), "team/app")
+    with pytest.raises(RegistryError, match="stored manifest"):
+        sink.put_manifest("1", b'{"schemaVersion": 2}', OCI_MANIFEST)
+
+
+def test_a_manifest_stored_under_its_digest_is_accepted(stubs: StubFactory,
+                                                        client_for: ClientFor) -> None:
+    stub = stubs()
+    raw = b'{"schemaVersion": 2}'
+    said = str(Digest.of(raw))
+    stub.script.append(lambda seen: (201, {"Docker-Content-Digest": said}, b"")
+                       if seen.method == "PUT" and "/manifests/" in seen.path else None)
+    sink = RegistrySink(client_for(stub), "team/app")
+    assert sink.put_manifest("1", raw, OCI_MANIFEST) == Digest.of(raw)
+
+
+def _on_mount(answer: Answer) -> Callable[[Seen], Answer | None]:
+    return lambda seen: answer if seen.method == "POST" and "mount=" in seen.path else None
+
+
+def test_a_mount_the_registry_does_moves_no_bytes(stubs: StubFactory,
+                                                  client_for: ClientFor) -> None:
+    stub = stubs()
+    stub.script.append(_on_mount((201, {"Location": f"/v2/team/app/blobs/{DIGEST}"}, b"")))
+    assert RegistrySink(client_for(stub), "team/app").mount(DIGEST, "other/repo") is True
+    (post,) = stub.requests("POST")
+    assert post.path == f"/v2/team/app/blobs/uploads/?mount={DIGEST}&from=other/repo"
+    assert post.headers["content-length"] == "0"  # some proxies refuse a POST without one
+    assert not stub.requests("PATCH") and not stub.requests("PUT")
+
+
+@pytest.mark.parametrize("status", [400, 404, 405])
+def test_a_mount_the_registry_refuses_is_an_upload(stubs: StubFactory, client_for: ClientFor,
+                                                   status: int) -> None:
+    stub = stubs()
+    stub.script.append(_on_mount(error(status, "UNSUPPORTED")))
+    sink = RegistrySink(client_for(stub), "team/app")
+    assert sink.mount(DIGEST, "other/repo") is False
+    upload(sink)
+    assert stub.shared.blobs[str(DIGEST)] == DATA
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_mount_refused_for_lack_of_rights_says_which(stubs: StubFactory,
+                                                       client_for: ClientFor,
+                                                       status: int) -> None:
+    stub = stubs()
+    stub.script.append(_on_mount(error(status, "DENIED")))
+    with pytest.raises(AuthError, match=r"refused to mount blob .* from other/repo into "
+                                        r"team/app \(\d+\): the credentials need pull on "
+                                        r"other/repo and push on team/app") as caught:
+        RegistrySink(client_for(stub), "team/app").mount(DIGEST, "other/repo")
+    assert (caught.value.status, caught.value.code) == (status, "DENIED")
+
+
+def test_has_blob_asks_with_head(stubs: StubFactory, client_for: ClientFor) -> None:
+    stub = stubs()
+    sink = RegistrySink(client_for(stub), "team/app")
+    assert sink.has_blob(DIGEST) is False
+    upload(sink)
+    assert sink.has_blob(DIGEST) is True
+    assert [s.path for s in stub.requests("HEAD")] == [f"/v2/team/app/blobs/{DIGEST}"] * 2
+
+
+@pytest.mark.parametrize("status", [400, 404, 410])
+def test_a_session_lost_while_resyncing_starts_afresh(stubs: StubFactory,
+                                                      client_for: ClientFor,
+                                                      status: int) -> None:
+    stub = stubs()
+    stub.script.append(once(nth_patch(2), error(416, "RANGE_INVALID")))
+    stub.script.append(once(lambda s: s.method == "GET" and "/uploads/" in s.path,
+                            error(status, "BLOB_UPLOAD_UNKNOWN")))
+    upload(RegistrySink(client_for(stub), "team/app", chunk_size=1024 * 1024))
+    assert len(stub.requests("POST")) == 2
+    assert stub.shared.blobs[str(DIGEST)] == DATA
+
+
+SMALL = os.urandom(2500)
+
+
+def test_a_registry_that_refuses_every_close_is_given_up_on(
+        stubs: StubFactory, client_for: ClientFor) -> None:
+    """Accepted chunks do not reset the budget: a registry (or a proxy corrupting bytes)
+    that answers DIGEST_INVALID to every close ends the push, it does not loop for ever."""
+    from freight.sinks.registry import MAX_TOTAL_FAILURES
+
+    stub = stubs()
+    stub.script.append(lambda s: error(400, "DIGEST_INVALID") if s.method == "PUT" else None)
+    with pytest.raises(RegistryError, match=rf"failed the upload of blob .* "
+                                            rf"{MAX_TOTAL_FAILURES} times .*giving up") as caught:
+        upload(RegistrySink(client_for(stub), "team/app", chunk_size=1024), data=SMALL,
+               digest=Digest.of(SMALL))
+    assert caught.value.retryable is False
+    assert len(stub.requests("POST")) == MAX_TOTAL_FAILURES
+
+
+def test_sessions_lost_in_a_row_end_the_upload_with_the_registry_words(
+        stubs: StubFactory, client_for: ClientFor) -> None:
+    from freight.sinks.registry import MAX_FAILURES
+
+    stub = stubs()
+    stub.script.append(lambda s: error(400, "DIGEST_INVALID") if s.method == "PUT" else None)
+    with pytest.raises(RegistryError, match="DIGEST_INVALID") as caught:
+        upload(RegistrySink(client_for(stub), "team/app"), data=SMALL, digest=Digest.of(SMALL))
+    assert caught.value.code == "DIGEST_INVALID"
+    assert len(stub.requests("POST")) == MAX_FAILURES
+
+
+def _too_large_over(limit: int) -> Callable[[Seen], Answer | None]:
+    return lambda s: error(413, "SIZE_INVALID") if s.method == "PATCH" and \
+        s.body_length > limit else None
+
+
+def test_a_413_on_a_chunk_halves_the_chunks_until_they_pass(stubs: StubFactory,
+                                                            client_for: ClientFor) -> None:
+    stub = stubs()
+    stub.script.append(_too_large_over(1536 * 1024))
+    upload(RegistrySink(client_for(stub), "team/app", chunk_size=4 << 20))
+    sizes = [s.body_length for s in stub.requests("PATCH")]
+    assert sizes[:2] == [len(DATA), 2 << 20]  # refused: 4 MiB held it all, then 2 MiB
+    assert set(sizes[2:-1]) == {1 << 20}  # the floor, and it passes
+    assert stub.shared.blobs[str(DIGEST)] == DATA
+
+
+def test_a_413_at_the_smallest_chunk_is_the_registrys_answer(stubs: StubFactory,
+                                                             client_for: ClientFor) -> None:
+    stub = stubs()
+    stub.script.append(_too_large_over(1000))
+    with pytest.raises(RegistryError, match="413") as caught:
+        upload(RegistrySink(client_for(stub), "team/app", chunk_size=1 << 20))
+    assert caught.value.status == 413 and len(stub.requests("PATCH")) == 1  # no retry loop

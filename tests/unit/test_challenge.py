@@ -19,3 +19,20 @@ def test_several_challenges_and_token_values() -> None:
 def test_escaped_quote() -> None:
     (c,) = parse_challenges(r'Basic realm="a \"quoted\" realm"')
     assert c.params["realm"] == 'a "quoted" realm'
+
+
+def test_schemes_and_parameter_names_are_case_insensitive() -> None:
+    (c,) = parse_challenges('BEARER Realm="https://auth.example/token" , Service = "reg"')
+    assert c.scheme == "bearer" and c.params == {"realm": "https://auth.example/token",
+                                                 "service": "reg"}
+
+
+def test_a_scheme_alone_and_nothing_at_all() -> None:
+    assert [(c.scheme, c.params) for c in parse_challenges("Negotiate")] == [("negotiate", {})]
+    assert parse_challenges("") == [] and parse_challenges("  ") == []
+    assert parse_challenges('="x"') == []
+
+
+def test_challenges_after_a_bare_scheme() -> None:
+    found = parse_challenges('Negotiate, Basic realm="r"')
+    assert [(c.scheme, c.params) for c in found] == [("negotiate", {}), ("basic", {"realm": "r"})]

@@ -13,7 +13,7 @@ from freight import mediatypes as mt
 from freight.convert import convert, target_compression
 from freight.digest import Digest
 from freight.errors import DigestMismatch, SourceError
-from unit.synthetic import layer_tar
+from freight.testing import layer_tar
 
 
 def _layer() -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import tarfile
 from pathlib import Path
@@ -14,7 +15,13 @@ from freight import mediatypes as mt
 from freight.errors import SourceError
 from freight.sources import open_archive
 from freight.sources.model import ImageNode
-from unit.synthetic import add, legacy_archive, sample_layers, sha
+from freight.testing import ImageSpec, config_for, layer_tar, write_images
+from freight.testing import sha256 as sha
+from support.samples import sample_layers
+
+
+def _app_archive(path: Path) -> Path:
+    return write_images(path, [ImageSpec(sample_layers(), ["app:1"])]).path
 
 
 def _read_all(blob_open) -> bytes:  # type: ignore[no-untyped-def]
@@ -24,7 +31,7 @@ def _read_all(blob_open) -> bytes:  # type: ignore[no-untyped-def]
 
 def test_legacy_archive_with_symlinked_duplicate(tmp_path: Path) -> None:
     a, b = sample_layers()
-    path = legacy_archive(tmp_path / "a.tar", [(["app:1"], [a, b, a])])
+    path = write_images(tmp_path / "a.tar", [ImageSpec([a, b, a], ["app:1"])]).path
     with open_archive(str(path)) as src:
         (image,) = src.images
         assert image.names == ("app:1",)
@@ -38,7 +45,8 @@ def test_legacy_archive_with_symlinked_duplicate(tmp_path: Path) -> None:
 
 def test_multi_image_and_untagged(tmp_path: Path) -> None:
     a, b = sample_layers()
-    path = legacy_archive(tmp_path / "m.tar", [(["one:1", "one:2"], [a]), ([], [a, b])])
+    path = write_images(tmp_path / "m.tar", [ImageSpec([a], ["one:1", "one:2"]),
+                                             ImageSpec([a, b])]).path
     with open_archive(str(path)) as src:
         assert [i.names for i in src.images] == [("one:1", "one:2"), ()]
         assert src.images[1].label.startswith("image ")
@@ -46,7 +54,7 @@ def test_multi_image_and_untagged(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("wrap", ["gzip", "zstd"])
 def test_wrapped_archives_detected_by_magic(tmp_path: Path, wrap: str) -> None:
-    plain = legacy_archive(tmp_path / "p.tar", [(["app:1"], sample_layers())]).read_bytes()
+    plain = _app_archive(tmp_path / "p.tar").read_bytes()
     data = gzip.compress(plain) if wrap == "gzip" else zstandard.ZstdCompressor().compress(plain)
     path = tmp_path / "archive.bin"  # the name says nothing: magic bytes decide
     path.write_bytes(data)
@@ -55,7 +63,8 @@ def test_wrapped_archives_detected_by_magic(tmp_path: Path, wrap: str) -> None:
 
 
 def test_compressed_layer_is_sniffed(tmp_path: Path) -> None:
-    path = legacy_archive(tmp_path / "g.tar", [(["app:1"], sample_layers())], gzip_layers=True)
+    path = write_images(tmp_path / "g.tar", [ImageSpec(sample_layers(), ["app:1"])],
+                        compression="gzip").path
     with open_archive(str(path)) as src:
         root = src.images[0].root
         assert isinstance(root, ImageNode)
@@ -73,7 +82,8 @@ def _rewrite(src: Path, dst: Path, edit) -> Path:  # type: ignore[no-untyped-def
             if data is None:
                 tout.addfile(info)
             else:
-                add(tout, name, data)
+                info.name, info.size = name, len(data)
+                tout.addfile(info, io.BytesIO(data))
     return dst
 
 
@@ -97,7 +107,7 @@ BAD = {
 
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_bad_manifest_json(tmp_path: Path, case: str) -> None:
-    good = legacy_archive(tmp_path / "g.tar", [(["app:1"], sample_layers())])
+    good = _app_archive(tmp_path / "g.tar")
     bad = _rewrite(good, tmp_path / "bad.tar", _manifest_edit(BAD[case]))
     with pytest.raises(SourceError):
         open_archive(str(bad))
@@ -112,7 +122,7 @@ def test_not_an_archive(tmp_path: Path, content: bytes) -> None:
 
 
 def test_truncated_archive(tmp_path: Path) -> None:
-    good = legacy_archive(tmp_path / "g.tar", [(["app:1"], sample_layers())]).read_bytes()
+    good = _app_archive(tmp_path / "g.tar").read_bytes()
     path = tmp_path / "t.tar"
     path.write_bytes(good[: len(good) // 2])
     with pytest.raises(SourceError):
@@ -120,7 +130,7 @@ def test_truncated_archive(tmp_path: Path) -> None:
 
 
 def test_truncated_gzip_wrapper(tmp_path: Path) -> None:
-    plain = legacy_archive(tmp_path / "g.tar", [(["app:1"], sample_layers())]).read_bytes()
+    plain = _app_archive(tmp_path / "g.tar").read_bytes()
     path = tmp_path / "t.tar.gz"
     path.write_bytes(gzip.compress(plain)[:-100])
     with pytest.raises(SourceError):
@@ -141,8 +151,7 @@ def test_oci_layout_directory(tmp_path: Path) -> None:
         (blobs / sha(data).split(":")[1]).write_bytes(data)
         return {"digest": sha(data), "size": len(data)}
 
-    from unit.synthetic import config_for
-    config = config_for([a, b])
+    config = config_for(ImageSpec([a, b]))
     manifest = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST,
                            "config": {"mediaType": mt.OCI_CONFIG, **put(config)},
                            "layers": [{"mediaType": mt.OCI_LAYER, **put(x)} for x in (b, a)]})
@@ -160,8 +169,6 @@ def test_oci_layout_directory(tmp_path: Path) -> None:
 
 def test_partial_multi_platform_index_narrows_to_a_complete_platform(tmp_path: Path) -> None:
     """docker's containerd store saves an index whose other platforms' blobs are absent."""
-    from unit.synthetic import config_for, layer_tar
-
     blobs = tmp_path / "blobs" / "sha256"
     blobs.mkdir(parents=True)
 
@@ -173,7 +180,7 @@ def test_partial_multi_platform_index_narrows_to_a_complete_platform(tmp_path: P
     children = []
     for arch, present in (("amd64", True), ("arm64", False)):
         layer = layer_tar({arch: arch.encode()})
-        config = config_for([layer])
+        config = config_for(ImageSpec([layer]))
         manifest = json.dumps({
             "schemaVersion": 2, "mediaType": mt.OCI_MANIFEST,
             "config": {"mediaType": mt.OCI_CONFIG, **put(config, present)},
@@ -194,3 +201,46 @@ def test_partial_multi_platform_index_narrows_to_a_complete_platform(tmp_path: P
     from freight.manifest import Platform
     with pytest.raises(SourceError, match="no complete image for linux/arm64"):
         open_archive(str(tmp_path), platform=Platform.parse("linux/arm64"))
+
+
+def _escaping_archive(tmp_path: Path, config_path: str) -> Path:
+    """A docker archive whose manifest.json names its config by `config_path`, a path that
+    leaves the archive, and which holds a tar member of exactly that name (a crafted tar)."""
+    good = _app_archive(tmp_path / "good.tar")
+    with tarfile.open(good) as tar:
+        entry = json.load(tar.extractfile("manifest.json"))[0]  # type: ignore[arg-type]
+        config = tar.extractfile(entry["Config"]).read()  # type: ignore[union-attr]
+    entry["Config"] = config_path
+
+    def edit(name: str, data: bytes | None):  # type: ignore[no-untyped-def]
+        return name, json.dumps([entry]).encode() if name == "manifest.json" else data
+
+    bad = _rewrite(good, tmp_path / "bad.tar", edit)
+    with tarfile.open(bad, "a") as tar:
+        info = tarfile.TarInfo(config_path)
+        info.size = len(config)
+        tar.addfile(info, io.BytesIO(config))
+    return bad
+
+
+@pytest.mark.parametrize("config_path", ["../config.json", "a/../../config.json"])
+def test_a_path_leaving_the_archive_is_refused_even_if_a_member_has_it(
+        tmp_path: Path, config_path: str) -> None:
+    with pytest.raises(SourceError, match="outside the archive"):
+        open_archive(_escaping_archive(tmp_path, config_path))
+
+
+@pytest.mark.parametrize("escape", ["../outside.json", "..", "ABSOLUTE"])
+def test_an_unpacked_archive_never_reads_beside_its_directory(tmp_path: Path,
+                                                             escape: str) -> None:
+    """`docker save | tar -x` gives a directory; its manifest.json cannot point out of it."""
+    unpacked = tmp_path / "unpacked"
+    with tarfile.open(_app_archive(tmp_path / "good.tar")) as tar:
+        tar.extractall(unpacked, filter="data")
+    entry = json.loads((unpacked / "manifest.json").read_text())[0]
+    outside = tmp_path / "outside.json"
+    outside.write_bytes((unpacked / entry["Config"]).read_bytes())  # a valid config, outside
+    entry["Config"] = str(outside) if escape == "ABSOLUTE" else escape
+    (unpacked / "manifest.json").write_text(json.dumps([entry]))
+    with pytest.raises(SourceError, match="outside the archive"):
+        open_archive(unpacked)

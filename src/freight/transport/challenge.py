@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _PARAM = re.compile(rf'\s*({_TOKEN})\s*=\s*(?:"((?:[^"\\]|\\.)*)"|({_TOKEN}))\s*,?')
-_SCHEME = re.compile(rf"\s*({_TOKEN})(?:\s+|$)")
+_SCHEME = re.compile(rf"\s*({_TOKEN})(?:\s+|$|(?=,))")  # a scheme alone ends at a comma
 
 
 @dataclass(frozen=True)
