@@ -23,8 +23,9 @@ from click.testing import CliRunner, Result
 from freight.cli import main
 from freight.server import FilesystemStorage, make_app
 from freight.server.runner import listen
+from freight.testing import ImageSpec, write_images
 from freight.transport import log, scheme
-from unit.synthetic import legacy_archive, sample_layers
+from support.samples import sample_layers
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,8 @@ def secure(tmp_path: Path, certs: Certs) -> Iterator[Served]:
 def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A legacy `docker save` archive of one two-layer image named app:1 and app:2."""
     path = tmp_path_factory.mktemp("archive") / "app.tar"
-    return legacy_archive(path, [(["app:1", "app:2"], sample_layers())])
+    write_images(path, [ImageSpec(sample_layers(), ("app:1", "app:2"))])
+    return path
 
 
 Run = Callable[..., Result]

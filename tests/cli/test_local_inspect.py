@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from freight.errors import EXIT_USAGE
-from unit.synthetic import config_for, layer_tar
+from freight.testing import ImageSpec, config_for, layer_tar
 
 from .conftest import Run, Served, one_error_line, seed
 
@@ -36,7 +36,7 @@ def layout(tmp_path: Path) -> tuple[Path, str]:
     children = []
     for arch in ("amd64", "arm64"):
         layer = layer_tar({f"etc/{arch}": arch.encode() * 100})
-        config = json.loads(config_for([layer]))
+        config = json.loads(config_for(ImageSpec([layer])))
         config["architecture"] = arch
         manifest = json.dumps({
             "schemaVersion": 2, "mediaType": OCI_MANIFEST,

@@ -108,8 +108,9 @@ def test_platform_without_a_variant_matches_any_variant(
 
 
 def test_platform_with_another_variant_is_not_found(registry: Registry, tmp_path: Path) -> None:
+    """A platform that matches nothing is a usage error (exit 2) naming what there is."""
     _push_index(registry, "multi/app", [("amd64", None), ("arm64", "v8")])
-    with pytest.raises(freight.NotFound, match="linux/arm64/v7"):
+    with pytest.raises(freight.UsageError, match="linux/arm64/v7"):
         freight.pull(registry.reference("multi/app", "v1"), str(tmp_path / "out"),
                      format="oci", platform="linux/arm64/v7")
 
