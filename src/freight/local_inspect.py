@@ -24,7 +24,6 @@ from freight.inspect import (
 )
 from freight.locations import LocalLocation
 from freight.manifest import Descriptor, Manifest, Platform
-from freight.reference import Reference
 from freight.sources import LocalSource, open_archive
 from freight.sources.model import Blob, ImageNode, IndexNode, Node, SourceImage
 from freight.sources.oci_layout import host_platform
@@ -102,29 +101,12 @@ def select(images: list[SourceImage], where: LocalLocation) -> SourceImage:
                              f"{where.path}:NAME (e.g. docker-archive:{where.path}:"
                              f"{images[0].label if images else 'app:1'})")
         return images[0]
-    chosen = [i for i in images if _matches(i, where.image)]
+    from freight.transfer.sources import matches  # the one way an image is named
+
+    chosen = [i for i in images if matches(i, where.image)]
     if not chosen:
         raise UsageError(f"no image {where.image!r} in {where.path} (it holds: {labels})")
     return chosen[0]
-
-
-def _matches(image: SourceImage, wanted: str) -> bool:
-    hex_part = wanted.removeprefix("sha256:")
-    if image.image_id is not None and len(hex_part) >= 4 and \
-            image.image_id.encoded.startswith(hex_part):
-        return True
-    if wanted in image.bare_tags:
-        return True
-    try:
-        want = Reference.parse(wanted)
-    except UsageError:
-        return False
-    for name in image.names:
-        have = Reference.parse(name)
-        same_name = have.name == want.name or have.repository.endswith("/" + want.repository)
-        if same_name and (want.tag is None or want.tag == have.tag):
-            return True
-    return False
 
 
 def _open(where: LocalLocation) -> LocalSource:
