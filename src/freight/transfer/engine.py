@@ -107,7 +107,7 @@ class Engine:
         self._present: dict[tuple[int, object], Action] = {}
         self._tally = _Tally(progress)
         self._first_use: dict[MemoKey, tuple[int, object]] = {}
-        self._spool_dir, self._setting = spool_dir, setting
+        self._spool_dir = spool_dir
         self._converter: Converter | None = None
         self.dry_run = dry_run
         self._hashed: dict[Blob, Digest] = {}
