@@ -43,7 +43,8 @@ from bench_session import (
 from push_bench import Bench, _warm_page_cache, timed
 
 REPO, TAG = "bench/app", "1"
-TARGET = 1.5  # freight >= 1.5x faster than skopeo, pull and copy
+PULL_TARGET = 1.5  # issue 10: pull to a tar >= 1.5x faster than skopeo to oci-archive
+COPY_TARGET = 1.2  # issue 10: copy registry -> registry >= 1.2x faster than skopeo
 
 
 def _out_ok(sample: Sample, out: Path) -> Sample:
@@ -149,11 +150,11 @@ def run_all(bench: Bench, source: Registry, runs: int) -> list[ToolResult]:
 
 def targets(by_name: dict[str, ToolResult]) -> list[str]:
     lines = []
-    for label, mine, theirs in (
-            ("pull: freight ≥ 1.5x faster than skopeo (docker-archive)",
-             "pull: freight pull → tar", "pull: skopeo → docker-archive"),
-            ("copy: freight ≥ 1.5x faster than skopeo", "copy: freight copy",
-             "copy: skopeo copy")):
+    for label, mine, theirs, target in (
+            ("pull: freight ≥ 1.5x faster than skopeo (oci-archive)",
+             "pull: freight pull → tar", "pull: skopeo → oci-archive (reference)", PULL_TARGET),
+            ("copy: freight ≥ 1.2x faster than skopeo", "copy: freight copy",
+             "copy: skopeo copy", COPY_TARGET)):
         f, s = by_name[mine], by_name[theirs]
         if f.median() is None or s.median() is None:
             lines.append(f"- {label}: not measured")
@@ -162,7 +163,7 @@ def targets(by_name: dict[str, ToolResult]) -> list[str]:
         best = min(s.ok_seconds()) / min(f.ok_seconds())
         lines.append(f"- {label}: {ratio:.2f}x (on minimums {best:.2f}x; freight peak RSS "
                      f"{f.peak_rss() or 0:.0f} MB, skopeo {s.peak_rss() or 0:.0f} MB) -> "
-                     f"{'met' if ratio >= TARGET else 'MISSED'}")
+                     f"{'met' if ratio >= target else 'MISSED'}")
     return lines
 
 

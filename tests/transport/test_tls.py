@@ -79,3 +79,20 @@ def test_client_cert_needs_its_key(ca: trustme.CA, tmp_path: Path) -> None:
 def test_unreadable_ca_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="TLS certificates"):
         ssl_context("r", ca_cert=tmp_path / "missing.pem", roots=[])
+
+
+def test_hosts_with_nothing_of_their_own_share_one_context(tmp_path: Path) -> None:
+    """Building a verifying context loads the CA bundles (tens of ms): clients of plain
+    hosts share one, and a context asked for on its own (to be changed) is a new one."""
+    shared = ssl_context("a:5000", roots=[tmp_path])
+    assert ssl_context("b:5000", roots=[tmp_path]) is shared
+    assert ssl_context("a:5000", insecure=True, roots=[]) is ssl_context("b", insecure=True)
+    own = ssl_context("a:5000", roots=[tmp_path], shared=False)
+    assert own is not shared and own.check_hostname and shared.check_hostname
+    assert ssl_context("a:5000", insecure=True, roots=[]).verify_mode == ssl.CERT_NONE
+
+
+def test_a_host_with_a_certs_dir_gets_its_own_context(ca: trustme.CA, tmp_path: Path) -> None:
+    (tmp_path / "r:5000").mkdir()
+    ca.cert_pem.write_to_path(str(tmp_path / "r:5000" / "ca.crt"))
+    assert ssl_context("r:5000", roots=[tmp_path]) is not ssl_context("s:5000", roots=[tmp_path])

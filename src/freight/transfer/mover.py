@@ -5,6 +5,10 @@ digest), so identical layers are sent once and the second finds the first's. A l
 held only around requests, never while waiting for a conversion, so no wait can close a
 cycle. Where blobs are known to live on the destination registry (this run, or the cache
 of earlier runs) a push to another repository mounts instead of uploading.
+
+The mover remembers what it learnt this run, so no blob is asked about twice: a blob it
+stored is skipped without a request, and one the probe found missing is sent without
+asking again (a mount the registry refused is not tried twice either).
 """
 
 from __future__ import annotations
@@ -28,8 +32,11 @@ class Mover:
     def __init__(self, *, cache: Cache, progress: Progress, cancel: CancelToken) -> None:
         self._cache, self._progress, self._cancel = cache, progress, cancel
         self._guard = threading.Lock()
-        self._locks: dict[tuple[object, str, Digest], threading.Lock] = {}
+        self._locks: dict[_Key, threading.Lock] = {}
         self._where: dict[Digest, list[str]] = {}
+        self._stored: set[_Key] = set()  # this run stored it there, or found it there
+        self._missing: set[_Key] = set()  # asked this run: not there
+        self._refused: set[_Key] = set()  # a mount of it there was refused this run
 
     def known_in(self, digest: Digest, repository: str) -> None:
         """Note that `repository` on the destination registry holds `digest`."""
@@ -40,8 +47,7 @@ class Mover:
 
     def _lock(self, sink: Sink, digest: Digest) -> threading.Lock:
         with self._guard:
-            where = sink.registry or id(sink)  # a local sink is its own place
-            return self._locks.setdefault((where, sink.repository, digest), threading.Lock())
+            return self._locks.setdefault(_key(sink, digest), threading.Lock())
 
     def reuse(self, sink: Sink, digest: Digest, what: str, *, mount: bool = True) -> Action | None:
         """SKIPPED if the sink holds the blob, MOUNTED if a mount worked, else None."""
@@ -50,14 +56,25 @@ class Mover:
 
     def _reuse(self, sink: Sink, digest: Digest, what: str, *, mount: bool = True) -> Action | None:
         self._cancel.check()
-        if sink.has_blob(digest):
-            self._remember(sink, digest)
+        key = _key(sink, digest)
+        with self._guard:
+            stored, asked, refused = (key in self._stored, key in self._missing,
+                                      key in self._refused)
+        if stored:
             return Action.SKIPPED
-        for other in self._locations(sink, digest) if mount else ():
+        if not asked:
+            if sink.has_blob(digest):
+                self._remember(sink, digest)
+                return Action.SKIPPED
+            with self._guard:
+                self._missing.add(key)
+        for other in self._locations(sink, digest) if mount and not refused else ():
             if other != sink.repository:
                 if sink.mount(digest, other):
                     self._remember(sink, digest)
                     return Action.MOUNTED
+                with self._guard:
+                    self._refused.add(key)
                 break  # one refusal says this registry does not mount for us
         return None
 
@@ -119,9 +136,20 @@ class Mover:
         return list(dict.fromkeys(found + self._cache.locations(sink.registry, digest)))
 
     def _remember(self, sink: Sink, digest: Digest) -> None:
+        with self._guard:
+            self._stored.add(_key(sink, digest))
+            self._missing.discard(_key(sink, digest))
         if sink.registry is not None:
             self.known_in(digest, sink.repository)
             self._cache.remember_location(sink.registry, digest, sink.repository)
+
+
+_Key = tuple[object, str, Digest]
+
+
+def _key(sink: Sink, digest: Digest) -> _Key:
+    """Where a blob lives: registry, repository, digest (a local sink is its own place)."""
+    return (sink.registry or id(sink), sink.repository, digest)
 
 
 def _same(a: object, b: object) -> bool:

@@ -30,6 +30,7 @@ from freight.transport.tls import (
     LazyTLSTransport,
     certificate_names,
     default_context,
+    plain_http_context,
     ssl_context,
 )
 
@@ -90,7 +91,8 @@ class RegistryClient:
         limits = httpx.Limits(max_connections=self._max_connections,
                               max_keepalive_connections=self._max_connections)
         if self.plain_http:  # TLS only if a token server or a redirect needs it
-            transport: httpx.BaseTransport = httpx.HTTPTransport(limits=limits)
+            transport: httpx.BaseTransport = httpx.HTTPTransport(
+                verify=plain_http_context(), limits=limits)
             tls: httpx.BaseTransport = LazyTLSTransport(
                 lambda: httpx.HTTPTransport(verify=default_context(), limits=limits))
         else:
@@ -225,7 +227,7 @@ class RegistryClient:
 
     def _name_mismatch(self) -> str:
         _, ca_cert, client_cert = self._tls
-        context = ssl_context(self.host, ca_cert=ca_cert, client_cert=client_cert)
+        context = ssl_context(self.host, ca_cert=ca_cert, client_cert=client_cert, shared=False)
         names = certificate_names(self.host, context)
         name = split_host(self.host)[0]
         said = f"is for {', '.join(names)}" if names else "names other hosts"

@@ -45,18 +45,21 @@ def registry_certs_dir(host: str, roots: list[Path] | None = None) -> Path | Non
 
 def ssl_context(host: str, *, insecure: bool = False, ca_cert: str | Path | None = None,
                 client_cert: tuple[str | Path, str | Path] | None = None,
-                roots: list[Path] | None = None) -> ssl.SSLContext:
-    """The SSL context for talking to `host`; raises UsageError for unreadable files."""
-    if insecure:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    else:
-        context = _verifying_context()
+                roots: list[Path] | None = None, shared: bool = True) -> ssl.SSLContext:
+    """The SSL context for talking to `host`; raises UsageError for unreadable files.
+
+    A host with nothing of its own (no CA file, no certs.d directory, no client
+    certificate) gets the process's shared context, unless `shared=False` (a caller that
+    changes its context): building one loads the CA bundles, tens of milliseconds that
+    every registry client would otherwise pay."""
+    directory = registry_certs_dir(host, roots)
+    plain = directory is None and client_cert is None and (ca_cert is None or insecure)
+    if plain and shared:
+        return _shared_unverified() if insecure else default_context()
+    context = _unverified_context() if insecure else _verifying_context()
     try:
         if ca_cert is not None and not insecure:
             context.load_verify_locations(cafile=str(ca_cert))
-        directory = registry_certs_dir(host, roots)
         if directory is not None:
             _load_dir(context, directory, verify=not insecure)
         if client_cert is not None:
@@ -71,6 +74,26 @@ def default_context() -> ssl.SSLContext:
     """One verifying context per process, for connections that need nothing special (a
     token server behind a plain-HTTP registry): building one costs tens of milliseconds."""
     return _verifying_context()
+
+
+@functools.cache
+def plain_http_context() -> ssl.SSLContext:
+    """For a transport that carries only http:// URLs (https:// is mounted on another):
+    httpx gives every transport a context, and its default loads the CA bundles. This one
+    loads nothing, and would refuse every certificate if it were ever used."""
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+@functools.cache
+def _shared_unverified() -> ssl.SSLContext:
+    return _unverified_context()
+
+
+def _unverified_context() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def _verifying_context() -> ssl.SSLContext:
@@ -123,7 +146,8 @@ def certificate_names(host: str, context: ssl.SSLContext,
                       timeout: float = 5.0) -> list[str] | None:
     """The names (subjectAltName DNS/IP entries, else the subject CN) on the certificate
     `host` presents, read over a handshake that checks the chain but not the name; None when
-    that fails too. Used only to explain a name mismatch."""
+    that fails too. Used only to explain a name mismatch. `context` is changed: give a
+    context of its own (`ssl_context(..., shared=False)`)."""
     import socket
 
     from freight.transport.scheme import split_host
