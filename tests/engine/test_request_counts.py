@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 import freight
+from freight.testing import ImageSpec, random_layer, write_images
 from support.proxy import RegistryProxy
 from support.registry import Registry
 
-from freight.testing import ImageSpec, random_layer, write_images
 from .test_engine_properties import LayerSpec, docker_archive
 
 pytestmark = pytest.mark.integration
