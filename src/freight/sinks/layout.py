@@ -1,4 +1,4 @@
-"""An OCI image layout directory as a sink (also the staging area of a docker-load tar).
+"""An OCI image layout directory as a sink.
 
 Blobs go to `blobs/<alg>/<hex>` through a temporary file that is verified (digest and size)
 before it is renamed into place, so a blob that exists is a blob that is right: pulling into
@@ -102,14 +102,7 @@ class LayoutSink:
         """Write `oci-layout` and `index.json`, keeping entries of a layout we pulled into."""
         names = {str(t.reference) for t in self.tagged if t.reference is not None}
         entries = [d for d in self._existing() if d.annotations.get(IMAGE_NAME) not in names]
-        for t in self.tagged:
-            annotations = {}
-            if t.reference is not None:
-                annotations[IMAGE_NAME] = str(t.reference)
-                if t.reference.tag:
-                    annotations[REF_NAME] = t.reference.tag
-            d = t.descriptor
-            entries.append(Descriptor(d.media_type, d.digest, d.size, d.platform, annotations))
+        entries += root_entries(self.tagged)
         _write(self.root / "oci-layout", LAYOUT_HEADER + b"\n")
         _write(self.root / "index.json", Index.build(mt.OCI_INDEX, entries).raw)
 
@@ -123,6 +116,21 @@ class LayoutSink:
             return list(Index.parse(raw, mt.OCI_INDEX, str(path)).manifests)
         except SourceError:
             return []
+
+
+def root_entries(tagged: list[Tagged]) -> list[Descriptor]:
+    """`index.json` entries for the roots written, with the annotations docker and
+    containerd read (the full name) and the image spec's ref.name (the tag)."""
+    entries = []
+    for t in tagged:
+        annotations = {}
+        if t.reference is not None:
+            annotations[IMAGE_NAME] = str(t.reference)
+            if t.reference.tag:
+                annotations[REF_NAME] = t.reference.tag
+        d = t.descriptor
+        entries.append(Descriptor(d.media_type, d.digest, d.size, d.platform, annotations))
+    return entries
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -112,7 +112,7 @@ class RegistryDestination(Destination):
 @dataclass
 class LocalDestination(Destination):
     location: LocalLocation
-    sink: LayoutSink
+    sink: LayoutSink | DockerTarSink
     created: bool = False  # the path did not exist before: a failed run removes it again
     local = True
 
@@ -132,7 +132,7 @@ class LocalDestination(Destination):
 
     def abort(self) -> None:
         self.sink.abort()
-        if self.created:
+        if self.created and isinstance(self.sink, LayoutSink):
             shutil.rmtree(self.sink.root, ignore_errors=True)
 
 
@@ -158,7 +158,8 @@ def local_kind(location: LocalLocation) -> Kind:
     return Kind.DOCKER_ARCHIVE
 
 
-def _local_sink(location: LocalLocation, *, force: bool, stored: Action) -> LayoutSink:
+def _local_sink(location: LocalLocation, *, force: bool,
+                stored: Action) -> LayoutSink | DockerTarSink:
     kind, path = local_kind(location), Path(location.path)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
