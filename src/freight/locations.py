@@ -3,6 +3,7 @@
     docker-archive:PATH[:REF]   a `docker save` tar (any format docker writes; gzip/zstd too)
     oci-archive:PATH[:REF]      a tar of an OCI image layout
     oci:DIR[:REF]               an OCI image layout directory
+    dir:DIR                     skopeo's dir: transport (sources only)
     docker://REF                a registry reference (`docker://host:5000/repo:tag`)
     REF                         a bare reference is a registry too (`host:5000/repo:tag`)
     PATH                        an existing file or directory is sniffed (archive or layout);
@@ -34,6 +35,7 @@ class Kind(Enum):
     DOCKER_ARCHIVE = "docker-archive"  # a tar docker loads (also an OCI layout when we write)
     OCI_ARCHIVE = "oci-archive"  # a tar of an OCI layout, no docker files
     OCI_LAYOUT = "oci"  # a directory
+    SKOPEO_DIR = "dir"  # skopeo's dir: transport (read only)
     SNIFFED = "path"  # an existing path: whatever it turns out to be when opened
 
 
@@ -69,7 +71,8 @@ class RegistryLocation:
 
 
 Location = LocalLocation | RegistryLocation
-_PREFIXES = {k.value: k for k in (Kind.DOCKER_ARCHIVE, Kind.OCI_ARCHIVE, Kind.OCI_LAYOUT)}
+_PREFIXES = {k.value: k for k in (Kind.DOCKER_ARCHIVE, Kind.OCI_ARCHIVE, Kind.OCI_LAYOUT,
+                                  Kind.SKOPEO_DIR)}
 
 
 def parse_location(text: str, *, local: bool | None = None) -> Location:

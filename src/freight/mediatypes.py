@@ -14,6 +14,7 @@ OCI_LAYER_ND_ZSTD = "application/vnd.oci.image.layer.nondistributable.v1.tar+zst
 OCI_EMPTY = "application/vnd.oci.empty.v1+json"
 OCI_LAYOUT_HEADER = "application/vnd.oci.image.layout.header.v1+json"
 
+DOCKER_PREFIX = "application/vnd.docker."  # every Docker schema2 media type starts so
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"

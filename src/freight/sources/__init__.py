@@ -1,7 +1,8 @@
 """Where images come from. Each source reads lazily and yields `SourceImage`s (see model.py).
 
 `open_archive` takes any local input: a `docker save` archive in any format docker writes
-(optionally gzip/zstd-wrapped), an OCI archive, or an OCI layout directory.
+(optionally gzip/zstd-wrapped), an OCI archive, an OCI layout directory, or a skopeo
+`dir:` directory.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from freight.sources.docker_archive import repo_tags as _repo_tags
 from freight.sources.files import Files, open_files
 from freight.sources.model import ImageNode, IndexNode, SourceImage
 from freight.sources.oci_layout import is_layout, read_layout
+from freight.sources.skopeo_dir import is_skopeo_dir, read_skopeo_dir
 
 
 @dataclass
@@ -51,11 +53,13 @@ def _images(files: Files, platform: Platform | None) -> list[SourceImage]:
     if is_layout(files):
         images = read_layout(files, platform=platform)
         return _names_from_manifest_json(files, images) if has_manifest_json else images
+    if is_skopeo_dir(files):
+        return read_skopeo_dir(files, platform=platform)
     if has_manifest_json:
         return read_docker_archive(files)
     raise SourceError(
         f"{files.label}: not an image archive (no manifest.json and no OCI index.json); "
-        "expected the output of `docker save` or an OCI layout"
+        "expected the output of `docker save`, an OCI layout, or a skopeo dir: directory"
     )
 
 

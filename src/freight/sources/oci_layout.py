@@ -9,7 +9,7 @@ missing. Metadata blobs are verified when read; layers while they stream.
 from __future__ import annotations
 
 import platform as host
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from freight import mediatypes as mt
 from freight.digest import Digest
@@ -39,8 +39,11 @@ class Missing(Exception):
 
 
 @dataclass
-class _Reader:
+class LayoutReader:
+    """Follows descriptors to blobs under `blobs/<alg>/<hex>` (see `blob_path`)."""
+
     files: Files
+    notes: list[str] = field(default_factory=list, init=False)  # for the next image read
 
     def blob_path(self, digest: Digest) -> str:
         return f"blobs/{digest.algorithm}/{digest.encoded}"
@@ -101,9 +104,28 @@ class _Reader:
             diff_id = None
             if diff_ids is not None and i < len(diff_ids):
                 diff_id = diff_ids[i]
-            blobs.append(Blob(desc.media_type, desc.size, self._opener(desc.digest), desc.digest,
-                              diff_id, f"layer {i + 1} of {label} ({desc.digest.short})"))
+            what = f"layer {i + 1} of {label} ({desc.digest.short})"
+            blobs.append(Blob(self._true_type(desc, what), desc.size,
+                              self._opener(desc.digest), desc.digest, diff_id, what))
         return tuple(blobs)
+
+    def _true_type(self, desc: Descriptor, what: str) -> str:
+        """The layer's media type as its bytes say: skopeo's dir: (and scripts) label plain
+        tars gzip; such a layer is taken for what it is, and its manifest rewritten."""
+        declared = mt.layer_compression(desc.media_type)
+        if declared is None:
+            return desc.media_type
+        with self.files.open(self.blob_path(desc.digest)) as f:
+            actual = mt.sniff_compression(f.read(4))
+        if actual == declared:
+            return desc.media_type
+        self.notes.append(f"{what} is labelled {declared} but its bytes are {actual}: "
+                          "taken as they are, in a corrected manifest")
+        return mt.layer_type(actual, docker=desc.media_type.startswith(mt.DOCKER_PREFIX))
+
+    def take_notes(self) -> tuple[str, ...]:
+        notes, self.notes = tuple(self.notes), []
+        return notes
 
     def _opener(self, digest: Digest) -> Opener:
         path = self.blob_path(digest)
@@ -124,7 +146,7 @@ def read_layout(files: Files, *, platform: Platform | None = None) -> list[Sourc
     if "imageLayoutVersion" not in layout:
         raise SourceError(f"{files.label}: oci-layout has no imageLayoutVersion")
     index = Index.parse(read_small(files, "index.json", "index"), mt.OCI_INDEX, "index.json")
-    reader = _Reader(files)
+    reader = LayoutReader(files)
     images = []
     for desc, names, bare in _group(index.manifests):
         label = names[0] if names else (f"{bare[0]}" if bare else f"image {desc.digest.short}")
@@ -154,22 +176,22 @@ def _group(entries: tuple[Descriptor, ...]) -> list[_Named]:
 
 
 def _root(
-    reader: _Reader, desc: Descriptor, names: tuple[str, ...], bare: tuple[str, ...],
+    reader: LayoutReader, desc: Descriptor, names: tuple[str, ...], bare: tuple[str, ...],
     label: str, platform: Platform | None,
 ) -> SourceImage:
     if mt.is_index(desc.media_type):
-        node, notes = _narrow(reader, desc, label, platform)
+        node, notes = narrow(reader, desc, label, platform)
     else:
         try:
             node, notes = reader.node(desc, label), ()
         except Missing as exc:
             where = f"{reader.files.label}: {label}"
             raise SourceError(f"{where}: {exc} is not in the archive") from None
-    return SourceImage(node, names, label, bare, notes)
+    return SourceImage(node, names, label, bare, notes + reader.take_notes())
 
 
-def _narrow(
-    reader: _Reader, desc: Descriptor, label: str, platform: Platform | None
+def narrow(
+    reader: LayoutReader, desc: Descriptor, label: str, platform: Platform | None
 ) -> tuple[Node, tuple[str, ...]]:
     """The whole index if complete and no platform is asked for, else one complete child."""
     index = Index.parse(reader.metadata(desc, "index"), desc.media_type, f"index of {label}")

@@ -161,6 +161,9 @@ def local_kind(location: LocalLocation) -> Kind:
 def _local_sink(location: LocalLocation, *, force: bool,
                 stored: Action) -> LayoutSink | DockerTarSink:
     kind, path = local_kind(location), Path(location.path)
+    if kind is Kind.SKOPEO_DIR:
+        raise UsageError("freight reads skopeo dir: directories but does not write them: "
+                         f"write oci:{path} (an OCI layout) or an archive instead")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise UsageError(f"{parent} does not exist: create it first (freight never creates "

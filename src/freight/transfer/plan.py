@@ -60,11 +60,13 @@ def manifest_kind(node: ImageNode, targets: list[str | None]) -> str | None:
 
     Docker schema2 when the source is Docker (or a legacy archive) and every layer ends up
     gzip, since schema2 has no standard type for other layers; OCI otherwise. A source
-    manifest whose layers are out of rootfs order (Docker 25.0.0 wrote them so) is rebuilt.
+    manifest whose layers are out of rootfs order (Docker 25.0.0 wrote them so), or whose
+    layer labels the source corrected (a plain tar labelled gzip), is rebuilt.
     """
-    in_order = node.manifest is not None and [d.digest for d in node.manifest.layers] == [
-        b.digest for b in node.layers]
-    if in_order and not any(targets):
+    as_listed = node.manifest is not None and [
+        (d.digest, d.media_type) for d in node.manifest.layers] == [
+        (b.digest, b.media_type) for b in node.layers]  # the order, and no label corrected
+    if as_listed and not any(targets):
         return None
     finals = [t or mt.layer_compression(b.media_type)
               for t, b in zip(targets, node.layers, strict=True)]
