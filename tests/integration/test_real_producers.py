@@ -103,3 +103,17 @@ def test_a_skopeo_dir_pushes_as_its_docker_archive_does(
 def test_a_dir_is_not_a_destination(tmp_path: Path) -> None:
     with pytest.raises(freight.UsageError, match="does not write them"):
         freight.copy(f"oci:{tmp_path}/nothing", f"dir:{tmp_path / 'out'}")
+
+
+@pytest.mark.parametrize("kind", ["oci", "oci-archive"])
+def test_a_tag_after_an_oci_destination_is_what_skopeo_reads_back(
+        registry: str, original: tuple[Path, list[str]], tmp_path: Path, kind: str) -> None:
+    """`oci:DIR:v1` names the tag, as in skopeo: skopeo finds the image by `v1` in what
+    freight wrote, and the layout keeps the image's own name for docker and containerd."""
+    archive, diff_ids = original
+    out = tmp_path / ("layout" if kind == "oci" else "image.tar")
+    (written,) = freight.copy(str(archive), f"{kind}:{out}:v1")
+    assert str(written.reference) == f"docker.io/{TAG.rsplit(':', 1)[0]}:v1"
+    _run(_tool("skopeo"), "--insecure-policy", "copy", "--dest-tls-verify=false",
+         f"{kind}:{out}:v1", f"docker://{registry}/back/{kind}:1")
+    verify(f"http://{registry}", f"back/{kind}", "1", diff_ids)

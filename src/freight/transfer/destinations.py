@@ -117,7 +117,8 @@ class LocalDestination(Destination):
     local = True
 
     def placements(self, image: SourceImage) -> list[Placement]:
-        names = _local_names(image, self.location.image)
+        oci = local_kind(self.location) is not Kind.DOCKER_ARCHIVE
+        names = _local_names(image, self.location.image, oci=oci)
         return [Placement(self.sink, names)]
 
     def write_root(self, placement: Placement, digest: str, raw: bytes,
@@ -183,13 +184,25 @@ def _local_sink(location: LocalLocation, *, force: bool,
     return DockerTarSink(path, docker=kind is Kind.DOCKER_ARCHIVE, stored=stored)
 
 
-def _local_names(image: SourceImage, wanted: str | None) -> tuple[Reference, ...]:
+def _local_names(image: SourceImage, wanted: str | None, *,
+                 oci: bool) -> tuple[Reference, ...]:
+    """The names an image gets in a layout or archive. In `oci:DIR:v1` (and oci-archive)
+    a plain word is the tag, as skopeo reads it: the image's own name with that tag (its
+    `ref.name` is `v1`); in `docker-archive:FILE:REF`, REF is a docker reference."""
+    if wanted and oci and _is_tag(wanted):
+        own = _local_names(image, None, oci=oci)
+        return (own[0].with_tag(wanted),) if own else (
+            Reference(DOCKER_HUB, "library/image", wanted),)
     if wanted:
         return (Reference.parse(wanted),)
     names = [Reference.parse(n) for n in image.names]
     names += [Reference(DOCKER_HUB, "library/image", t) for t in image.bare_tags
               if not names]
     return tuple(dict.fromkeys(names))
+
+
+def _is_tag(word: str) -> bool:
+    return "/" not in word and ":" not in word and "@" not in word
 
 
 def _targets(image: SourceImage, location: RegistryLocation) -> list[Reference]:
