@@ -96,3 +96,26 @@ def test_a_host_with_a_certs_dir_gets_its_own_context(ca: trustme.CA, tmp_path: 
     (tmp_path / "r:5000").mkdir()
     ca.cert_pem.write_to_path(str(tmp_path / "r:5000" / "ca.crt"))
     assert ssl_context("r:5000", roots=[tmp_path]) is not ssl_context("s:5000", roots=[tmp_path])
+
+
+def test_plain_http_clients_load_no_ca_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading the CA bundles costs tens of ms per context: a plain-HTTP registry client
+    loads none (TLS is built only if a token server or redirect needs it), and HTTPS
+    clients of hosts with nothing of their own share one context."""
+    from freight.transport import tls
+    from freight.transport.client import RegistryClient
+
+    loads: list[str] = []
+    real = ssl.SSLContext.load_verify_locations
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations",
+                        lambda self, *a, **k: (loads.append("ca"), real(self, *a, **k))[1])
+    monkeypatch.setattr(ssl.SSLContext, "load_default_certs",
+                        lambda self, *a, **k: loads.append("default"))
+    tls.default_context.cache_clear()
+    for _ in range(3):
+        RegistryClient("127.0.0.1:5999", plain_http=True).close()
+    assert loads == []
+    for _ in range(3):
+        RegistryClient("registry.example:5000", plain_http=False).close()
+    assert 0 < len(loads) <= 2  # one shared context: system CAs, then certifi's bundle
+    tls.default_context.cache_clear()
