@@ -45,6 +45,7 @@ from push_bench import Bench, _warm_page_cache, timed
 REPO, TAG = "bench/app", "1"
 PULL_TARGET = 1.5  # issue 10: pull to a tar >= 1.5x faster than skopeo to oci-archive
 COPY_TARGET = 1.2  # issue 10: copy registry -> registry >= 1.2x faster than skopeo
+START_TARGET = 0.12  # issue 10: seconds for a registry command's start-up
 
 
 def _out_ok(sample: Sample, out: Path) -> Sample:
@@ -120,6 +121,8 @@ def run_all(bench: Bench, source: Registry, runs: int) -> list[ToolResult]:
                     "--dest-tls-verify=false docker://REF docker://B/bench/app:1")
     pf = ToolResult("pull floor: curl GET blobs → /dev/null",
                     "curl -o /dev/null each blob (config + 3 layers), all at once")
+    st = ToolResult("start-up: freight tags REPO", "one registry command: start-up + one GET")
+    py = ToolResult("start-up floor: python -c pass", "the interpreter alone, with site")
     cf = ToolResult("copy floor: curl GET piped to curl PUT",
                     "per blob: curl GET SRC | curl -T - PUT DST, all at once, no manifest")
     skopeo = ["skopeo", "copy", "--quiet", "--src-tls-verify=false"]
@@ -140,12 +143,15 @@ def run_all(bench: Bench, source: Registry, runs: int) -> list[ToolResult]:
                                             f"docker://{ref}", f"docker://{d.host}/{REPO}:{TAG}"],
                           freight=False)),
         (cf, lambda: copy_floor(bench, source, blobs)),
+        (st, lambda: timed([*bench.freight, "tags", f"{source.host}/{REPO}"],
+                           env=bench.freight_env, scratch=bench.scratch)),
+        (py, lambda: timed([sys.executable, "-c", "pass"], scratch=bench.scratch)),
     ]
     for index in range(runs):
         print(f"round {index + 1}/{runs}", flush=True)
         for result, make in steps:
             step(bench, result, lambda r=result, m=make: r.samples.append(m()))
-    return [fp, sp, so, pf, dp, fc, sc, cf]
+    return [fp, sp, so, pf, dp, fc, sc, cf, st, py]
 
 
 def targets(by_name: dict[str, ToolResult]) -> list[str]:
@@ -164,6 +170,10 @@ def targets(by_name: dict[str, ToolResult]) -> list[str]:
         lines.append(f"- {label}: {ratio:.2f}x (on minimums {best:.2f}x; freight peak RSS "
                      f"{f.peak_rss() or 0:.0f} MB, skopeo {s.peak_rss() or 0:.0f} MB) -> "
                      f"{'met' if ratio >= target else 'MISSED'}")
+    start = by_name["start-up: freight tags REPO"].median()
+    if start is not None:
+        lines.append(f"- a registry command starts in <= {START_TARGET} s: {start:.3f} s "
+                     f"(median, with one GET) -> {'met' if start <= START_TARGET else 'MISSED'}")
     return lines
 
 
@@ -203,8 +213,10 @@ def _session(args: argparse.Namespace) -> int:
         started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         results = run_all(bench, source, args.runs)
         by_name = {r.name: r for r in results}
-        base = {r.name: ("pull: freight pull → tar" if r.name.startswith("pull")
-                         else "copy: freight copy") for r in results}
+        firsts = {"pull": "pull: freight pull → tar", "copy": "copy: freight copy",
+                  "start-up": "start-up: freight tags REPO"}
+        base = {r.name: next(v for k, v in firsts.items() if r.name.startswith(k))
+                for r in results}
         report = {
             "started": started, "runs": args.runs, "image": archives.meta,
             "niceness": os.getpriority(os.PRIO_PROCESS, 0),
