@@ -23,3 +23,13 @@ def test_submodules_are_not_hidden() -> None:
     import freight.manifest
 
     assert hasattr(freight.digest, "Digest") and hasattr(freight.manifest, "Manifest")
+
+
+def test_the_version_is_the_package_version() -> None:
+    """`freight --version` prints freight.__version__ (read from no metadata, for start-up
+    time): it must stay what pyproject.toml says."""
+    import importlib.metadata
+
+    import freight
+
+    assert freight.__version__ == importlib.metadata.version("freight")

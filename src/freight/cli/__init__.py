@@ -20,6 +20,7 @@ from typing import Any
 
 import click
 
+from freight import __version__
 from freight.errors import EXIT_INTERNAL, FreightError
 
 # Optional imports this process never uses, made to fail (a None entry in sys.modules):
@@ -93,7 +94,7 @@ def _fail(message: str, code: int) -> None:
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="freight")
+@click.version_option(__version__, package_name="freight")  # not read from metadata: ~25 ms
 @click.option("-v", "--verbose", is_flag=True,
               help="Print every HTTP request and its status on stderr (secrets redacted).")
 @click.option("--debug", is_flag=True,
