@@ -24,6 +24,10 @@ _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc
          "s390x": "s390x", "riscv64": "riscv64"}
 
 
+_PLAIN_LAYERS = frozenset({mt.OCI_LAYER, mt.OCI_LAYER_GZIP, mt.OCI_LAYER_ZSTD,
+                           mt.DOCKER_LAYER, mt.DOCKER_LAYER_GZIP})
+
+
 def host_platform() -> Platform:
     """The platform docker would pick on this machine."""
     machine = host.machine().lower()
@@ -113,8 +117,8 @@ class LayoutReader:
         """The layer's media type as its bytes say: skopeo's dir: (and scripts) label plain
         tars gzip; such a layer is taken for what it is, and its manifest rewritten."""
         declared = mt.layer_compression(desc.media_type)
-        if declared is None:
-            return desc.media_type
+        if declared is None or desc.media_type not in _PLAIN_LAYERS:
+            return desc.media_type  # not a layer, or a foreign one: its type says more
         with self.files.open(self.blob_path(desc.digest)) as f:
             actual = mt.sniff_compression(f.read(4))
         if actual == declared:
