@@ -3,10 +3,15 @@ mounted within one registry), archive to layout, layout to registry, registry to
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from freight.connect import Connection
 from freight.progress import Progress
 from freight.results import ImageResult
 from freight.transfer import DEFAULT_JOBS, TransferOptions, transfer
+
+if TYPE_CHECKING:
+    from freight.transfer.run import AfterHook
 
 __all__ = ["DEFAULT_JOBS", "copy"]
 
@@ -16,7 +21,7 @@ def copy(
     jobs: int = DEFAULT_JOBS, source_connection: Connection | None = None,
     connection: Connection | None = None, progress: Progress | None = None,
     compression: str | None = None, image: str | None = None, force: bool = False,
-    all_platforms: bool = False, dry_run: bool = False,
+    all_platforms: bool = False, dry_run: bool = False, referrers: bool = True,
 ) -> list[ImageResult]:
     """Copy `source` to `destination`: references, `docker-archive:PATH[:IMAGE]`,
     `oci:DIR[:REF]`, `oci-archive:PATH[:REF]`, `docker://REF`, or plain paths.
@@ -25,10 +30,27 @@ def copy(
     archive takes one platform: this machine's by default). With `all_tags`, every tag of
     the source repository goes to the destination repository. Blobs already at the
     destination are skipped; on the same registry they are mounted. Layers keep their
-    bytes (and so the digests) unless `compression` says otherwise.
+    bytes (and so the digests) unless `compression` says otherwise. With `referrers`
+    (the default), each image's signatures, SBOMs and attestations go with it, into
+    registries, OCI layouts and OCI archives (a docker archive cannot hold them: a note
+    says so).
     """
     options = TransferOptions(compression=compression, jobs=jobs, platform=platform,
                               all_tags=all_tags, image=image, force=force,
                               all_platforms=all_platforms, dry_run=dry_run)
+    connection = connection or Connection()
+    after = referrer_hook(referrers, source_connection or connection, progress)
     return transfer(source, destination, options=options, connection=connection,
-                    source_connection=source_connection, progress=progress, verb="copy")
+                    source_connection=source_connection, progress=progress, verb="copy",
+                    after=after)
+
+
+def referrer_hook(referrers: bool, connection: Connection,
+                  progress: Progress | None) -> AfterHook | None:
+    """The `after` hook that carries referrers (loaded only when wanted)."""
+    if not referrers:
+        return None
+    from freight.progress import Silent
+    from freight.sync.travel import CarryReferrers
+
+    return CarryReferrers(connection, progress or Silent())

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from freight.connect import Connection
+from freight.copying import referrer_hook
 from freight.errors import UsageError
 from freight.locations import Kind, LocalLocation, RegistryLocation, parse_location
 from freight.progress import Progress
 from freight.results import ImageResult
 from freight.transfer import DEFAULT_JOBS, TransferOptions, transfer
 
-FORMATS = ("docker", "oci")
+FORMATS = ("docker", "oci", "oci-archive")
+_KINDS = {"docker": Kind.DOCKER_ARCHIVE, "oci": Kind.OCI_LAYOUT, "oci-archive": Kind.OCI_ARCHIVE}
 
 __all__ = ["DEFAULT_JOBS", "FORMATS", "pull"]
 
@@ -18,29 +20,34 @@ def pull(
     references: list[str] | str, output: str, *, format: str = "docker",
     platform: str | None = None, all_platforms: bool = False, jobs: int = DEFAULT_JOBS,
     connection: Connection | None = None, progress: Progress | None = None,
-    force: bool = False,
+    force: bool = False, referrers: bool = True,
 ) -> list[ImageResult]:
-    """Pull `references` into `output`: one tar (`format="docker"`, also an OCI layout) or an
-    OCI layout directory (`format="oci"`; blobs already there are not downloaded again).
+    """Pull `references` into `output`: one tar (`format="docker"`, also an OCI layout), an
+    OCI layout directory (`format="oci"`; blobs already there are not downloaded again) or
+    an OCI archive (`format="oci-archive"`: a tar of a layout, without docker's files).
 
     An index is narrowed to `platform` (default: this machine's, as docker does) unless
     `all_platforms` is set (OCI layouts only). Digests and sizes are verified while
     streaming; on failure nothing appears at `output`; an existing tar is replaced only
-    with `force`.
+    with `force`. With `referrers` (the default) each image's signatures, SBOMs and
+    attestations are stored beside it in an OCI layout (`format="oci"`); a docker tar
+    cannot hold them, and a note says so when there are any.
     """
     if format not in FORMATS:
-        raise UsageError(f"unknown format {format!r}: use docker or oci")
+        raise UsageError(f"unknown format {format!r}: use docker, oci or oci-archive")
     refs = [references] if isinstance(references, str) else list(references)
     sources = [_registry(r) for r in refs]
-    kind = Kind.OCI_LAYOUT if format == "oci" else Kind.DOCKER_ARCHIVE
-    destination = LocalLocation(kind, output)
+    destination = LocalLocation(_KINDS[format], output)
     if all_platforms and format == "docker":
-        raise UsageError("docker load takes one platform: use --format oci with --all-platforms")
+        raise UsageError("docker load takes one platform: use --format oci or oci-archive "
+                         "with --all-platforms")
     # as docker pull does, an index is narrowed to this machine's platform by default
     options = TransferOptions(jobs=jobs, platform=platform, all_platforms=all_platforms,
                               host_platform=not all_platforms, force=force)
+    connection = connection or Connection()
     return transfer(sources, destination, options=options, connection=connection,
-                    progress=progress, verb="pull")
+                    progress=progress, verb="pull",
+                    after=referrer_hook(referrers, connection, progress))
 
 
 def _registry(text: str) -> RegistryLocation:

@@ -6,6 +6,7 @@ import os
 
 from freight.connect import Connection
 from freight.convert import AUTO
+from freight.copying import referrer_hook
 from freight.locations import parse_location
 from freight.progress import Progress
 from freight.results import PushResult
@@ -23,6 +24,7 @@ def push(
     username: str | None = None, password: str | None = None,
     platform: str | None = None, progress: Progress | None = None,
     connection: Connection | None = None, stream: bool | None = None, dry_run: bool = False,
+    referrers: bool = True,
 ) -> list[PushResult]:
     """Push the images of `source` (archive or layout; `-` reads standard input; or any
     location, `docker-archive:PATH[:IMAGE]`, `oci:DIR[:REF]`…) to `destination`.
@@ -33,6 +35,9 @@ def push(
     decides (see `streams_by_default`). Raises a FreightError subclass on any failure; no
     tag is written for an image unless every blob it needs is in the registry. With
     `dry_run`, nothing is sent: the results say which blobs would be (action `planned`).
+    With `referrers` (the default), the referrers an OCI layout or archive holds for an
+    image (signatures, SBOMs, attestations) are pushed with it, through the referrers API
+    or, where the registry has none, the referrers tag.
     """
     text = os.fspath(source)
     src = parse_location(text, local=True)
@@ -42,4 +47,4 @@ def push(
                               stream=stream, platform=platform, image=image,
                               dry_run=dry_run)
     return transfer(src, dst, options=options, connection=connection, progress=progress,
-                    verb="push")
+                    verb="push", after=referrer_hook(referrers, connection, progress))

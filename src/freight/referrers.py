@@ -22,32 +22,17 @@ from freight.distribution import urls
 from freight.distribution.headers import parse_next_link
 from freight.errors import RegistryError
 from freight.manifest import Descriptor, Index, load_json
+from freight.referrer_tags import COSIGN_SUFFIXES, cosign_tag, is_referrer_tag, referrers_tag
 from freight.sync.store import Found, RegistryStore
 from freight.transport.client import RegistryClient
 
-COSIGN_SUFFIXES = (".sig", ".att", ".sbom")  # cosign's tag schema (SIGNATURE_SPEC.md)
+__all__ = ["API", "COSIGN", "COSIGN_SUFFIXES", "MAX_DEPTH", "TAG_SCHEMA", "Finder", "Listing",
+           "Referrer", "artifact_type", "cosign_tag", "descriptor_for", "find_referrers",
+           "is_referrer_tag", "referrers_tag"]
+
 MAX_DEPTH = 8  # referrers of referrers; deeper chains are a loop or an abuse
 MAX_PAGES = 1000  # referrers API pages for one subject before we call it a loop
 API, TAG_SCHEMA, COSIGN = "api", "tag-schema", "cosign"  # how a referrer was found
-_TAG_ALGORITHM, _TAG_ENCODED = 32, 64  # distribution-spec: truncation of the referrers tag
-
-
-def referrers_tag(digest: Digest) -> str:
-    """The tag-schema fallback tag of `digest`: `<alg>-<hex>`, truncated as the spec says."""
-    return f"{digest.algorithm[:_TAG_ALGORITHM]}-{digest.encoded[:_TAG_ENCODED]}"
-
-
-def cosign_tag(digest: Digest, suffix: str) -> str:
-    return referrers_tag(digest) + suffix
-
-
-def is_referrer_tag(tag: str) -> bool:
-    """Tags that hold referrers (tag schema or cosign), not images of their own."""
-    head, _, rest = tag.partition("-")
-    encoded, dot, suffix = rest.partition(".")
-    return head == "sha256" and len(encoded) == 64 and all(c in "0123456789abcdef"
-                                                            for c in encoded) \
-        and (not dot or f".{suffix}" in COSIGN_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -140,10 +125,11 @@ class Finder:
         for _ in range(MAX_PAGES):
             if url is None:
                 return out
-            reply = self.client.request("GET", url, ok=(200, 404),
+            # 400/405: registries without the API that route the path elsewhere
+            reply = self.client.request("GET", url, ok=(200, 400, 404, 405),
                                         headers={"Accept": mt.OCI_INDEX},
                                         what=f"listing the referrers of {subject.short}")
-            if reply.status_code == 404 or not _is_index(reply):
+            if reply.status_code != 200 or not _is_index(reply):
                 return out or None
             out += self._page(reply)
             url = self._next(reply)

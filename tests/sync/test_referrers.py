@@ -129,7 +129,9 @@ def test_freight_copy_carries_referrers_unless_told_not_to(registry_factory, htt
     assert bare.returncode == 0, bare.stderr
     assert cosign.verified_signatures(http(b), "without/app", signed.digest, keys.public) == 0
     layout = run("copy", f"{a}/app:v1", f"oci:{tmp_path / 'layout'}", "-q")
-    assert layout.returncode == 0, layout.stderr  # referrers travel between registries only
+    assert layout.returncode == 0, layout.stderr
+    index = json.loads((tmp_path / "layout" / "index.json").read_text())
+    assert len(index["manifests"]) == 2  # the image and its `.sig` tag
 
 
 def test_helm_chart_and_refused_file_names(registry, http, tmp_path: Path) -> None:

@@ -23,21 +23,28 @@ def _print(results: list[ImageResult], as_json: bool) -> None:
 @click.argument("references", nargs=-1, required=True)
 @click.argument("output", type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="docker", show_default=True,
-              help="docker: one tar for `docker load` (also an OCI layout); oci: a directory.")
+              help="docker: one tar for `docker load` (also an OCI layout); oci: a directory; "
+                   "oci-archive: a tar of an OCI layout (keeps referrers, unlike docker).")
 @click.option("--platform", metavar="OS/ARCH[/VARIANT]",
               help="Which platform of a multi-platform image (default: this machine's).")
 @click.option("--all-platforms", is_flag=True, help="Every platform (with --format oci).")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=DEFAULT_JOBS,
               show_default=True, help="Blobs downloaded in parallel.")
 @click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--no-referrers", is_flag=True,
+              help="Leave signatures, SBOMs and attestations behind (kept by default with "
+                   "--format oci; a docker tar cannot hold them).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per pulled image.")
 @progress_option
 @connection_options
 def pull_command(references: tuple[str, ...], output: str, fmt: str, platform: str | None,
-                 all_platforms: bool, jobs: int, force: bool, quiet: bool, as_json: bool,
-                 progress_mode: str, connection: Connection) -> None:
+                 all_platforms: bool, jobs: int, force: bool, no_referrers: bool, quiet: bool,
+                 as_json: bool, progress_mode: str, connection: Connection) -> None:
     """Pull REFERENCES into OUTPUT (a tar, or a directory with --format oci).
+
+    Signatures, SBOMs and attestations of each image come along into --format oci and
+    oci-archive (a docker tar cannot hold them: a note says so); --no-referrers skips them.
 
     Several references make one bundle: `docker load` takes it whole, and
     `freight push BUNDLE REGISTRY` restores every tag on another registry.
@@ -45,7 +52,7 @@ def pull_command(references: tuple[str, ...], output: str, fmt: str, platform: s
     with progress_for(quiet=quiet or as_json, mode=progress_mode) as progress:
         results = pull(list(references), output, format=fmt, platform=platform,
                        all_platforms=all_platforms, jobs=jobs, connection=connection,
-                       progress=progress, force=force)
+                       progress=progress, force=force, referrers=not no_referrers)
     _print(results, as_json)
 
 
@@ -68,7 +75,8 @@ def pull_command(references: tuple[str, ...], output: str, fmt: str, platform: s
 @click.option("--dry-run", is_flag=True,
               help="Only say what would be sent or skipped, with sizes; write nothing.")
 @click.option("--no-referrers", is_flag=True,
-              help="Between registries, leave signatures, SBOMs and attestations behind.")
+              help="Leave signatures, SBOMs and attestations behind (carried by default "
+                   "into registries, OCI layouts and OCI archives).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per copied image.")
 @progress_option
@@ -83,11 +91,11 @@ def copy_command(source: str, destination: str, platform: str | None, all_platfo
 
     Registry to registry streams (nothing touches the disk) and mounts within a registry.
     """
-    from freight.sync.copying import copy_with_referrers
+    from freight.copying import copy
 
     with progress_for(quiet=quiet or as_json, mode=progress_mode) as progress:
-        results = copy_with_referrers(
-            source, destination, referrers=not (no_referrers or dry_run), platform=platform,
+        results = copy(
+            source, destination, referrers=not no_referrers, platform=platform,
             all_tags=all_tags, jobs=jobs, source_connection=source_connection,
             connection=connection, progress=progress, compression=compression, image=image,
             force=force, all_platforms=all_platforms, dry_run=dry_run)

@@ -46,14 +46,17 @@ def parse_size(text: str) -> int:
                    "cache does not know is then most likely new).")
 @click.option("--dry-run", is_flag=True,
               help="Only say what would be uploaded or skipped, with sizes; send nothing.")
+@click.option("--no-referrers", is_flag=True,
+              help="Leave behind the signatures, SBOMs and attestations an OCI layout or "
+                   "archive holds for its images (pushed with them by default).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per pushed image.")
 @progress_option
 @connection_options
 def push_command(source: str, destination: str, image: str | None, compression: str,
                  platform: str | None, jobs: int, chunk_size: str | None,
-                 stream: bool | None, dry_run: bool, quiet: bool, as_json: bool,
-                 progress_mode: str, connection: Connection) -> None:
+                 stream: bool | None, dry_run: bool, no_referrers: bool, quiet: bool,
+                 as_json: bool, progress_mode: str, connection: Connection) -> None:
     """Push the images in SOURCE to DESTINATION.
 
     SOURCE is a `docker save` archive (any format, optionally gzip/zstd-compressed), an OCI
@@ -66,5 +69,5 @@ def push_command(source: str, destination: str, image: str | None, compression: 
         results = push(source, destination, image=image, compression=compression, jobs=jobs,
                        chunk_size=parse_size(chunk_size) if chunk_size else None,
                        connection=connection, platform=platform, progress=progress,
-                       stream=stream, dry_run=dry_run)
+                       stream=stream, dry_run=dry_run, referrers=not no_referrers)
     print_results(results, as_json=as_json, dry_run=dry_run)

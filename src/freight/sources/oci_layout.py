@@ -152,7 +152,7 @@ def read_layout(files: Files, *, platform: Platform | None = None) -> list[Sourc
     index = Index.parse(read_small(files, "index.json", "index"), mt.OCI_INDEX, "index.json")
     reader = LayoutReader(files)
     images = []
-    for desc, names, bare in _group(index.manifests):
+    for desc, names, bare in _images(reader, _group(index.manifests)):
         label = names[0] if names else (f"{bare[0]}" if bare else f"image {desc.digest.short}")
         images.append(_root(reader, desc, names, bare, label, platform))
     if not images:
@@ -177,6 +177,28 @@ def _group(entries: tuple[Descriptor, ...]) -> list[_Named]:
         elif ref:
             bare.append(ref)
     return [(d, tuple(dict.fromkeys(n)), tuple(dict.fromkeys(b))) for d, n, b in order.values()]
+
+
+def _images(reader: _Reader, grouped: list[_Named]) -> list[_Named]:
+    """The roots that are images: not referrers (signatures, SBOMs, the `sha256-<hex>`
+    tags), which travel with their subject instead. A layout of referrers alone keeps them."""
+    images = [g for g in grouped if not _is_referrer(reader, *g)]
+    return images or grouped
+
+
+def _is_referrer(reader: _Reader, desc: Descriptor, names: tuple[str, ...],
+                 bare: tuple[str, ...]) -> bool:
+    from freight.referrer_tags import is_referrer_tag
+
+    tags = [*bare, *(n.rpartition(":")[2] for n in names if "@" not in n)]
+    if tags:
+        return all(is_referrer_tag(t) for t in tags)
+    if not mt.is_manifest(desc.media_type) or not reader.exists(desc):
+        return False
+    try:
+        return "subject" in load_json(reader.metadata(desc, "manifest"), "manifest")
+    except (Missing, SourceError):
+        return False
 
 
 def _root(

@@ -47,7 +47,8 @@ class LocalStore(BundleSource):
 
 
 class Referrers:
-    """The referrers a layout holds, indexed once (subjects read from the manifests)."""
+    """The referrers a layout holds, indexed once (subjects read from the manifests);
+    `repository` "" is the entries that name none (a layout another tool wrote)."""
 
     def __init__(self, reader: BundleReader) -> None:
         self.reader = reader
@@ -58,7 +59,7 @@ class Referrers:
         found = [Referrer(d, str(d.extra.get("artifactType", "")), API)
                  for d in self._index().get((repository, subject), [])]
         tags = {self.reader.tag(e): e for e in self.reader.entries
-                if self.reader.repository(e) == repository and self.reader.tag(e)}
+                if (self.reader.repository(e) or "") == repository and self.reader.tag(e)}
         for suffix in COSIGN_SUFFIXES:
             entry = tags.get(cosign_tag(subject, suffix))
             if entry is not None:
@@ -81,9 +82,8 @@ class Referrers:
     def _read(self) -> dict[tuple[str, Digest], list[Descriptor]]:
         out: dict[tuple[str, Digest], list[Descriptor]] = {}
         for entry in self.reader.entries:
-            repository = self.reader.repository(entry)
-            if self.reader.tag(entry) or not repository or not mt.is_manifest(
-                    entry.media_type):
+            repository = self.reader.repository(entry) or ""  # "": a layout without names
+            if self.reader.tag(entry) or not mt.is_manifest(entry.media_type):
                 continue
             raw, kind = LocalStore(self.reader, repository).get_manifest(str(entry.digest))
             subject = load_json(raw, "manifest").get("subject")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from freight.cache import Cache, default_cache_dir
@@ -33,6 +33,21 @@ from freight.transfer.sources import OpenedSource, blob_digests, open_source
 from freight.transfer.workers import CancelToken
 
 DEFAULT_JOBS = 4  # like crane; more does not help on 2 cores, fewer leaves the link idle
+
+
+@dataclass(frozen=True)
+class MovedImage:
+    """One image a transfer moved: the location it came from, the source's image, and the
+    names written for it (what an `after` hook needs to carry the image's referrers)."""
+
+    source: Location
+    image: SourceImage
+    results: tuple[ImageResult, ...]
+
+
+# called with the destination and every image moved, after the last image and before the
+# destination is committed (a local layout or archive is still open for more content)
+AfterHook = Callable[[Destination, list[MovedImage]], None]
 
 
 @dataclass(frozen=True)
@@ -70,9 +85,12 @@ def transfer(sources: Sequence[str | Location] | str | Location, destination: st
              connection: Connection | None = None,
              source_connection: Connection | None = None,
              progress: Progress | None = None, verb: str = "copy",
-             cancel: CancelToken | None = None) -> list[ImageResult]:
+             cancel: CancelToken | None = None,
+             after: AfterHook | None = None) -> list[ImageResult]:
     """Move the images of `sources` to `destination` (see freight.locations for the
-    syntax); return one result per name written. Raises a FreightError on failure."""
+    syntax); return one result per name written. Raises a FreightError on failure.
+    `after` runs once every image is moved, before the destination is committed (not on
+    a dry run); a failure there leaves nothing half-done, as any other does."""
     srcs = [_location(s, local=None) for s in
             ([sources] if isinstance(sources, str | LocalLocation | RegistryLocation)
              else sources)]
@@ -94,7 +112,11 @@ def transfer(sources: Sequence[str | Location] | str | Location, destination: st
                                       platform=platform, image=options.image,
                                       all_tags=options.all_tags, jobs=options.jobs,
                                       explicit_platform=explicit))
-        results = _run(opened_dst, opened, options, progress, spool, verb, cancel)
+        moved: list[MovedImage] = []
+        results = _run(opened_dst, list(zip(srcs, opened, strict=True)), options, progress,
+                       spool, verb, cancel, moved)
+        if after is not None and not options.dry_run:
+            after(opened_dst, moved)
         if options.dry_run:
             opened_dst.abort()
         else:
@@ -145,10 +167,12 @@ def _platform(options: TransferOptions, dst: Location) -> tuple[Platform | None,
     return (host_platform(), False) if narrow and not options.all_platforms else (None, False)
 
 
-def _run(destination: Destination, opened: list[OpenedSource], options: TransferOptions,
-         progress: Progress, spool: str, verb: str,
-         cancel: CancelToken | None) -> list[ImageResult]:
+def _run(destination: Destination, located: list[tuple[Location, OpenedSource]],
+         options: TransferOptions, progress: Progress, spool: str, verb: str,
+         cancel: CancelToken | None, moved: list[MovedImage]) -> list[ImageResult]:
     started = time.monotonic()
+    opened = [source for _, source in located]
+    origin = {id(img): where for where, source in located for img in source.images}
     images = [img for source in opened for img in source.images]
     _check_names(destination, images)
     for img in images:
@@ -164,14 +188,16 @@ def _run(destination: Destination, opened: list[OpenedSource], options: Transfer
     with Engine(targets, setting=setting, jobs=options.jobs, cache=cache, progress=progress,
                 spool_dir=spool, verb=verb, cancel=cancel, dry_run=options.dry_run) as engine:
         _mount_hints(engine, destination, opened)
-        for (_, placement), target in zip(placements, targets, strict=True):
+        for (img, placement), target in zip(placements, targets, strict=True):
             if options.dry_run:
-                moved = engine.preview(target)
-                d = moved.descriptor
-                results.extend(ImageResult(name, d.digest, d.size, d.media_type, moved.blobs)
+                preview = engine.preview(target)
+                d = preview.descriptor
+                results.extend(ImageResult(name, d.digest, d.size, d.media_type, preview.blobs)
                                for name in placement.names or (str(destination),))
             else:
-                results.extend(_one(engine, destination, placement, target))
+                written = _one(engine, destination, placement, target)
+                moved.append(MovedImage(origin[id(img)], img, tuple(written)))
+                results.extend(written)
     progress.end(_summary(verb, results, time.monotonic() - started, options.dry_run))
     return results
 

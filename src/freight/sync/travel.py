@@ -1,0 +1,272 @@
+"""Referrers travelling with `freight.transfer`: what pull, push and copy carry.
+
+Once the images are moved, and before the destination is committed, each image's
+referrers (signatures, SBOMs, attestations, recursively) are found where it came from and
+written where it went, byte for byte:
+
+* from a registry: the referrers API, else the tag schema, and cosign's tags (`Finder`);
+  from an OCI layout, OCI archive or bundle: the entries whose manifest has the image as
+  `subject`, cosign's tags and a kept referrers tag (`sync.local.Referrers`, which reads
+  bundles too);
+* to a registry, in the form it supports (`sync.carry`); to an OCI layout or OCI archive,
+  as `index.json` entries (`LayoutStore`), which `sync.local` reads back when the layout
+  is pushed again. A docker archive cannot hold them (docker load knows no referrers):
+  a note says so and the pull goes on.
+
+Referrers name their subject by digest: an image whose digest changed on the way (layers
+recompressed by a push) cannot take them along; a note says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from freight import mediatypes as mt
+from freight.connect import Connection
+from freight.digest import Digest
+from freight.errors import FreightError, NotFound, SourceError
+from freight.locations import LocalLocation, Location, RegistryLocation
+from freight.manifest import Descriptor, Index, load_json
+from freight.progress import Progress, Silent
+from freight.reference import Reference
+from freight.referrer_tags import is_referrer_tag
+from freight.referrers import Finder, Listing
+from freight.results import ImageResult
+from freight.sinks.docker_tar import DockerTarSink
+from freight.sinks.layout import LayoutSink
+from freight.sources.model import IndexNode, Node, SourceImage
+from freight.sync.carry import carry
+from freight.sync.store import BlobSource, Found, RegistryStore, Source, Store, Stored
+from freight.transfer.destinations import Destination, LocalDestination, RegistryDestination
+from freight.transfer.run import MovedImage
+from freight.transport.client import RegistryClient
+
+
+def source_digest(node: Node) -> Digest | None:
+    """The digest the source gives the image (None: the source has no manifest for it,
+    e.g. a legacy docker archive; such an image has no referrers either)."""
+    if isinstance(node, IndexNode):
+        return node.index.digest
+    return node.manifest.digest if node.manifest is not None else None
+
+
+@dataclass
+class _Side:
+    """Where an image came from, opened for its referrers."""
+
+    listing: Callable[[SourceImage, Digest], Listing]
+    store: Callable[[SourceImage], Source]
+    close: Callable[[], None]
+
+
+@dataclass
+class CarryReferrers:
+    """An `after` hook for `freight.transfer` (see the module docstring)."""
+
+    connection: Connection = field(default_factory=Connection)
+    progress: Progress = field(default_factory=Silent)
+
+    def __call__(self, destination: Destination, moved: list[MovedImage]) -> None:
+        sides: dict[str, _Side | None] = {}
+        layouts: dict[str, LayoutStore] = {}
+        done: set[tuple[str, Digest]] = set()  # (target, subject): two tags, one carry
+        try:
+            for item in moved:
+                key = str(item.source)
+                if key not in sides:
+                    sides[key] = self._open(item.source)
+                side = sides[key]
+                if side is not None:
+                    self._one(side, destination, item, layouts, done)
+            for layout in layouts.values():
+                layout.flush()
+        finally:
+            for opened in sides.values():
+                if opened is not None:
+                    opened.close()
+
+    def _one(self, side: _Side, destination: Destination, item: MovedImage,
+             layouts: dict[str, LayoutStore], done: set[tuple[str, Digest]]) -> None:
+        subject = source_digest(item.image.root)
+        if subject is None:
+            return
+        listing = side.listing(item.image, subject)
+        if not listing.referrers:
+            return
+        count = sum(1 for _ in listing.walk())
+        if isinstance(destination, LocalDestination) and _is_docker(destination.sink):
+            self.progress.note(f"{item.image.label}: {count} referrer(s) (signatures, SBOMs, "
+                               "attestations) not stored: a docker archive cannot hold them; "
+                               "write oci-archive:FILE or oci:DIR to keep them")
+            return
+        for result in item.results:
+            if result.digest != subject:
+                self.progress.note(
+                    f"{item.image.label}: its {count} referrer(s) name {subject.short}, but it "
+                    f"was written as {result.digest.short} (layers changed on the way), so "
+                    "they were left behind; use --compression keep to keep the digest")
+                continue
+            target = _target(destination, result, item.image, layouts)
+            if target is not None and (target.name, subject) not in done:
+                done.add((target.name, subject))
+                carry(listing, side.store(item.image), target)
+
+    def _open(self, location: Location) -> _Side | None:
+        if isinstance(location, RegistryLocation):
+            return self._registry(location) if location.reference is not None else None
+        return _layout(location)
+
+    def _registry(self, location: RegistryLocation) -> _Side:
+        ref = location.reference
+        assert ref is not None
+        client = self.connection.client(ref.registry)
+        try:
+            finder = Finder(client, ref.repository, known_tags=_tags(client, ref.repository))
+        except BaseException:
+            client.close()
+            raise
+        store = RegistryStore(client, ref.repository)
+        return _Side(lambda _image, digest: finder.find(digest), lambda _image: store,
+                     client.close)
+
+
+def _tags(client: RegistryClient, repository: str) -> frozenset[str] | None:
+    """The repository's tags, listed once: cosign and referrers tags not among them are
+    not asked for one by one. None (ask each) when the registry will not list them."""
+    from freight.sources.registry import RegistryReader
+
+    try:
+        return frozenset(RegistryReader(client, repository).tags())
+    except FreightError:
+        return None
+
+
+def _layout(location: LocalLocation) -> _Side | None:
+    """A local source that is an OCI layout (a directory, an OCI archive, a bundle, a
+    docker 25+ save); None for anything else (a legacy docker archive holds no referrers)."""
+    from freight.sources.files import STDIN
+    from freight.sync.bundle import BundleReader
+    from freight.sync.local import LocalStore, Referrers
+
+    if location.path == STDIN:
+        return None  # read once already; and archives on a pipe come from docker save
+    try:
+        reader = BundleReader(location.path)
+    except SourceError:
+        return None
+    referrers = Referrers(reader)
+    return _Side(lambda image, digest: referrers.listing(_repository(image), digest),
+                 lambda image: LocalStore(reader, _repository(image)), reader.close)
+
+
+def _repository(image: SourceImage) -> str:
+    """The repository a layout files the image under ("" when it names none)."""
+    for name in image.names:
+        try:
+            return Reference.parse(name).repository
+        except FreightError:
+            continue
+    return ""
+
+
+def _is_docker(sink: LayoutSink) -> bool:
+    return isinstance(sink, DockerTarSink) and sink.docker
+
+
+def _target(destination: Destination, result: ImageResult, image: SourceImage,
+            layouts: dict[str, LayoutStore]) -> Store | None:
+    if isinstance(destination, RegistryDestination):
+        if not isinstance(result.reference, Reference):
+            return None
+        return RegistryStore(destination.client, result.reference.repository, push=True)
+    if isinstance(destination, LocalDestination):
+        name = result.reference if isinstance(result.reference, Reference) else None
+        name = name or _first_name(image)
+        key = name.name if name is not None else ""
+        if key not in layouts:
+            layouts[key] = LayoutStore(destination.sink, name)
+        return layouts[key]
+    return None
+
+
+def _first_name(image: SourceImage) -> Reference | None:
+    for name in image.names:
+        try:
+            return Reference.parse(name)
+        except FreightError:
+            continue
+    return None
+
+
+@dataclass(frozen=True)
+class _Put:
+    descriptor: Descriptor
+    children: tuple[Digest, ...]
+
+
+class LayoutStore:
+    """An OCI layout being written, as a `Store` for referrers. Blobs and manifests go
+    through the sink (verified); `flush()` lists the manifests in `index.json`: a referrer
+    untagged, named `REPO@DIGEST` after its image (so the layout says whose it is), the
+    cosign and referrers tags as tags of the image's repository. An index's children are
+    not listed (they are content of the index, as an image's are)."""
+
+    def __init__(self, sink: LayoutSink, image: Reference | None) -> None:
+        self.sink, self.image = sink, image
+        self.name = f"{sink.root}:{image.name if image else ''}"
+        self._puts: dict[str, _Put] = {}
+
+    def head_manifest(self, reference: str) -> Found | None:
+        put = self._puts.get(reference)
+        if put is None:
+            return None  # not yet listed here: written again (blobs that exist are kept)
+        d = put.descriptor
+        return Found(d.digest, d.media_type, d.size)
+
+    def get_manifest(self, reference: str) -> tuple[bytes, str]:
+        found = self.head_manifest(reference)
+        if found is None:
+            raise NotFound(f"{self.name}: no manifest {reference}")
+        return self.sink.blob_path(found.digest).read_bytes(), found.media_type
+
+    def put_manifest(self, reference: str, raw: bytes, media_type: str) -> Stored:
+        digest = self.sink.put_manifest(reference, raw, media_type)
+        children: tuple[Digest, ...] = ()
+        listing = is_referrer_tag(reference) and "." not in reference  # a referrers tag
+        if mt.is_index(media_type) and not listing:  # its entries are referrers, not content
+            children = tuple(d.digest for d in Index.parse(raw, media_type).manifests)
+        self._puts[reference] = _Put(Descriptor(media_type, digest, len(raw)), children)
+        subject = load_json(raw, "manifest").get("subject")
+        return Stored(digest, Descriptor.from_json(subject, "subject").digest
+                      if isinstance(subject, dict) else None)
+
+    def has_blob(self, digest: Digest) -> bool:
+        return self.sink.has_blob(digest)
+
+    def open_blob(self, digest: Digest) -> BinaryIO:
+        return self.sink.blob_path(digest).open("rb")
+
+    def put_blob(self, digest: Digest, size: int, source: BlobSource) -> None:
+        self.sink.upload(digest, size, lambda: source.open_blob(digest),
+                         what=f"blob {digest.short} of a referrer")
+
+    def supports_referrers(self) -> bool:
+        return True  # a layout lists referrers as manifests with a subject
+
+    def flush(self) -> None:
+        """Add every manifest written to the layout's `index.json` entries."""
+        children = {c for put in self._puts.values() for c in put.children}
+        for reference, put in self._puts.items():
+            by_digest = Digest.is_valid(reference)
+            if by_digest and put.descriptor.digest in children:
+                continue
+            self.sink.add_root(put.descriptor, self._name(reference, put, by_digest))
+
+    def _name(self, reference: str, put: _Put, by_digest: bool) -> Reference | None:
+        if self.image is None:
+            return None
+        if by_digest:
+            return self.image.with_digest(put.descriptor.digest)
+        return self.image.with_tag(reference)

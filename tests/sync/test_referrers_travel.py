@@ -1,0 +1,167 @@
+"""Referrers carried by pull, push and copy through OCI layouts and OCI archives: a
+cosign-format signature, an OCI 1.1 signature, an attached SBOM and a signature of that
+SBOM survive registry -> archive -> registry and still verify; a docker archive says it
+cannot hold them; `--no-referrers` leaves them behind."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from freight.artifacts import attach
+from support import cosign
+from support.kinds import both_kinds
+from support.synthreg import (
+    OCI_CONFIG,
+    OCI_MANIFEST,
+    Pushed,
+    digest_of,
+    layer,
+    push_blob,
+    push_image,
+    push_manifest,
+    tags,
+)
+
+pytestmark = pytest.mark.integration
+SBOM = "application/spdx+json"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "freight", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def _gzipped(client, repo: str, tag: str, names: list[str]) -> Pushed:
+    """An image with gzip layers, as registries hold them (a push keeps their digest)."""
+    plain = [layer(n) for n in names]
+    packed = [gzip.compress(b, mtime=0) for b in plain]
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {
+        "type": "layers", "diff_ids": [digest_of(b) for b in plain]}}).encode()
+    for blob in (config, *packed):
+        push_blob(client, repo, blob)
+    raw = json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": digest_of(config), "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": digest_of(b), "size": len(b)} for b in packed]}).encode()
+    push_manifest(client, repo, tag, raw, OCI_MANIFEST)
+    return Pushed(digest_of(raw), OCI_MANIFEST, len(raw), ())
+
+
+def _signed(client, host: str, tmp_path: Path, keys: cosign.Keys):
+    """app:v1 with a `.sig` signature, an OCI 1.1 signature, an SBOM and the SBOM's
+    signature; app:v2 unsigned. Returns (v1, v2, sbom digest)."""
+    image = _gzipped(client, "app", "v1", ["base", "app"])
+    unsigned = _gzipped(client, "app", "v2", ["base", "other"])
+    cosign.sign_tag(client, "app", image.digest, keys)
+    cosign.sign_referrer(client, "app", image.digest, keys)
+    sbom = tmp_path / "sbom.spdx.json"
+    sbom.write_text('{"spdxVersion": "SPDX-2.3", "name": "app"}')
+    attached = attach(f"{host}/app:v1", SBOM, [str(sbom)])
+    cosign.sign_referrer(client, "app", str(attached.digest), keys)
+    return image, unsigned, str(attached.digest)
+
+
+def _index_entries(archive: Path) -> list[dict[str, object]]:
+    with tarfile.open(archive) as tar:
+        member = tar.extractfile("index.json")
+        assert member is not None
+        return json.loads(member.read())["manifests"]
+
+
+@both_kinds
+def test_pull_to_oci_archive_then_push_keeps_signatures(make_registry, http,
+                                                        tmp_path: Path) -> None:
+    a, b = make_registry(), make_registry()
+    keys = cosign.Keys.make()
+    image, unsigned, sbom = _signed(http(a), a, tmp_path, keys)
+    archive = tmp_path / "app.tar"
+    pulled = run("pull", f"{a}/app:v1", f"{a}/app:v2", str(archive), "--format",
+                 "oci-archive", "-q")
+    assert pulled.returncode == 0, pulled.stderr
+    entries = _index_entries(archive)
+    named = [e for e in entries if "org.opencontainers.image.ref.name" in e["annotations"]]
+    assert {e["annotations"]["org.opencontainers.image.ref.name"] for e in named} >= {
+        "v1", "v2", image.digest.replace(":", "-") + ".sig"}
+    assert any(e["digest"] == sbom for e in entries), entries  # untagged
+
+    pushed = run("push", str(archive), f"{b}/mirror/app", "-q")
+    assert pushed.returncode == 0, pushed.stderr
+    dst = http(b)
+    assert cosign.verified_signatures(dst, "mirror/app", image.digest, keys.public) == 2
+    assert cosign.verified_signatures(dst, "mirror/app", unsigned.digest, keys.public) == 0
+    assert cosign.verified_signatures(dst, "mirror/app", sbom, keys.public) == 1
+    assert cosign.verified_signatures(dst, "mirror/app", image.digest,
+                                      cosign.Keys.make().public) == 0
+    # the referrers went as referrers, not as images of their own
+    assert not [t for t in tags(dst, "mirror/app") if t not in ("v1", "v2")
+                and not t.startswith("sha256-")]
+
+
+@both_kinds
+def test_copy_to_a_layout_and_back_keeps_digests(make_registry, http, tmp_path: Path) -> None:
+    a, b = make_registry(), make_registry()
+    keys = cosign.Keys.make()
+    image, _, sbom = _signed(http(a), a, tmp_path, keys)
+    layout = tmp_path / "layout"
+    done = run("copy", f"{a}/app:v1", f"oci:{layout}", "-q")
+    assert done.returncode == 0, done.stderr
+    back = run("copy", f"oci:{layout}", f"{b}/app:v1", "-q")
+    assert back.returncode == 0, back.stderr
+    dst = http(b)
+    assert cosign.verified_signatures(dst, "app", image.digest, keys.public) == 2
+    got = dst.get(f"/v2/app/manifests/{sbom}", headers={"Accept": cosign.ACCEPT})
+    assert got.status_code == 200 and json.loads(got.content)["artifactType"] == SBOM
+
+
+def test_docker_archive_notes_it_cannot_hold_referrers(registry, http,
+                                                       tmp_path: Path) -> None:
+    client = http(registry.host)
+    image = push_image(client, "app", "v1", ["base"])
+    cosign.sign_tag(client, "app", image.digest, cosign.Keys.make())
+    out = tmp_path / "app.tar"
+    pulled = run("pull", f"{registry.host}/app:v1", str(out), "-q")
+    assert pulled.returncode == 0, pulled.stderr
+    assert "docker archive cannot hold them" in pulled.stderr
+    assert "Traceback" not in pulled.stderr
+    quiet = run("pull", f"{registry.host}/app:v1", str(tmp_path / "b.tar"), "-q",
+                "--no-referrers")
+    assert quiet.returncode == 0 and "referrer" not in quiet.stderr
+
+
+def test_no_referrers_leaves_them_behind(registry_factory, http, tmp_path: Path) -> None:
+    a, b = registry_factory(name="a").host, registry_factory(name="b").host
+    keys = cosign.Keys.make()
+    image = _gzipped(http(a), "app", "v1", ["base"])
+    cosign.sign_tag(http(a), "app", image.digest, keys)
+    bare = tmp_path / "bare"
+    done = run("pull", f"{a}/app:v1", str(bare), "--format", "oci", "-q", "--no-referrers")
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads((bare / "index.json").read_text())["manifests"]) == 1
+    full = tmp_path / "full"
+    assert run("pull", f"{a}/app:v1", str(full), "--format", "oci", "-q").returncode == 0
+    pushed = run("push", str(full), f"{b}/app:v1", "-q", "--no-referrers")
+    assert pushed.returncode == 0, pushed.stderr
+    assert cosign.verified_signatures(http(b), "app", image.digest, keys.public) == 0
+    assert run("push", str(full), f"{b}/app:v1", "-q").returncode == 0
+    assert cosign.verified_signatures(http(b), "app", image.digest, keys.public) == 1
+
+
+def test_a_push_that_changes_the_digest_says_the_referrers_stay(registry_factory, http,
+                                                                tmp_path: Path) -> None:
+    a, b = registry_factory(name="a").host, registry_factory(name="b").host
+    image = push_image(http(a), "app", "v1", ["base"])
+    cosign.sign_tag(http(a), "app", image.digest, cosign.Keys.make())
+    layout = tmp_path / "layout"
+    assert run("pull", f"{a}/app:v1", str(layout), "--format", "oci", "-q").returncode == 0
+    pushed = run("push", str(layout), f"{b}/app:v1", "-q", "--compression", "zstd")
+    assert pushed.returncode == 0, pushed.stderr
+    assert "left behind" in pushed.stderr and "--compression keep" in pushed.stderr
+    assert [t for t in tags(http(b), "app") if t.startswith("sha256-")] == []
