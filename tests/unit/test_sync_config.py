@@ -71,9 +71,16 @@ sync:
     first = loaded.entries[0]
     assert (loaded.registry, loaded.jobs, loaded.retries) == ("127.0.0.1:5001", 2, 0)
     assert first.repository == "team/app" and first.filters.newest == 3
-    assert str(first.platform) == "linux/arm64"
+    assert [str(p) for p in first.platforms] == ["linux/arm64"]
     assert loaded.entries[1].repository is None
+    assert loaded.entries[1].platforms == ()
     assert loaded.rewrite.apply("team/app") == "mirror/app"
+
+
+def test_several_platforms(tmp_path: Path) -> None:
+    loaded = _load(tmp_path, "sync: [{source: a/b, platforms: [linux/amd64, linux/arm64/v8, "
+                             "linux/amd64]}]")
+    assert [str(p) for p in loaded.entries[0].platforms] == ["linux/amd64", "linux/arm64/v8"]
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -87,6 +94,10 @@ sync:
     ("sync: [{source: a/b, newest: 0}]", "sync[0].newest"),
     ("sync: [{source: a/b, digests: [sha256:x]}]", "sync[0]: malformed sha256 digest"),
     ("sync: [{source: a/b, platform: linux}]", "sync[0].platform"),
+    ("sync: [{source: a/b, platforms: [linux/amd64, x]}]", "sync[0].platforms"),
+    ("sync: [{source: a/b, platforms: {a: 1}}]", "sync[0].platforms: must be a list"),
+    ("sync: [{source: a/b, platform: linux/amd64, platforms: [linux/arm64]}]",
+     "not both"),
     ("sync: [{source: a/b, colour: red}]", "sync[0]: unknown key 'colour'"),
     ("jobs: 0\nsync: [{source: a/b}]", "jobs: must be a whole number of at least 1"),
     ("destination: [1]\nsync: [{source: a/b}]", "destination: give a registry"),

@@ -222,7 +222,7 @@ class BundleRepository:
 
     def __init__(self, writer: BundleWriter, repository: str) -> None:
         self.writer, self.repository = writer, repository
-        self.name = f"bundle:{repository}"
+        self.name, self.place = f"bundle:{repository}", f"bundle:{writer.path}"
 
     def head_manifest(self, reference: str) -> Found | None:
         if Digest.is_valid(reference):
@@ -268,10 +268,13 @@ class BundleRepository:
 class BundleReader:
     """A bundle read back: its index entries, and one `Store` view per repository."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, legacy: bool = False) -> None:
         from freight.sources.files import open_files, read_small
+        from freight.sync.legacy import layout_files
 
-        self.files = open_files(path)  # a bundle, any OCI archive, or a layout directory
+        # a bundle, any OCI archive, or a layout directory; with `legacy`, a legacy docker
+        # save too (seen as a layout: sync/legacy.py)
+        self.files = layout_files(path) if legacy else open_files(path)
         self.path = path
         if self.files.size("oci-layout") is None or self.files.size("index.json") is None:
             self.files.close()

@@ -15,7 +15,8 @@
         semver: '>=1.24 <2'
         newest: 3
         digests: [sha256:...]
-        platform: linux/amd64               # one platform of an index (default: all)
+        platforms: [linux/amd64, linux/arm64]  # those of an index (or `platform:` one;
+                                            # default: all)
         destination: web/nginx              # this entry's name at the destination
       - registry: 127.0.0.1:5000            # ... or every repository of a registry
         repositories: ['^team/']            # regexes choosing repositories (default all)
@@ -41,7 +42,7 @@ from freight.sync.rewrite import Rewrite
 DEFAULT_JOBS = 4  # like crane; more does not help on 2 cores
 DEFAULT_RETRIES = 2  # a flaky registry gets three tries per image
 _ENTRY_KEYS = {"source", "registry", "layout", "repositories", "tags", "include", "exclude",
-               "semver", "newest", "digests", "platform", "destination"}
+               "semver", "newest", "digests", "platform", "platforms", "destination"}
 _TOP_KEYS = {"destination", "jobs", "retries", "referrers", "sync"}
 
 
@@ -53,7 +54,7 @@ class Entry:
     repository: str | None  # None: every repository the catalog lists
     repositories: tuple[re.Pattern[str], ...]
     filters: Filters
-    platform: Platform | None
+    platforms: tuple[Platform, ...]  # () for all of an index
     destination: str | None  # explicit destination repository
     layout: str | None = None  # an OCI layout (directory or tar) instead of a registry
 
@@ -133,14 +134,21 @@ def _entry(value: Any, where: str) -> Entry:
         registry, repository = _registry(value["registry"], f"{where}.registry"), None
     if repository is None and value.get("destination"):
         raise SourceError(f"{where}.destination: only for a `source:` repository")
-    platform = value.get("platform")
-    try:
-        chosen = Platform.parse(str(platform)) if platform else None
-    except FreightError as exc:
-        raise SourceError(f"{where}.platform: {exc}") from None
     return Entry(registry, repository, _patterns(value, "repositories", where),
-                 _filters(value, where), chosen, _text(value, "destination", where) or None,
-                 local)
+                 _filters(value, where), _platforms(value, where),
+                 _text(value, "destination", where) or None, local)
+
+
+def _platforms(value: dict[str, Any], where: str) -> tuple[Platform, ...]:
+    if "platform" in value and "platforms" in value:
+        raise SourceError(f"{where}: give `platform:` (one) or `platforms:` (a list), not both")
+    key = "platforms" if "platforms" in value else "platform"
+    texts = _list(value, key, where) if key == "platforms" else \
+        [value["platform"]] if value.get("platform") else []
+    try:
+        return tuple(dict.fromkeys(Platform.parse(str(text)) for text in texts))
+    except FreightError as exc:
+        raise SourceError(f"{where}.{key}: {exc}") from None
 
 
 def _filters(value: dict[str, Any], where: str) -> Filters:

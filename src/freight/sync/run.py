@@ -46,7 +46,7 @@ class Task:
     repository: str
     reference: str  # a tag, or a digest for `digests:` entries
     destination: str  # repository at the destination
-    platform: Platform | None = None
+    platforms: tuple[Platform, ...] = ()  # of an index: () all, else those (see _narrowed)
     layout: str | None = None  # read from this OCI layout, not from `registry`
 
     @property
@@ -134,7 +134,7 @@ class Clients:
         """The layout at `path`, opened once per run."""
         with self._lock:
             if path not in self._layouts:
-                reader = BundleReader(path)
+                reader = BundleReader(path, legacy=True)
                 self._layouts[path] = (reader, Referrers(reader))
             return self._layouts[path]
 
@@ -192,7 +192,7 @@ def _entry_tasks(entry: Entry, config: Config, clients: Clients) -> list[Task]:
         available = [] if entry.filters.explicit_only else clients.tags(entry.registry,
                                                                          repository)
         refs = [*select(available, entry.filters), *map(str, entry.filters.digests)]
-        out += [Task(entry.registry, repository, ref, destination, entry.platform)
+        out += [Task(entry.registry, repository, ref, destination, entry.platforms)
                 for ref in refs]
     return out
 
@@ -209,7 +209,7 @@ def _layout_tasks(entry: Entry, config: Config, clients: Clients, path: str) -> 
         if entry.repositories and not any(p.search(repository) for p in entry.repositories):
             continue
         refs = [*select(available, entry.filters), *map(str, entry.filters.digests)]
-        out += [Task("", repository, ref, config.rewrite.apply(repository), entry.platform,
+        out += [Task("", repository, ref, config.rewrite.apply(repository), entry.platforms,
                      path) for ref in refs]
     return out
 
@@ -272,13 +272,13 @@ def _sync_one(task: Task, target: Target, clients: Clients, options: Options,
     found = src.head_manifest(task.reference)
     if found is None:
         raise NotFound(f"{task.source} does not exist")
-    digest = _platform_digest(src, found, task)
+    digest, built = _narrowed(src, found, task)
     have = dst.head_manifest(task.tag or str(digest))
     tally, status = Tally(), UNCHANGED
     if have is None or have.digest != digest:
         status = PLANNED if options.dry_run else COPIED
         if not options.dry_run:
-            copy_tree(src, dst, digest, tag=task.tag, tally=tally)
+            copy_tree(src, dst, digest, tag=task.tag, tally=tally, fetched=built)
     found_referrers = 0
     if options.referrers:
         listing = clients.layout(task.layout)[1].listing(task.repository, digest) \
@@ -296,15 +296,27 @@ def _source(task: Task, clients: Clients) -> Readable:
     return RegistryStore(clients.get(task.registry), task.repository)
 
 
-def _platform_digest(src: Readable, found: Found, task: Task) -> Digest:
-    """The digest to sync: the image itself, or its `platform` child."""
-    if task.platform is None or not mt.is_index(found.media_type):
-        return found.digest
+def _narrowed(src: Readable, found: Found,
+              task: Task) -> tuple[Digest, tuple[bytes, str] | None]:
+    """What to sync of `found`: the image itself (every platform, or all it has match),
+    its one child for a single platform, or for several an index of just those children
+    (the source's descriptors, so the children keep their digests; built the same way on
+    every run, so a re-sync finds it unchanged) with its bytes."""
+    if not task.platforms or not mt.is_index(found.media_type):
+        return found.digest, None
     raw, kind = src.get_manifest(str(found.digest))
-    for child in Index.parse(raw, kind, f"index of {task.source}").manifests:
-        if child.platform is not None and task.platform.matches(child.platform):
-            return child.digest
-    raise NotFound(f"{task.source} has no image for {task.platform}")
+    index = Index.parse(raw, kind, f"index of {task.source}")
+    chosen = [c for c in index.manifests if c.platform is not None and
+              any(p.matches(c.platform) for p in task.platforms)]
+    if not chosen:
+        wanted = ", ".join(map(str, task.platforms))
+        raise NotFound(f"{task.source} has no image for {wanted}")
+    if len(task.platforms) == 1:
+        return chosen[0].digest, None
+    if len(chosen) == len(index.manifests):
+        return found.digest, (raw, kind)
+    subset = Index.build(kind, chosen, index.annotations or None)
+    return subset.digest, (subset.raw, kind)
 
 
 def _dst_name(task: Task, target: Target) -> str:

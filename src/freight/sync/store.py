@@ -30,6 +30,10 @@ ACCEPT = ", ".join(mt.ACCEPT_MANIFESTS)
 # client lives; keyed by client, not host: a port may be another registry tomorrow)
 _API: weakref.WeakKeyDictionary[RegistryClient, bool] = weakref.WeakKeyDictionary()
 _API_LOCK = threading.Lock()
+# client -> digest -> a repository of its registry that got the blob from us: another
+# repository there mounts it instead of uploading it again (a base layer goes up once)
+_PLACED: weakref.WeakKeyDictionary[RegistryClient, dict[Digest, str]] = \
+    weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class Store(Protocol):
     """One repository's content, byte for byte."""
 
     name: str  # for messages: host/repository or bundle:repository
+    place: str  # the blobs its repositories share (a registry host, one bundle)
 
     def head_manifest(self, reference: str) -> Found | None: ...
     def get_manifest(self, reference: str) -> tuple[bytes, str]: ...
@@ -89,7 +94,7 @@ class RegistryStore:
 
     def __init__(self, client: RegistryClient, repository: str, *, push: bool = False) -> None:
         self.client, self.repository = client, repository
-        self.name = f"{client.host}/{repository}"
+        self.name, self.place = f"{client.host}/{repository}", client.host
         client.auth.want(f"repository:{repository}:{'pull,push' if push else 'pull'}")
 
     def head_manifest(self, reference: str) -> Found | None:
@@ -141,9 +146,11 @@ class RegistryStore:
         """Mount from `source` when it is another repository here, else POST then one PUT
         of the verified stream (re-sent from the start on a retry)."""
         reply = None
-        if isinstance(source, RegistryStore) and source.client.host == self.client.host:
-            reply = self._mount(digest, source.repository)
+        sibling = self._sibling(digest, source)
+        if sibling is not None:
+            reply = self._mount(digest, sibling)
             if reply is not None and reply.status_code == 201:
+                self._placed(digest)
                 return
         if reply is None or reply.status_code != 202:  # a refused mount opens no session
             reply = self.client.request("POST", urls.uploads_path(self.repository),
@@ -159,6 +166,20 @@ class RegistryStore:
             headers={"Content-Type": "application/octet-stream",
                      "Content-Length": str(size)},
             what=f"uploading blob {digest.short} to {self.name}")
+        self._placed(digest)
+
+    def _sibling(self, digest: Digest, source: BlobSource) -> str | None:
+        """A repository of this registry to mount `digest` from: the source's, when it is
+        here, else one we put it in during this run."""
+        if isinstance(source, RegistryStore) and source.client.host == self.client.host:
+            return source.repository
+        with _API_LOCK:
+            placed = _PLACED.get(self.client, {}).get(digest)
+        return placed if placed != self.repository else None
+
+    def _placed(self, digest: Digest) -> None:
+        with _API_LOCK:
+            _PLACED.setdefault(self.client, {})[digest] = self.repository
 
     def supports_referrers(self) -> bool:
         """Whether the registry answers the referrers API (asked once per client)."""

@@ -216,6 +216,7 @@ class LayoutStore:
     def __init__(self, sink: LayoutSink, image: Reference | None) -> None:
         self.sink, self.image = sink, image
         self.name = f"{sink.root}:{image.name if image else ''}"
+        self.place = str(sink.root)
         self._puts: dict[str, _Put] = {}
 
     def head_manifest(self, reference: str) -> Found | None:

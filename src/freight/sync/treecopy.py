@@ -9,7 +9,9 @@ both ends, which is what signatures and referrers need.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from freight import mediatypes as mt
@@ -63,11 +65,36 @@ def _blobs(manifest: Manifest) -> list[Descriptor]:
     return list(seen.values())
 
 
+_held: dict[tuple[str, Digest], tuple[threading.Lock, list[int]]] = {}
+_held_guard = threading.Lock()
+
+
+@contextmanager
+def _exclusive(dst: Store, digest: Digest) -> Iterator[None]:
+    """One copy of a blob into one place (a registry) at a time: images that share a
+    layer run in parallel (tags v1 and latest of an image; images on one base), and the
+    second finds it there, or mounts it from the repository the first put it in, instead
+    of sending it again."""
+    key = (dst.place, digest)
+    with _held_guard:
+        lock, users = _held.setdefault(key, (threading.Lock(), [0]))
+        users[0] += 1
+    try:
+        with lock:
+            yield
+    finally:
+        with _held_guard:
+            users[0] -= 1
+            if users[0] == 0:
+                del _held[key]
+
+
 def _copy_blobs(src: Source, dst: Store, blobs: list[Descriptor], tally: Tally) -> None:
     def one(blob: Descriptor) -> None:
-        if not dst.has_blob(blob.digest):
-            dst.put_blob(blob.digest, blob.size, src)
-            tally.add(blobs=1, size=blob.size)
+        with _exclusive(dst, blob.digest):
+            if not dst.has_blob(blob.digest):
+                dst.put_blob(blob.digest, blob.size, src)
+                tally.add(blobs=1, size=blob.size)
 
     if len(blobs) <= 1:
         for blob in blobs:
