@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from freight import mediatypes as mt
 from freight.connect import Connection
@@ -25,14 +25,16 @@ from freight.errors import FreightError, NotFound, UsageError
 from freight.manifest import Index, Platform
 from freight.referrers import Finder
 from freight.sources.listing import list_all
-from freight.sync.bundle import BundleReader
 from freight.sync.carry import carry
 from freight.sync.config import Config, Entry
 from freight.sync.filters import select
-from freight.sync.local import LocalStore, Referrers
 from freight.sync.store import Found, Readable, RegistryStore, Store
 from freight.sync.treecopy import BLOB_JOBS, Tally, copy_tree
 from freight.transport.client import RegistryClient
+
+if TYPE_CHECKING:  # layouts load only for entries that read one (start-up stays short)
+    from freight.sync.bundle import BundleReader
+    from freight.sync.local import Referrers
 
 RETRY_PAUSE = 0.5  # seconds, times the attempt number, before an image is tried again
 CATALOG_PAGE = 1000  # repositories asked for per catalog page
@@ -132,6 +134,9 @@ class Clients:
 
     def layout(self, path: str) -> tuple[BundleReader, Referrers]:
         """The layout at `path`, opened once per run."""
+        from freight.sync.bundle import BundleReader
+        from freight.sync.local import Referrers
+
         with self._lock:
             if path not in self._layouts:
                 reader = BundleReader(path, legacy=True)
@@ -292,6 +297,8 @@ def _sync_one(task: Task, target: Target, clients: Clients, options: Options,
 
 def _source(task: Task, clients: Clients) -> Readable:
     if task.layout:
+        from freight.sync.local import LocalStore
+
         return LocalStore(clients.layout(task.layout)[0], task.repository)
     return RegistryStore(clients.get(task.registry), task.repository)
 

@@ -30,9 +30,10 @@ ACCEPT = ", ".join(mt.ACCEPT_MANIFESTS)
 # client lives; keyed by client, not host: a port may be another registry tomorrow)
 _API: weakref.WeakKeyDictionary[RegistryClient, bool] = weakref.WeakKeyDictionary()
 _API_LOCK = threading.Lock()
-# client -> digest -> a repository of its registry that got the blob from us: another
-# repository there mounts it instead of uploading it again (a base layer goes up once)
-_PLACED: weakref.WeakKeyDictionary[RegistryClient, dict[Digest, str]] = \
+# client -> digest -> the repositories of its registry known to hold the blob (we put it
+# there, or a HEAD said so): another repository there mounts it instead of uploading it
+# again (a base layer goes up once), and those repositories are not asked again
+_PLACED: weakref.WeakKeyDictionary[RegistryClient, dict[Digest, set[str]]] = \
     weakref.WeakKeyDictionary()
 
 
@@ -132,9 +133,13 @@ class RegistryStore:
         return Stored(Digest.of(raw), Digest.parse(subject) if Digest.is_valid(subject) else None)
 
     def has_blob(self, digest: Digest) -> bool:
+        if self.repository in self._holders(digest):
+            return True  # this run put it there, or saw it there
         reply = self.client.request("HEAD", urls.blob_path(self.repository, digest),
                                     ok=(200, 404), follow_redirects=True,
                                     what=f"checking blob {digest.short}")
+        if reply.status_code == 200:
+            self._placed(digest)
         return reply.status_code == 200
 
     def open_blob(self, digest: Digest) -> BinaryIO:
@@ -173,13 +178,16 @@ class RegistryStore:
         here, else one we put it in during this run."""
         if isinstance(source, RegistryStore) and source.client.host == self.client.host:
             return source.repository
+        others = sorted(self._holders(digest) - {self.repository})
+        return others[0] if others else None
+
+    def _holders(self, digest: Digest) -> set[str]:
         with _API_LOCK:
-            placed = _PLACED.get(self.client, {}).get(digest)
-        return placed if placed != self.repository else None
+            return set(_PLACED.get(self.client, {}).get(digest, ()))
 
     def _placed(self, digest: Digest) -> None:
         with _API_LOCK:
-            _PLACED.setdefault(self.client, {})[digest] = self.repository
+            _PLACED.setdefault(self.client, {}).setdefault(digest, set()).add(self.repository)
 
     def supports_referrers(self) -> bool:
         """Whether the registry answers the referrers API (asked once per client)."""
