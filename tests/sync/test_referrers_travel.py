@@ -165,3 +165,18 @@ def test_a_push_that_changes_the_digest_says_the_referrers_stay(registry_factory
     assert pushed.returncode == 0, pushed.stderr
     assert "left behind" in pushed.stderr and "--compression keep" in pushed.stderr
     assert [t for t in tags(http(b), "app") if t.startswith("sha256-")] == []
+
+
+def test_push_of_a_sync_bundle_takes_its_referrers(registry_factory, http,
+                                                   tmp_path: Path) -> None:
+    a, b = registry_factory(name="a").host, registry_factory(name="b").host
+    keys = cosign.Keys.make()
+    image, _, sbom = _signed(http(a), a, tmp_path, keys)
+    config = tmp_path / "sync.yaml"
+    config.write_text(json.dumps({"sync": [{"source": f"{a}/app"}]}))
+    bundle = tmp_path / "bundle.tar"
+    assert run("sync", str(config), "--to", str(bundle)).returncode == 0
+    pushed = run("push", str(bundle), b, "-q")  # the bundle's referrer entries are no images
+    assert pushed.returncode == 0, pushed.stderr
+    assert cosign.verified_signatures(http(b), "app", image.digest, keys.public) == 2
+    assert cosign.verified_signatures(http(b), "app", sbom, keys.public) == 1

@@ -150,8 +150,15 @@ class BundleWriter:
         shutil.rmtree(self._spool, ignore_errors=True)
 
     def _children(self) -> set[Digest]:
+        """What indexes hold as content (not listed in index.json on their own); a
+        referrers tag's index lists referrers, which are listed (image-spec 1.1)."""
+        from freight.referrer_tags import is_referrer_tag
+
         out: set[Digest] = set()
-        for raw, kind in self._manifests.values():
+        for put in self._puts:
+            if is_referrer_tag(put.reference) and "." not in put.reference:
+                continue
+            raw, kind = self._manifests[put.descriptor.digest]
             if mt.is_index(kind):
                 out.update(d.digest for d in Index.parse(raw, kind).manifests)
         return out

@@ -62,6 +62,7 @@ def _keep_index(listing: Listing, src: Source, dst: Store, tally: Tally) -> None
         if have is not None and have.digest == listing.index.digest:
             return
         raw, kind = src.get_manifest(str(listing.index.digest))
+        _entries_first(Index.parse(raw, kind, f"referrers tag {tag}"), src, dst, tally)
         if have is None:
             dst.put_manifest(tag, raw, kind)
             tally.add(manifests=1)
@@ -75,6 +76,14 @@ def _keep_index(listing: Listing, src: Source, dst: Store, tally: Tally) -> None
     listed = [r.descriptor for r in listing.referrers if r.via != COSIGN]
     if listed and not dst.supports_referrers():
         _merge(dst, tag, listed, tally)
+
+
+def _entries_first(index: Index, src: Source, dst: Store, tally: Tally) -> None:
+    """Every referrer the source's referrers tag lists, at the destination before the tag
+    (found without it: a layout that lists only the tag); a HEAD each, as they are few."""
+    for entry in index.manifests:
+        if dst.head_manifest(str(entry.digest)) is None:
+            copy_tree(src, dst, entry.digest, tally=tally)
 
 
 def add_to_index(dst: Store, subject: Digest, descriptors: list[Descriptor]) -> None:

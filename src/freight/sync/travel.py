@@ -19,6 +19,7 @@ recompressed by a push) cannot take them along; a note says so.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -42,6 +43,11 @@ from freight.sync.store import BlobSource, Found, RegistryStore, Source, Store, 
 from freight.transfer.destinations import Destination, LocalDestination, RegistryDestination
 from freight.transfer.run import MovedImage
 from freight.transport.client import RegistryClient
+
+# images of one repository above which its tag list is read once, instead of a HEAD of
+# each possible signature tag per image (4 per image on a registry without the referrers
+# API): one image from a repository of thousands of tags should not page through them
+TAG_HEADS = 4
 
 
 def source_digest(node: Node) -> Digest | None:
@@ -72,11 +78,12 @@ class CarryReferrers:
         sides: dict[str, _Side | None] = {}
         layouts: dict[str, LayoutStore] = {}
         done: set[tuple[str, Digest]] = set()  # (target, subject): two tags, one carry
+        counts = Counter(str(item.source) for item in moved)
         try:
             for item in moved:
                 key = str(item.source)
                 if key not in sides:
-                    sides[key] = self._open(item.source)
+                    sides[key] = self._open(item.source, list_tags=counts[key] > TAG_HEADS)
                 side = sides[key]
                 if side is not None:
                     self._one(side, destination, item, layouts, done)
@@ -113,17 +120,19 @@ class CarryReferrers:
                 done.add((target.name, subject))
                 carry(listing, side.store(item.image), target)
 
-    def _open(self, location: Location) -> _Side | None:
+    def _open(self, location: Location, *, list_tags: bool) -> _Side | None:
         if isinstance(location, RegistryLocation):
-            return self._registry(location) if location.reference is not None else None
+            return self._registry(location, list_tags) if location.reference is not None \
+                else None
         return _layout(location)
 
-    def _registry(self, location: RegistryLocation) -> _Side:
+    def _registry(self, location: RegistryLocation, list_tags: bool) -> _Side:
         ref = location.reference
         assert ref is not None
         client = self.connection.client(ref.registry)
         try:
-            finder = Finder(client, ref.repository, known_tags=_tags(client, ref.repository))
+            known = _tags(client, ref.repository) if list_tags else None
+            finder = Finder(client, ref.repository, known_tags=known)
         except BaseException:
             client.close()
             raise
@@ -157,18 +166,18 @@ def _layout(location: LocalLocation) -> _Side | None:
     except SourceError:
         return None
     referrers = Referrers(reader)
-    return _Side(lambda image, digest: referrers.listing(_repository(image), digest),
-                 lambda image: LocalStore(reader, _repository(image)), reader.close)
 
+    def repository(image: SourceImage) -> str:
+        """The repository the layout files the image under ("" when it names none): its
+        index.json entry's (a bundle's own annotation, else the full name's)."""
+        digest = source_digest(image.root)
+        for entry in reader.entries:
+            if entry.digest == digest and reader.tag(entry):
+                return reader.repository(entry) or ""
+        return ""
 
-def _repository(image: SourceImage) -> str:
-    """The repository a layout files the image under ("" when it names none)."""
-    for name in image.names:
-        try:
-            return Reference.parse(name).repository
-        except FreightError:
-            continue
-    return ""
+    return _Side(lambda image, digest: referrers.listing(repository(image), digest),
+                 lambda image: LocalStore(reader, repository(image)), reader.close)
 
 
 def _is_docker(sink: LayoutSink) -> bool:
