@@ -19,6 +19,7 @@ recompressed by a push) cannot take them along; a note says so.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from freight import mediatypes as mt
 from freight.connect import Connection
 from freight.digest import Digest
 from freight.errors import FreightError, NotFound, SourceError
-from freight.locations import LocalLocation, Location, RegistryLocation
+from freight.locations import Kind, LocalLocation, Location, RegistryLocation
 from freight.manifest import Descriptor, Index, load_json
 from freight.progress import Progress, Silent
 from freight.reference import Reference
@@ -159,8 +160,9 @@ def _layout(location: LocalLocation) -> _Side | None:
     from freight.sync.bundle import BundleReader
     from freight.sync.local import LocalStore, Referrers
 
-    if location.path == STDIN:
-        return None  # read once already; and archives on a pipe come from docker save
+    if location.path == STDIN or location.kind is Kind.DOCKER_ARCHIVE \
+            or _compressed(location.path):
+        return None  # read once already (a pipe), or would be unpacked again for nothing
     try:
         reader = BundleReader(location.path)
     except SourceError:
@@ -178,6 +180,17 @@ def _layout(location: LocalLocation) -> _Side | None:
 
     return _Side(lambda image, digest: referrers.listing(repository(image), digest),
                  lambda image: LocalStore(reader, repository(image)), reader.close)
+
+
+def _compressed(path: str) -> bool:
+    """A gzip/zstd-wrapped tar: reading it again means unpacking it again; those are
+    docker saves (`docker save | gzip`), which hold no referrers."""
+    from freight.mediatypes import NONE, sniff_compression
+
+    if not os.path.isfile(path):
+        return False
+    with open(path, "rb") as f:
+        return sniff_compression(f.read(4)) != NONE
 
 
 def _is_docker(sink: LayoutSink) -> bool:
