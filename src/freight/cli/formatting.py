@@ -73,3 +73,17 @@ def format_option(command: Any) -> Any:
         "--format", "template", metavar="TEMPLATE",
         help="Print each result through TEMPLATE: {field} (Python format) or {{.field}} "
              "(Go-template style) over the --json fields, e.g. '{digest}'.")(command)
+
+
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def human_size(size: int) -> str:
+    """`512 B`, `12.0 KiB`, `3.4 MiB` (binary units, like docker). Here, not in views.py,
+    so that `freight sync` does not load the inspect modules to print its table."""
+    value = float(size)
+    for unit in _UNITS:
+        if value < 1024 or unit == _UNITS[-1]:
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")

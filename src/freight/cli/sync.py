@@ -7,8 +7,8 @@ import sys
 
 import click
 
+from freight.cli.formatting import human_size
 from freight.cli.options import connection_options
-from freight.cli.views import human_size
 from freight.connect import Connection
 from freight.errors import EXIT_REGISTRY, FreightError
 from freight.sync.run import Outcome, Report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from freight.cli.formatting import human_size
 from freight.inspect import Catalog, ConfigInfo, DigestInfo, ManifestInfo, TagList
 from freight.manage import DeleteResult, TagResult
 from freight.manifest import Descriptor, Index, Manifest
@@ -11,17 +12,6 @@ from freight.manifest import Descriptor, Index, Manifest
 if TYPE_CHECKING:  # `freight ls` only: not loaded for registry commands
     from freight.local_inspect import ListedImage, ListedPlatform, Listing
 
-_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
-
-
-def human_size(size: int) -> str:
-    """`512 B`, `12.0 KiB`, `3.4 MiB` (binary units, like docker)."""
-    value = float(size)
-    for unit in _UNITS:
-        if value < 1024 or unit == _UNITS[-1]:
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def tags_json(result: TagList) -> dict[str, Any]:
