@@ -83,10 +83,11 @@ class BundleWriter:
         with self._lock:
             return digest in self._blobs
 
-    def add_blob(self, digest: Digest, size: int, source: BlobSource) -> None:
-        """Verify into a spool file (in parallel), then append it (one at a time)."""
+    def add_blob(self, digest: Digest, size: int, source: BlobSource) -> bool:
+        """Verify into a spool file (in parallel), then append it (one at a time); True
+        when it was added (False: the bundle had it)."""
         if self.has_blob(digest):
-            return
+            return False
         fd, spool = tempfile.mkstemp(dir=self._spool)
         try:
             with os.fdopen(fd, "wb") as f:
@@ -99,6 +100,8 @@ class BundleWriter:
                     with open(spool, "rb") as f:
                         self._tar.addfile(info, f)
                     self._blobs.add(digest)
+                    return True
+            return False
         finally:
             os.unlink(spool)
 
@@ -265,8 +268,8 @@ class BundleRepository:
     def open_blob(self, digest: Digest) -> BinaryIO:
         raise NotFound(f"{self.name}: a bundle being written is not read from")
 
-    def put_blob(self, digest: Digest, size: int, source: BlobSource) -> None:
-        self.writer.add_blob(digest, size, source)
+    def put_blob(self, digest: Digest, size: int, source: BlobSource) -> bool:
+        return self.writer.add_blob(digest, size, source)
 
     def supports_referrers(self) -> bool:
         return True  # a layout stores referrers as manifests with a subject

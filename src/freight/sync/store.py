@@ -86,7 +86,8 @@ class Store(Protocol):
     def put_manifest(self, reference: str, raw: bytes, media_type: str) -> Stored: ...
     def has_blob(self, digest: Digest) -> bool: ...
     def open_blob(self, digest: Digest) -> BinaryIO: ...
-    def put_blob(self, digest: Digest, size: int, source: BlobSource) -> None: ...
+    def put_blob(self, digest: Digest, size: int, source: BlobSource) -> bool:
+        """Store the blob; True when its bytes were sent (False: mounted, or held)."""
     def supports_referrers(self) -> bool: ...
 
 
@@ -147,16 +148,17 @@ class RegistryStore:
 
         return RegistryReader(self.client, self.repository).open_blob(digest)  # type: ignore[return-value]
 
-    def put_blob(self, digest: Digest, size: int, source: BlobSource) -> None:
-        """Mount from `source` when it is another repository here, else POST then one PUT
-        of the verified stream (re-sent from the start on a retry)."""
+    def put_blob(self, digest: Digest, size: int, source: BlobSource) -> bool:
+        """Mount from `source` when it is another repository here (or one this run put
+        the blob in), else POST then one PUT of the verified stream (re-sent from the start
+        on a retry). True when the bytes were sent."""
         reply = None
         sibling = self._sibling(digest, source)
         if sibling is not None:
             reply = self._mount(digest, sibling)
             if reply is not None and reply.status_code == 201:
                 self._placed(digest)
-                return
+                return False
         if reply is None or reply.status_code != 202:  # a refused mount opens no session
             reply = self.client.request("POST", urls.uploads_path(self.repository),
                                         ok=(202,), headers={"Content-Length": "0"},
@@ -172,6 +174,7 @@ class RegistryStore:
                      "Content-Length": str(size)},
             what=f"uploading blob {digest.short} to {self.name}")
         self._placed(digest)
+        return True
 
     def _sibling(self, digest: Digest, source: BlobSource) -> str | None:
         """A repository of this registry to mount `digest` from: the source's, when it is

@@ -271,9 +271,10 @@ class LayoutStore:
     def open_blob(self, digest: Digest) -> BinaryIO:
         return self.sink.blob_path(digest).open("rb")
 
-    def put_blob(self, digest: Digest, size: int, source: BlobSource) -> None:
+    def put_blob(self, digest: Digest, size: int, source: BlobSource) -> bool:
         self.sink.upload(digest, size, lambda: source.open_blob(digest),
                          what=f"blob {digest.short} of a referrer")
+        return True
 
     def supports_referrers(self) -> bool:
         return True  # a layout lists referrers as manifests with a subject

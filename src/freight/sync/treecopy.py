@@ -92,9 +92,8 @@ def _exclusive(dst: Store, digest: Digest) -> Iterator[None]:
 def _copy_blobs(src: Source, dst: Store, blobs: list[Descriptor], tally: Tally) -> None:
     def one(blob: Descriptor) -> None:
         with _exclusive(dst, blob.digest):
-            if not dst.has_blob(blob.digest):
-                dst.put_blob(blob.digest, blob.size, src)
-                tally.add(blobs=1, size=blob.size)
+            if not dst.has_blob(blob.digest) and dst.put_blob(blob.digest, blob.size, src):
+                tally.add(blobs=1, size=blob.size)  # sent: a mount costs no bytes
 
     if len(blobs) <= 1:
         for blob in blobs:
