@@ -98,15 +98,18 @@ def commands(freight_cfg: Path, skopeo_cfg: Path) -> dict[str, Callable[[str], l
     freight = [sys.executable, "-m", "freight"]
     return {
         # freight as users get it: referrers on (the set has none; discovery still asks)
-        "freight sync -> registry": lambda dst: [*freight, "sync", str(freight_cfg)],
+        "freight sync -> registry": lambda dst: [*freight, "sync", str(freight_cfg), "--json"],
         "skopeo sync -> registry": lambda dst: [
             "skopeo", "sync", "--src", "yaml", "--dest", "docker", "--dest-tls-verify=false",
             str(skopeo_cfg), f"{dst}/mirror"],
         "freight sync -> bundle": lambda dst: [*freight, "sync", str(freight_cfg), "--to",
-                                               f"{dst}/bundle.tar"],
+                                               f"{dst}/bundle.tar", "--json"],
         "skopeo sync -> dir": lambda dst: [
             "skopeo", "sync", "--src", "yaml", "--dest", "dir", str(skopeo_cfg), dst],
     }
+
+
+SENT: list[int] = []  # bytes freight's --json report says each run sent, in run order
 
 
 def timed(argv: list[str], env: dict[str, str], *, may_fail: bool = False) -> float:
@@ -121,6 +124,8 @@ def timed(argv: list[str], env: dict[str, str], *, may_fail: bool = False) -> fl
             return float("nan")
         raise SystemExit(f"{argv[:4]} failed ({done.returncode}):\n{done.stdout[-3000:]}"
                          f"{done.stderr[-2000:]}")
+    if "--json" in argv:
+        SENT.append(int(json.loads(done.stdout)["bytes"]))
     return elapsed
 
 
@@ -137,15 +142,23 @@ def one_case(name: str, argv_for: Callable[[str], list[str]], work: Path, freigh
             if name.startswith("freight"):
                 _retarget(freight_cfg, dst.host)
             cold, warm = timed(argv, env), timed(argv, env)
-            return {"cold": cold, "resync": warm, "bytes": du(dst.storage / "docker")}
+            return {"cold": cold, "resync": warm, "bytes": du(dst.storage / "docker"),
+                    **_sent(name)}
     target = Path(tempfile.mkdtemp(prefix="sync-dst-", dir=work))
     try:
         argv = argv_for(str(target))
         cold = timed(argv, env)
         warm = timed(argv, env, may_fail=True)  # freight rewrites the bundle
-        return {"cold": cold, "resync": warm, "bytes": du(target)}
+        return {"cold": cold, "resync": warm, "bytes": du(target), **_sent(name)}
     finally:
         shutil.rmtree(target, ignore_errors=True)
+
+
+def _sent(name: str) -> dict[str, int]:
+    """freight's own count of the bytes it sent, cold and re-sync (skopeo reports none)."""
+    if not name.startswith("freight"):
+        return {}
+    return {"sent_cold": SENT[-2], "sent_resync": SENT[-1]}
 
 
 def _retarget(config: Path, host: str) -> None:
@@ -182,15 +195,20 @@ def summarise(samples: dict[str, list[dict[str, object]]], unique: int,
               args: argparse.Namespace) -> dict[str, object]:
     print(f"{len(IMAGES)} images x {args.tags} tags; unique blobs {unique / MB:.1f} MiB; "
           f"{args.runs} run(s)")
-    print(f"{'case':28} {'cold s (min-max)':22} {'re-sync s (min-max)':22} {'dest MiB':>9}")
-    rows = {}
+    print(f"{'case':28} {'cold s (min-max)':22} {'re-sync s (min-max)':22} {'dest MiB':>9} "
+          f"{'sent MiB (cold/re)':>19}")
+    rows: dict[str, dict[str, object]] = {}
     for name, runs in samples.items():
         row = {k: [float(r[k]) for r in runs] for k in ("cold", "resync")}  # type: ignore[arg-type]
-        rows[name] = {**{k: {"median": statistics.median(v), "min": min(v), "max": max(v)}
-                         for k, v in row.items()}, "bytes": runs[-1]["bytes"]}
+        last = runs[-1]
+        sent = {k: int(str(last[k])) for k in ("sent_cold", "sent_resync") if k in last}
+        stats: dict[str, object] = {k: {"median": statistics.median(v), "min": min(v),
+                                        "max": max(v)} for k, v in row.items()}
+        rows[name] = {**stats, "bytes": last["bytes"], **sent}
+        shown = "/".join(f"{v / MB:.1f}" for v in sent.values())
         print(f"{name:28} " + " ".join(
             f"{statistics.median(v):6.2f} ({min(v):.2f}-{max(v):.2f})".ljust(22)
-            for v in row.values()) + f" {int(runs[-1]['bytes']) / MB:9.1f}")  # type: ignore[call-overload]
+            for v in row.values()) + f" {int(str(last['bytes'])) / MB:9.1f} {shown:>19}")
     return {"images": len(IMAGES), "tags": args.tags, "runs": args.runs,
             "unique_bytes": unique, "results": rows}
 
