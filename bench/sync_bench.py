@@ -201,7 +201,8 @@ def summarise(samples: dict[str, list[dict[str, object]]], unique: int,
     for name, runs in samples.items():
         row = {k: [float(r[k]) for r in runs] for k in ("cold", "resync")}  # type: ignore[arg-type]
         last = runs[-1]
-        sent = {k: int(str(last[k])) for k in ("sent_cold", "sent_resync") if k in last}
+        sent: dict[str, int] = {k: int(str(last[k])) for k in ("sent_cold", "sent_resync")
+                                if k in last}
         stats: dict[str, object] = {k: {"median": statistics.median(v), "min": min(v),
                                         "max": max(v)} for k, v in row.items()}
         rows[name] = {**stats, "bytes": last["bytes"], **sent}
