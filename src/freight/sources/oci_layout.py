@@ -179,14 +179,14 @@ def _group(entries: tuple[Descriptor, ...]) -> list[_Named]:
     return [(d, tuple(dict.fromkeys(n)), tuple(dict.fromkeys(b))) for d, n, b in order.values()]
 
 
-def _images(reader: _Reader, grouped: list[_Named]) -> list[_Named]:
+def _images(reader: LayoutReader, grouped: list[_Named]) -> list[_Named]:
     """The roots that are images: not referrers (signatures, SBOMs, the `sha256-<hex>`
     tags), which travel with their subject instead. A layout of referrers alone keeps them."""
     images = [g for g in grouped if not _is_referrer(reader, *g)]
     return images or grouped
 
 
-def _is_referrer(reader: _Reader, desc: Descriptor, names: tuple[str, ...],
+def _is_referrer(reader: LayoutReader, desc: Descriptor, names: tuple[str, ...],
                  bare: tuple[str, ...]) -> bool:
     from freight.referrer_tags import is_referrer_tag
 

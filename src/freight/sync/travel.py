@@ -193,7 +193,7 @@ def _compressed(path: str) -> bool:
         return sniff_compression(f.read(4)) != NONE
 
 
-def _is_docker(sink: LayoutSink) -> bool:
+def _is_docker(sink: LocalSink) -> bool:
     return isinstance(sink, DockerTarSink) and sink.docker
 
 
@@ -225,7 +225,11 @@ def _first_name(image: SourceImage) -> Reference | None:
 @dataclass(frozen=True)
 class _Put:
     descriptor: Descriptor
+    raw: bytes
     children: tuple[Digest, ...]
+
+
+LocalSink = LayoutSink | DockerTarSink
 
 
 class LayoutStore:
@@ -235,10 +239,10 @@ class LayoutStore:
     cosign and referrers tags as tags of the image's repository. An index's children are
     not listed (they are content of the index, as an image's are)."""
 
-    def __init__(self, sink: LayoutSink, image: Reference | None) -> None:
+    def __init__(self, sink: LocalSink, image: Reference | None) -> None:
         self.sink, self.image = sink, image
-        self.name = f"{sink.root}:{image.name if image else ''}"
-        self.place = str(sink.root)
+        self.place = str(sink.root if isinstance(sink, LayoutSink) else sink.output)
+        self.name = f"{self.place}:{image.name if image else ''}"
         self._puts: dict[str, _Put] = {}
 
     def head_manifest(self, reference: str) -> Found | None:
@@ -249,10 +253,10 @@ class LayoutStore:
         return Found(d.digest, d.media_type, d.size)
 
     def get_manifest(self, reference: str) -> tuple[bytes, str]:
-        found = self.head_manifest(reference)
-        if found is None:
+        put = self._puts.get(reference)
+        if put is None:
             raise NotFound(f"{self.name}: no manifest {reference}")
-        return self.sink.blob_path(found.digest).read_bytes(), found.media_type
+        return put.raw, put.descriptor.media_type
 
     def put_manifest(self, reference: str, raw: bytes, media_type: str) -> Stored:
         digest = self.sink.put_manifest(reference, raw, media_type)
@@ -260,7 +264,7 @@ class LayoutStore:
         listing = is_referrer_tag(reference) and "." not in reference  # a referrers tag
         if mt.is_index(media_type) and not listing:  # its entries are referrers, not content
             children = tuple(d.digest for d in Index.parse(raw, media_type).manifests)
-        self._puts[reference] = _Put(Descriptor(media_type, digest, len(raw)), children)
+        self._puts[reference] = _Put(Descriptor(media_type, digest, len(raw)), raw, children)
         subject = load_json(raw, "manifest").get("subject")
         return Stored(digest, Descriptor.from_json(subject, "subject").digest
                       if isinstance(subject, dict) else None)
@@ -269,7 +273,7 @@ class LayoutStore:
         return self.sink.has_blob(digest)
 
     def open_blob(self, digest: Digest) -> BinaryIO:
-        return self.sink.blob_path(digest).open("rb")
+        raise NotFound(f"{self.name}: a layout being written is not read from")
 
     def put_blob(self, digest: Digest, size: int, source: BlobSource) -> bool:
         self.sink.upload(digest, size, lambda: source.open_blob(digest),
