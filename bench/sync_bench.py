@@ -175,7 +175,14 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(HERE.parent / "src")}
+    # as an installed freight runs: with bytecode (pip compiles on install; a shell that
+    # sets PYTHONDONTWRITEBYTECODE would recompile every module on every start)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = str(HERE.parent / "src")
+    subprocess.run([sys.executable, "-m", "freight", "--help"], env=env, check=True,
+                   capture_output=True)
+    subprocess.run([sys.executable, "-c", "import freight.cli.sync, freight.sync.run, "
+                    "freight.sync.gap, freight.sync.config"], env=env, check=True)
     with fresh_registry(work) as source:
         unique = fill(source, args.tags)
         freight_cfg, skopeo_cfg = configs(work, source.host)

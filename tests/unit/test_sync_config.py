@@ -128,3 +128,16 @@ def test_cli_unwritable_bundle_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 3 and "cannot write the bundle" in done.stderr
     assert "internal error" not in done.stderr
     assert list(scratch.iterdir()) == []  # no spool directory left behind
+
+
+def test_a_json_config_is_read_without_the_yaml_parser(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "sync.json"
+    path.write_text('{"destination": "127.0.0.1:5001", "sync": [{"source": "a/b"}]}')
+    code = ("import sys; from freight.sync.config import load; "
+            f"c = load({str(path)!r}); print(c.registry, 'yaml' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.split() == ["127.0.0.1:5001", "False"]
