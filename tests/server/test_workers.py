@@ -64,3 +64,40 @@ def test_same_chunk_on_two_workers_is_stored_once(pair: tuple[Live, Live]) -> No
     assert sorted(codes) == [202, 416]
     assert two.client.get(location).headers["range"] == f"0-{len(chunk) - 1}"
     assert two.client.put(location, params={"digest": digest_of(chunk)}).status_code == 201
+
+
+def test_manifest_deleted_through_one_worker_is_gone_for_the_other(
+        pair: tuple[Live, Live]) -> None:
+    """The other worker has the bytes cached (content-addressed); the revision link it reads
+    on every GET is what says the manifest is gone."""
+    one, two = pair
+    digest, body = one.push_image("w/cached", "v1")
+    for ref in ("v1", digest):
+        assert two.client.get(f"/v2/w/cached/manifests/{ref}").content == body
+    assert one.client.delete(f"/v2/w/cached/manifests/{digest}").status_code == 202
+    for ref in ("v1", digest):
+        reply = two.client.get(f"/v2/w/cached/manifests/{ref}")
+        assert reply.status_code == 404, reply.text
+        assert reply.json()["errors"][0]["code"] == "MANIFEST_UNKNOWN"
+
+
+def test_tag_moved_through_one_worker_is_read_through_the_other_at_once(
+        pair: tuple[Live, Live]) -> None:
+    one, two = pair
+    first, _ = one.push_image("w/moving", "latest", layer=b"one")
+    assert two.client.get("/v2/w/moving/manifests/latest").headers[
+        "docker-content-digest"] == first
+    second, body = one.push_image("w/moving", "latest", layer=b"two")
+    reply = two.client.get("/v2/w/moving/manifests/latest")
+    assert (reply.headers["docker-content-digest"], reply.content) == (second, body)
+
+
+def test_blob_deleted_through_one_worker_is_gone_for_the_other(
+        pair: tuple[Live, Live]) -> None:
+    """The other worker knows the blob's size (cached); the link is still read each time."""
+    one, two = pair
+    digest = one.push_blob("w/blobs", b"sized" * 100)
+    assert two.client.head(f"/v2/w/blobs/blobs/{digest}").headers["content-length"] == "500"
+    assert one.client.delete(f"/v2/w/blobs/blobs/{digest}").status_code == 202
+    assert two.client.head(f"/v2/w/blobs/blobs/{digest}").status_code == 404
+    assert two.client.get(f"/v2/w/blobs/blobs/{digest}").status_code == 404

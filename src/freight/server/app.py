@@ -30,6 +30,7 @@ from freight.server.limits import BlobSizeLimit, UploadSessions
 from freight.server.metrics import CONTENT_TYPE as METRICS_TYPE
 from freight.server.metrics import Metrics
 from freight.server.storage import Storage
+from freight.server.threads import offload
 
 log = logging.getLogger("freight.server")
 
@@ -43,7 +44,7 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     (routes.CATALOG, "GET"): listing.catalog,
     (routes.TAGS, "GET"): listing.list_tags,
     (routes.REFERRERS, "GET"): referrers.list_referrers,
-    (routes.MANIFEST, "GET"): referrers.negotiated(manifests.get_manifest),
+    (routes.MANIFEST, "GET"): manifests.get_manifest,
     (routes.MANIFEST, "PUT"): manifests.put_manifest,
     (routes.MANIFEST, "DELETE"): manifests.delete_manifest,
     (routes.BLOB, "GET"): blobs.get_blob,
@@ -147,7 +148,7 @@ class Registry:
         """200 when a storage read answers within the timeout, else 503 UNAVAILABLE."""
         storage = self.ctx.storage
         try:
-            await asyncio.wait_for(asyncio.to_thread(probe, storage),
+            await asyncio.wait_for(offload(probe, storage),
                                    self.options.readiness_timeout)
         except Exception as exc:  # any failure of the probe: the storage is not usable
             log.warning("readiness probe failed: %s", exc or type(exc).__name__)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
@@ -14,6 +13,7 @@ from pathlib import Path
 
 from freight.errors import UsageError
 from freight.server.exchange import HTTPError
+from freight.server.threads import offload
 
 DEFAULT_REALM = "freight"
 DEFAULT_COST = 10  # bcrypt's own default, for the dummy hash when there are no users
@@ -110,7 +110,7 @@ class BasicAuth:
         if wait:
             raise HTTPError("TOOMANYREQUESTS", "too many failed logins; try again later",
                             headers=(("Retry-After", str(wait)),))
-        passed = await asyncio.to_thread(_checkpw, password.encode(), stored or self._dummy)
+        passed = await offload(_checkpw, password.encode(), stored or self._dummy)
         if not passed or stored is None:
             self.limiter.fail(client, time.monotonic())
             return None

@@ -8,7 +8,8 @@ serves any request of a session, a replayed or stale chunk is detected by its
 
 from __future__ import annotations
 
-import asyncio
+from dataclasses import dataclass
+from typing import BinaryIO
 
 from freight.digest import Digest
 from freight.distribution import routes
@@ -22,6 +23,7 @@ from freight.server.exchange import (
     parse_digest,
     repository,
 )
+from freight.server.threads import offload
 from freight.server.uploads import UploadConflict
 
 _BLOB_HEADERS = [("Content-Type", "application/octet-stream"), ("Accept-Ranges", "bytes"),
@@ -49,37 +51,60 @@ def created(repo: str, digest: Digest) -> Response:
 
 # -- blobs ---------------------------------------------------------------------------------
 
-async def get_blob(ctx: Context, req: Request, route: routes.Route) -> Response:
-    """GET/HEAD a blob of the repository; a single `Range` gives 206."""
-    repo, digest = repository(route), parse_digest(route.ref)
-    size = await asyncio.to_thread(ctx.storage.blob_size, repo, digest)
+@dataclass(frozen=True)
+class _Found:
+    """A blob to answer with: its size, and for a GET the redirect URL or the open file and
+    the byte range asked for."""
+
+    size: int
+    url: str | None = None
+    file: BinaryIO | None = None
+    wanted: tuple[int, int] | None = None
+
+
+def _find_blob(ctx: Context, repo: str, digest: Digest, *, body: bool,
+               byte_range: str | None) -> _Found:
+    """Everything a blob GET/HEAD asks of the store, in one worker-thread call (blocking)."""
+    size = ctx.storage.blob_size(repo, digest)
     if size is None:
         raise HTTPError("BLOB_UNKNOWN", str(digest))
-    headers = [*_BLOB_HEADERS, ("Docker-Content-Digest", str(digest)), ("Etag", f'"{digest}"')]
-    if req.method == "HEAD":
-        return Response(200, [*headers, ("Content-Length", str(size))])
-    url = await asyncio.to_thread(ctx.storage.blob_url, digest)
-    if url is not None:  # the store serves the bytes itself (S3 presigned URL)
-        return Response(307, [("Location", url), ("Docker-Content-Digest", str(digest))])
+    if not body:
+        return _Found(size)
+    url = ctx.storage.blob_url(digest)
+    if url is not None:
+        return _Found(size, url=url)
     try:
-        wanted = parse_byte_range(req.header("range"), size)
+        wanted = parse_byte_range(byte_range, size)
     except Unsatisfiable:
         raise HTTPError("BLOB_UNKNOWN", "range not satisfiable", status=416,
                         headers=(("Content-Range", f"bytes */{size}"),)) from None
     try:
-        file = ctx.storage.open_blob(digest)
+        return _Found(size, file=ctx.storage.open_blob(digest), wanted=wanted)
     except FileNotFoundError:
         raise HTTPError("BLOB_UNKNOWN", str(digest)) from None
-    if wanted is None:
-        return Response(200, headers, file=file, length=size)
-    start, end = wanted
-    return Response(206, [*headers, ("Content-Range", f"bytes {start}-{end}/{size}")],
-                    file=file, offset=start, length=end - start + 1)
+
+
+async def get_blob(ctx: Context, req: Request, route: routes.Route) -> Response:
+    """GET/HEAD a blob of the repository; a single `Range` gives 206; a GET redirects to
+    the store (307) when it serves presigned URLs."""
+    repo, digest = repository(route), parse_digest(route.ref)
+    found = await offload(_find_blob, ctx, repo, digest, body=req.method != "HEAD",
+                          byte_range=req.header("range"))
+    headers = [*_BLOB_HEADERS, ("Docker-Content-Digest", str(digest)), ("Etag", f'"{digest}"')]
+    if found.url is not None:  # the store serves the bytes itself (S3 presigned URL)
+        return Response(307, [("Location", found.url), ("Docker-Content-Digest", str(digest))])
+    if found.file is None:
+        return Response(200, [*headers, ("Content-Length", str(found.size))])
+    if found.wanted is None:
+        return Response(200, headers, file=found.file, length=found.size)
+    start, end = found.wanted
+    return Response(206, [*headers, ("Content-Range", f"bytes {start}-{end}/{found.size}")],
+                    file=found.file, offset=start, length=end - start + 1)
 
 
 async def delete_blob(ctx: Context, req: Request, route: routes.Route) -> Response:
     repo, digest = repository(route), parse_digest(route.ref)
-    if not await asyncio.to_thread(ctx.storage.unlink_blob, repo, digest):
+    if not await offload(ctx.storage.unlink_blob, repo, digest):
         raise HTTPError("BLOB_UNKNOWN", str(digest))
     return Response(202)
 
@@ -97,11 +122,11 @@ async def start_upload(ctx: Context, req: Request, route: routes.Route) -> Respo
         digest = parse_digest(req.arg("digest"))
         if ctx.uploads.direct:
             return await _ingest(ctx, req, repo, digest, None)
-        session = await asyncio.to_thread(ctx.uploads.start, repo)
+        session = await offload(ctx.uploads.start, repo)
         async with ctx.uploads.lock(session):
             await _append(ctx, req, session, 0)
             return await _close(ctx, repo, session, digest)
-    session = await asyncio.to_thread(ctx.uploads.start, repo)
+    session = await offload(ctx.uploads.start, repo)
     return upload_response(202, repo, session, 0)
 
 
@@ -111,7 +136,7 @@ async def _try_mount(ctx: Context, repo: str, mount: str | None,
     if not mount or not source or not routes.valid_name(source) or not Digest.is_valid(mount):
         return None
     digest = Digest.parse(mount)
-    if await asyncio.to_thread(_mount, ctx, repo, source, digest):
+    if await offload(_mount, ctx, repo, source, digest):
         return created(repo, digest)
     return None
 
@@ -124,7 +149,7 @@ def _mount(ctx: Context, repo: str, source: str, digest: Digest) -> bool:
 async def _session(ctx: Context, route: routes.Route) -> tuple[str, str, int]:
     """(repo, session id, offset) of an existing session, else BLOB_UPLOAD_UNKNOWN."""
     repo = repository(route)
-    size = await asyncio.to_thread(ctx.uploads.size, repo, route.ref)
+    size = await offload(ctx.uploads.size, repo, route.ref)
     if size is None:
         raise HTTPError("BLOB_UPLOAD_UNKNOWN", route.ref[:100])
     return repo, route.ref, size
@@ -139,7 +164,7 @@ async def cancel_upload(ctx: Context, req: Request, route: routes.Route) -> Resp
     _, session, _ = await _session(ctx, route)
     async with ctx.uploads.lock(session):  # never pull the data from under a running commit
         await _session(ctx, route)
-        await asyncio.to_thread(ctx.uploads.remove, session)
+        await offload(ctx.uploads.remove, session)
     return Response(204, [("Docker-Upload-UUID", session)])
 
 
@@ -170,7 +195,7 @@ async def _ingest(ctx: Context, req: Request, repo: str, digest: Digest,
     expected = _expected_length(req, 0, repo if session else "", session or "")
     actual, size = await ctx.uploads.ingest(repo, digest, req.chunks())
     if session is not None:
-        await asyncio.to_thread(ctx.uploads.remove, session)
+        await offload(ctx.uploads.remove, session)
     if expected is not None and size != expected:
         raise HTTPError("SIZE_INVALID", f"received {size} bytes, expected {expected}")
     if actual != digest:
@@ -187,12 +212,12 @@ async def _append(ctx: Context, req: Request, session: str, offset: int,
     try:
         written = await ctx.uploads.append(session, offset, req.chunks())
     except UploadConflict:  # another replica stored this range first: the client resumes
-        now = await asyncio.to_thread(ctx.uploads.size, repo, session) if repo else None
+        now = await offload(ctx.uploads.size, repo, session) if repo else None
         at = upload_response(416, repo, session, now).headers if now is not None else []
         raise HTTPError("RANGE_INVALID", "another request wrote this part of the upload first",
                         headers=tuple(at)) from None
     if expected is not None and written != expected:
-        await asyncio.to_thread(ctx.uploads.truncate, session, offset)
+        await offload(ctx.uploads.truncate, session, offset)
         raise HTTPError("SIZE_INVALID", f"received {written} bytes, expected {expected}")
     return offset + written
 
@@ -219,9 +244,9 @@ def _expected_length(req: Request, offset: int, repo: str, session: str) -> int 
 
 async def _close(ctx: Context, repo: str, session: str, digest: Digest) -> Response:
     """Verify the session's bytes against `digest` and move them into the store (201)."""
-    actual = await asyncio.to_thread(ctx.uploads.digest, session, digest.algorithm)
+    actual = await offload(ctx.uploads.digest, session, digest.algorithm)
     if actual != digest:
-        await asyncio.to_thread(ctx.uploads.remove, session)
+        await offload(ctx.uploads.remove, session)
         raise HTTPError("DIGEST_INVALID", {"expected": str(digest), "actual": str(actual)})
-    await asyncio.to_thread(ctx.uploads.commit, session, repo, digest)
+    await offload(ctx.uploads.commit, session, repo, digest)
     return created(repo, digest)

@@ -18,7 +18,9 @@ from freight.distribution import routes
 from freight.distribution.errors import error_body, status_of
 from freight.distribution.headers import parse_uint
 from freight.errors import UsageError
+from freight.server.cache import Immutable
 from freight.server.storage import Storage
+from freight.server.threads import offload
 from freight.server.uploads import UploadStore
 
 Scope = MutableMapping[str, Any]
@@ -167,7 +169,7 @@ class Response:
             while left > 0:
                 if gone.done():  # uvicorn drops what we send after a disconnect, silently
                     raise ClientGone()
-                chunk = await asyncio.to_thread(self.file.read, min(left, STREAM_CHUNK))
+                chunk = await offload(self.file.read, min(left, STREAM_CHUNK))
                 if not chunk:  # the file shrank under us: end the body short, never pad
                     raise ClientGone()
                 left -= len(chunk)
@@ -185,12 +187,21 @@ async def _disconnect(receive: Receive) -> None:
         pass
 
 
+MANIFEST_CACHE_BYTES = 32 << 20  # manifest bytes kept per process (~10 000 of a few KB)
+
+
+def _manifest_cache() -> Immutable[Digest, bytes]:
+    return Immutable(MANIFEST_CACHE_BYTES, len)
+
+
 @dataclass
 class Context:
-    """What every handler gets: the content store and the upload sessions."""
+    """What every handler gets: the content store, the upload sessions, the bytes of
+    manifests read lately (content-addressed, see cache.py) and the blob size limit."""
 
     storage: Storage
     uploads: UploadStore
+    manifests: Immutable[Digest, bytes] = field(default_factory=_manifest_cache)
 
 
 Handler = Callable[[Context, Request, routes.Route], Awaitable[Response]]

@@ -1,45 +1,51 @@
-"""Listings: tags, the catalog, and the referrers of a manifest (protocol.md §3.4, §3.6)."""
+"""Listings: tags and the catalog (protocol.md §3.4), and the pager every listing uses
+(the referrers API too)."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+from collections.abc import Callable
+from typing import TypeVar
+from urllib.parse import urlencode
 
-from freight import mediatypes as mt
-from freight.digest import Digest
 from freight.distribution import routes
 from freight.distribution.headers import parse_uint
-from freight.manifest import load_json
-from freight.server.exchange import (
-    Context,
-    HTTPError,
-    Request,
-    Response,
-    parse_digest,
-    repository,
-)
-from freight.server.manifests import base_type, read_manifest
+from freight.server.exchange import Context, HTTPError, Request, Response, repository
+from freight.server.threads import offload
+
+T = TypeVar("T")
 
 
-def paginate(items: list[str], req: Request, path: str) -> tuple[list[str], list[tuple[str, str]]]:
-    """The page `n`/`last` ask for (items sorted; `last` exclusive) and its `Link` header."""
+def paginate(items: list[T], req: Request, path: str, *, key: Callable[[T], str] = str,
+             default: int | None = None, maximum: int | None = None,
+             query: dict[str, str] | None = None) -> tuple[list[T], list[tuple[str, str]]]:
+    """The page `?n=`/`?last=` ask for and its `Link` header, for every listing.
+
+    `items` are sorted by `key`; `last` is exclusive. Without `n` the page holds `default`
+    items (None: all of them); `n` is clamped to `maximum`. PAGINATION_NUMBER_INVALID for
+    an `n` that is no plain decimal. The `Link` (relative, like distribution's) carries
+    `query` too, so a filtered listing stays filtered on the next page.
+    """
     last, count = req.arg("last"), req.arg("n")
     if last:
-        items = [item for item in items if item > last]
-    if count is None or count == "":
-        return items, []
-    limit = parse_uint(count)
+        items = [item for item in items if key(item) > last]
+    limit = default
+    if count:
+        limit = parse_uint(count)
+        if limit is None:
+            raise HTTPError("PAGINATION_NUMBER_INVALID", {"n": count[:40]})
     if limit is None:
-        raise HTTPError("PAGINATION_NUMBER_INVALID", {"n": count[:40]})
+        return items, []
+    limit = min(limit, maximum) if maximum is not None else limit
     page = items[:limit]
     if limit == 0 or len(items) <= limit:
         return page, []
-    return page, [("Link", routes.next_link(path, limit, page[-1]))]
+    following = urlencode({"n": limit, "last": key(page[-1]), **(query or {})})
+    return page, [("Link", f'<{path}?{following}>; rel="next"')]
 
 
 async def list_tags(ctx: Context, req: Request, route: routes.Route) -> Response:
     repo = repository(route)
-    tags = await asyncio.to_thread(ctx.storage.tags, repo)
+    tags = await offload(ctx.storage.tags, repo)
     if tags is None:
         raise HTTPError("NAME_UNKNOWN", {"name": repo})
     page, link = paginate(tags, req, f"/v2/{repo}/tags/list")
@@ -47,46 +53,6 @@ async def list_tags(ctx: Context, req: Request, route: routes.Route) -> Response
 
 
 async def catalog(ctx: Context, req: Request, route: routes.Route) -> Response:
-    names = await asyncio.to_thread(ctx.storage.repositories)
+    names = await offload(ctx.storage.repositories)
     page, link = paginate(names, req, "/v2/_catalog")
     return Response.json({"repositories": page}, headers=link)
-
-
-async def referrers(ctx: Context, req: Request, route: routes.Route) -> Response:
-    """An OCI index of the manifests whose subject is the digest; empty if there are none."""
-    repo, subject = repository(route), parse_digest(route.ref)
-    found = await asyncio.to_thread(_descriptors, ctx, repo, subject)
-    headers = []
-    wanted = req.arg("artifactType")
-    if wanted:
-        found = [d for d in found if d.get("artifactType") == wanted]
-        headers.append(("OCI-Filters-Applied", "artifactType"))
-    index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": found}
-    return Response.json(index, headers=headers, content_type=mt.OCI_INDEX)
-
-
-def _descriptors(ctx: Context, repo: str, subject: Digest) -> list[dict[str, Any]]:
-    out = []
-    for digest in ctx.storage.referrers(repo, subject):
-        content_type = ctx.storage.manifest_type(repo, digest)
-        try:
-            data = read_manifest(ctx.storage, digest)
-        except FileNotFoundError:
-            continue
-        if content_type is not None:
-            out.append(_descriptor(digest, base_type(content_type), data))
-    return out
-
-
-def _descriptor(digest: Digest, media_type: str, data: bytes) -> dict[str, Any]:
-    """The referrers-API descriptor: artifactType (else config type), annotations copied."""
-    document = load_json(data, "manifest")
-    entry: dict[str, Any] = {"mediaType": media_type, "digest": str(digest), "size": len(data)}
-    config = document.get("config")
-    artifact = document.get("artifactType") or (
-        config.get("mediaType") if isinstance(config, dict) else None)
-    if artifact:
-        entry["artifactType"] = artifact
-    if document.get("annotations"):
-        entry["annotations"] = document["annotations"]
-    return entry

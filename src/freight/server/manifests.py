@@ -7,8 +7,8 @@ of the reference, and that every blob and child manifest it needs is in the repo
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 from freight import mediatypes as mt
@@ -26,9 +26,11 @@ from freight.server.exchange import (
     repository,
 )
 from freight.server.storage import Storage
+from freight.server.threads import offload
 
 MAX_MANIFEST_SIZE = 4 << 20  # distribution's limit; the spec asks registries to take >= 4 MB
 SUPPORTED_TYPES = mt.MANIFESTS | mt.INDEXES
+_KNOWN = frozenset(mt.ACCEPT_MANIFESTS)
 
 
 def reference(route: routes.Route) -> tuple[str | None, Digest | None]:
@@ -40,33 +42,84 @@ def reference(route: routes.Route) -> tuple[str | None, Digest | None]:
     return route.ref, None
 
 
-def read_manifest(storage: Storage, digest: Digest) -> bytes:
-    with storage.open_blob(digest) as f:
-        return f.read(MAX_MANIFEST_SIZE + 1)
+def read_manifest(ctx: Context, digest: Digest) -> bytes:
+    """The manifest's stored bytes (blocking), from the cache when this process has them.
+
+    Bytes are cached only once they hash to `digest`: the cache can never serve bytes the
+    store does not hold under that name.
+    """
+    cached = ctx.manifests.get(digest)
+    if cached is not None:
+        return cached
+    with ctx.storage.open_blob(digest) as f:
+        data = f.read(MAX_MANIFEST_SIZE + 1)
+    if digest.algorithm in hashlib.algorithms_available and \
+            hashlib.new(digest.algorithm, data).hexdigest() == digest.encoded:
+        ctx.manifests.put(digest, data)
+    return data
 
 
-def _lookup(storage: Storage, repo: str, ref: str,
-            if_none_match: str | None) -> tuple[Digest, str, bytes | None]:
-    """(digest, stored Content-Type, bytes) of the manifest `ref` names (blocking).
+@dataclass(frozen=True)
+class Wanted:
+    """What a manifest GET/HEAD asks for: the reference, the types its `Accept` allows
+    (None: any) and the digests its `If-None-Match` holds."""
+
+    ref: str
+    accepted: frozenset[str] | None
+    if_none_match: str | None
+
+    @classmethod
+    def of(cls, req: Request, route: routes.Route) -> Wanted:
+        return cls(route.ref, accepted_types(req.header("accept")), req.header("if-none-match"))
+
+
+def accepted_types(header: str | None) -> frozenset[str] | None:
+    """The manifest types an Accept header allows; None when it allows anything."""
+    if not header:
+        return None
+    types = {part.split(";", 1)[0].strip().lower() for part in header.split(",")}
+    if types & {"*/*", "application/*"} or not types & _KNOWN:
+        return None
+    return frozenset(types & _KNOWN)
+
+
+def _resolve(ctx: Context, repo: str, ref: str) -> tuple[Digest, str]:
+    """(digest, stored Content-Type) of the manifest `ref` names: one read of the tag (if
+    it is one) and one of the revision link, never cached (tags and links change).
 
     A reference that is no valid tag or digest names no manifest: MANIFEST_UNKNOWN (404), as
-    the OCI spec and its conformance suite want for GET and HEAD. The bytes are None when
-    `if_none_match` already holds the digest (304).
+    the OCI spec and its conformance suite want for GET and HEAD.
     """
     digest: Digest | None = None
     if routes.looks_like_digest(ref):
         digest = Digest.parse(ref) if Digest.is_valid(ref) else None
     elif routes.valid_tag(ref):
-        digest = storage.resolve_tag(repo, ref)
-    content_type = storage.manifest_type(repo, digest) if digest is not None else None
+        digest = ctx.storage.resolve_tag(repo, ref)
+    content_type = ctx.storage.manifest_type(repo, digest) if digest is not None else None
     if digest is None or content_type is None:
         raise HTTPError("MANIFEST_UNKNOWN", ref[:200])
-    if if_none_match is not None and str(digest) in if_none_match:
+    return digest, content_type
+
+
+def _lookup(ctx: Context, repo: str, wanted: Wanted) -> tuple[Digest, str, bytes | None]:
+    """(digest, Content-Type, bytes) of the manifest `wanted` names (blocking).
+
+    A client that lists manifest types in `Accept` and not the stored one gets 404
+    MANIFEST_UNKNOWN, as distribution does, instead of bytes it cannot parse (a Docker client
+    asking only for schema2 never receives an OCI manifest). The bytes are None when
+    `If-None-Match` already holds the digest (304).
+    """
+    digest, content_type = _resolve(ctx, repo, wanted.ref)
+    if wanted.accepted is not None and base_type(content_type) not in wanted.accepted:
+        raise HTTPError("MANIFEST_UNKNOWN", {
+            "reason": f"the manifest is {base_type(content_type)}, which the Accept header "
+                      "does not allow", "accept": sorted(wanted.accepted)})
+    if wanted.if_none_match is not None and str(digest) in wanted.if_none_match:
         return digest, content_type, None
     try:
-        return digest, content_type, read_manifest(storage, digest)
+        return digest, content_type, read_manifest(ctx, digest)
     except FileNotFoundError:
-        raise HTTPError("MANIFEST_UNKNOWN", ref[:200]) from None
+        raise HTTPError("MANIFEST_UNKNOWN", wanted.ref[:200]) from None
 
 
 async def get_manifest(ctx: Context, req: Request, route: routes.Route) -> Response:
@@ -76,8 +129,7 @@ async def get_manifest(ctx: Context, req: Request, route: routes.Route) -> Respo
     network), and one hop per request keeps the GET rate up.
     """
     repo = repository(route)
-    digest, content_type, data = await asyncio.to_thread(
-        _lookup, ctx.storage, repo, route.ref, req.header("if-none-match"))
+    digest, content_type, data = await offload(_lookup, ctx, repo, Wanted.of(req, route))
     headers = [("Docker-Content-Digest", str(digest)), ("Etag", f'"{digest}"')]
     if data is None:
         return Response(304, headers)
@@ -90,9 +142,9 @@ async def delete_manifest(ctx: Context, req: Request, route: routes.Route) -> Re
     repo = repository(route)
     tag, digest = reference(route)
     if digest is not None:
-        done = await asyncio.to_thread(ctx.storage.delete_manifest, repo, digest)
+        done = await offload(ctx.storage.delete_manifest, repo, digest)
     else:
-        done = await asyncio.to_thread(ctx.storage.delete_tag, repo, str(tag))
+        done = await offload(ctx.storage.delete_tag, repo, str(tag))
     if not done:
         raise HTTPError("MANIFEST_UNKNOWN", route.ref)
     return Response(202)
@@ -107,10 +159,11 @@ async def put_manifest(ctx: Context, req: Request, route: routes.Route) -> Respo
     digest = Digest(algorithm, hashlib.new(algorithm, data).hexdigest())
     if wanted is not None and digest != wanted:
         raise HTTPError("DIGEST_INVALID", {"expected": str(wanted), "actual": str(digest)})
-    subject = await asyncio.to_thread(check_references, ctx.storage, repo, data,
-                                      base_type(content_type), document)
-    await asyncio.to_thread(ctx.storage.put_manifest, repo, digest, content_type, data,
-                            tag=tag, subject=subject)
+    subject = await offload(check_references, ctx.storage, repo, data,
+                            base_type(content_type), document)
+    await offload(ctx.storage.put_manifest, repo, digest, content_type, data,
+                  tag=tag, subject=subject)
+    ctx.manifests.put(digest, data)  # hashed above: its first GET needs no read of the bytes
     headers = [("Location", f"/v2/{repo}/manifests/{digest}"),
                ("Docker-Content-Digest", str(digest))]
     if subject is not None:

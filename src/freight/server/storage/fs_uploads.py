@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from freight.digest import Digest, Hasher
 from freight.server.storage.filesystem import fsync_dir
+from freight.server.threads import offload
 from freight.server.uploads import SESSION_ID, LiveSessions, UploadConflict
 
 if TYPE_CHECKING:
@@ -74,15 +75,7 @@ class FilesystemUploads:
         flushed and fsynced before returning, also when the stream fails part way.
         """
         hasher = self._live.hasher_at(session, offset)
-        try:
-            file = open(self.data_path(session), "ab", buffering=0)  # noqa: SIM115 - with below
-        except FileNotFoundError:
-            raise UploadConflict(session) from None  # cancelled or committed meanwhile
-        with file:
-            await asyncio.to_thread(fcntl.flock, file.fileno(), fcntl.LOCK_EX)
-            if os.fstat(file.fileno()).st_size != offset:  # another process appended first
-                self._live.get(session).hasher = None
-                raise UploadConflict(session)
+        with await offload(self._open_at, session, offset) as file:
             writer = _BatchWriter(file, hasher)
             try:
                 async for chunk in chunks:
@@ -90,6 +83,23 @@ class FilesystemUploads:
             finally:
                 await writer.finish()
         return writer.written
+
+    def _open_at(self, session: str, offset: int) -> BinaryIO:
+        """The session's data file, locked against other processes, if it holds exactly
+        `offset` bytes; else UploadConflict (cancelled, committed, or appended meanwhile)."""
+        try:
+            file = open(self.data_path(session), "ab", buffering=0)  # noqa: SIM115 - returned
+        except FileNotFoundError:
+            raise UploadConflict(session) from None
+        try:
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX)  # released when the file is closed
+            if os.fstat(file.fileno()).st_size != offset:  # another process appended first
+                self._live.get(session).hasher = None
+                raise UploadConflict(session)
+        except BaseException:
+            file.close()
+            raise
+        return file
 
     def truncate(self, session: str, size: int) -> None:
         os.truncate(self.data_path(session), size)
@@ -112,14 +122,14 @@ class FilesystemUploads:
 
     async def ingest(self, repo: str, digest: Digest,
                      chunks: AsyncIterator[bytes]) -> tuple[Digest, int]:
-        session = await asyncio.to_thread(self.start, repo)
+        session = await offload(self.start, repo)
         try:
             size = await self.append(session, 0, chunks)
-            actual = await asyncio.to_thread(self.digest, session, digest.algorithm)
+            actual = await offload(self.digest, session, digest.algorithm)
             if actual == digest:
-                await asyncio.to_thread(self.commit, session, repo, digest)
+                await offload(self.commit, session, repo, digest)
         finally:
-            await asyncio.to_thread(self.remove, session)
+            await offload(self.remove, session)
         return actual, size
 
     def remove(self, session: str) -> None:
@@ -163,7 +173,7 @@ class _BatchWriter:
         if self.batch:
             data = b"".join(self.batch)
             self.batch, self.batch_size = [], 0
-            self.pending = asyncio.ensure_future(asyncio.to_thread(self._write, data))
+            self.pending = asyncio.ensure_future(offload(self._write, data))
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
@@ -178,4 +188,4 @@ class _BatchWriter:
         await self._flush_batch()
         if self.pending is not None:
             await self.pending
-        await asyncio.to_thread(os.fsync, self.file.fileno())
+        await offload(os.fsync, self.file.fileno())

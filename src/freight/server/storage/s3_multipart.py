@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from freight.digest import Digest, Hasher
+from freight.server.threads import offload
 
 SEGMENT = 8 << 20  # bytes per stored piece of a body: >= the part minimum, bounded memory
 MIN_PART = 5 << 20  # S3's minimum size of every part of a multipart upload but the last
@@ -93,7 +94,7 @@ class DirectWriter:
         if self.batch:
             data = b"".join(self.batch)
             self.batch, self.batch_size = [], 0
-            self.pending = asyncio.ensure_future(asyncio.to_thread(self._part, data))
+            self.pending = asyncio.ensure_future(offload(self._part, data))
 
     def _part(self, data: bytes) -> None:
         self.hasher.update(data)
@@ -111,14 +112,14 @@ class DirectWriter:
         if self.upload_id is None and self.pending is None:  # small: one PUT, after the hash
             data = b"".join(self.batch)
             self.batch = []
-            await asyncio.to_thread(self.hasher.update, data)
+            await offload(self.hasher.update, data)
             if self.hasher.digest == digest and self.store:
-                await asyncio.to_thread(self.objects.put, self.key, data, exclusive=True)
+                await offload(self.objects.put, self.key, data, exclusive=True)
             return self.hasher.digest
         await self._flush()
         await self._flush()  # waits for the last part
         if self.hasher.digest == digest and self.upload_id is not None:
-            await asyncio.to_thread(self._complete)
+            await offload(self._complete)
         return self.hasher.digest
 
     def _complete(self) -> None:
@@ -140,5 +141,5 @@ class DirectWriter:
                 await self.pending
             self.pending = None
         if self.upload_id is not None:
-            await asyncio.to_thread(Multipart(self.objects, self.key)._abort, self.upload_id)
+            await offload(Multipart(self.objects, self.key)._abort, self.upload_id)
             self.upload_id = None

@@ -30,6 +30,7 @@ from freight.server.storage.s3_multipart import (
     Multipart,
     Segment,
 )
+from freight.server.threads import offload
 from freight.server.uploads import SESSION_ID, LiveSessions, UploadConflict
 
 if TYPE_CHECKING:
@@ -149,7 +150,7 @@ class S3Uploads:
                      chunks: AsyncIterator[bytes]) -> tuple[Digest, int]:
         """Straight to the blob's key: one PUT (small) or a multipart upload completed only
         once the bytes hash to `digest`; if the blob exists, the body is only hashed."""
-        exists = await asyncio.to_thread(self.storage.has_blob, digest)
+        exists = await offload(self.storage.has_blob, digest)
         writer = DirectWriter(self.objects, base.blob_key(digest), Hasher(digest.algorithm),
                                store=not exists)
         try:
@@ -159,7 +160,7 @@ class S3Uploads:
         finally:
             await writer.abort()
         if actual == digest:
-            await asyncio.to_thread(self.storage.link_blob, repo, digest)
+            await offload(self.storage.link_blob, repo, digest)
         return actual, writer.hasher.size
 
     def remove(self, session: str) -> None:
@@ -222,7 +223,7 @@ class _SegmentWriter:
             data = b"".join(self.batch)
             self.batch, self.batch_size = [], 0
             start, self.position = self.position, self.position + len(data)
-            self.pending = asyncio.ensure_future(asyncio.to_thread(self._store, start, data))
+            self.pending = asyncio.ensure_future(offload(self._store, start, data))
 
     def _store(self, start: int, data: bytes) -> None:
         self.uploads.store_segment(self.session, start, data)

@@ -1,0 +1,40 @@
+"""The worker threads that run the registry's blocking calls (storage I/O, bcrypt).
+
+asyncio's own executor has `cores + 4` threads: 6 on this 2-core machine, so at most 6
+requests could wait on the object store at once and every other request queued behind
+them, however idle the store. Storage calls mostly wait on sockets, not the CPU, so the
+pool is sized to the S3 client's connection pool instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
+
+STORAGE_THREADS = 64  # = s3_objects.MAX_CONNECTIONS: one thread per connection to the store
+
+P = ParamSpec("P")
+T = TypeVar("T")
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:  # one per process (a uvicorn worker starts its own)
+            _pool = ThreadPoolExecutor(STORAGE_THREADS, thread_name_prefix="freight-io")
+        return _pool
+
+
+async def offload(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """`func(*args, **kwargs)` in a worker thread, never blocking the event loop."""
+    call = functools.partial(func, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_executor(), call)
+
+
+__all__ = ["STORAGE_THREADS", "offload"]
