@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,8 +18,8 @@ from .conftest import Live, digest_of, serving
 MiB = 1 << 20
 
 
-@pytest.fixture
-def pair(storage: Storage, tmp_path: Path) -> Iterator[tuple[Live, Live]]:
+@contextmanager
+def two_workers(storage: Storage, tmp_path: Path, **options: Any) -> Iterator[tuple[Live, Live]]:
     """Two registries on the same content, sharing nothing in memory."""
     if isinstance(storage, FilesystemStorage):
         twin: Storage = FilesystemStorage(storage.root)
@@ -25,8 +27,15 @@ def pair(storage: Storage, tmp_path: Path) -> Iterator[tuple[Live, Live]]:
         from freight.server.storage.s3 import S3Storage
 
         twin = S3Storage(storage.location)
-    with serving(tmp_path, storage=storage) as one, serving(tmp_path, storage=twin) as two:
+    with serving(tmp_path, storage=storage, **options) as one, \
+            serving(tmp_path, storage=twin, **options) as two:
         yield one, two
+
+
+@pytest.fixture
+def pair(storage: Storage, tmp_path: Path) -> Iterator[tuple[Live, Live]]:
+    with two_workers(storage, tmp_path) as both:
+        yield both
 
 
 def test_upload_alternates_between_workers(pair: tuple[Live, Live]) -> None:
@@ -101,3 +110,33 @@ def test_blob_deleted_through_one_worker_is_gone_for_the_other(
     assert one.client.delete(f"/v2/w/blobs/blobs/{digest}").status_code == 202
     assert two.client.head(f"/v2/w/blobs/blobs/{digest}").status_code == 404
     assert two.client.get(f"/v2/w/blobs/blobs/{digest}").status_code == 404
+
+
+LIMIT = 3 * MiB
+
+
+@pytest.mark.parametrize("ranged", [True, False], ids=["content-range", "streamed"])
+def test_blob_size_limit_holds_across_workers(storage: Storage, tmp_path: Path,
+                                              ranged: bool) -> None:
+    """Each PATCH is under the limit, the session is not: the worker that did not open the
+    session (and never saw its first PATCH) still answers 413 (it read 2 MiB as 0 before)."""
+    with two_workers(storage, tmp_path, max_blob_size=LIMIT) as (one, two):
+        chunk = b"x" * (2 * MiB)
+        location = one.client.post("/v2/w/limited/blobs/uploads/").headers["location"]
+        first = one.client.patch(location, content=chunk, headers={
+            "Content-Range": f"0-{len(chunk) - 1}"} if ranged else {})
+        assert first.status_code == 202, first.text
+        headers = {"Content-Range": f"{len(chunk)}-{2 * len(chunk) - 1}"} if ranged else {}
+        second = two.client.patch(location, content=iter([chunk]) if not ranged else chunk,
+                                  headers=headers)
+        assert second.status_code == 413, second.text
+        assert second.json()["errors"][0]["code"] == "SIZE_INVALID"
+        assert int(two.client.get(location).headers["range"].split("-")[1]) < LIMIT
+        small = b"y" * MiB  # the limit refuses only what goes beyond it
+        location = two.client.post("/v2/w/limited/blobs/uploads/").headers["location"]
+        for live, start in ((two, 0), (one, MiB), (two, 2 * MiB)):
+            reply = live.client.patch(location, content=small, headers={
+                "Content-Range": f"{start}-{start + MiB - 1}"})
+            assert reply.status_code == 202, reply.text
+        assert one.client.put(location, params={"digest": digest_of(small * 3)}
+                              ).status_code == 201

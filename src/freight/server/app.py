@@ -89,12 +89,12 @@ class Registry:
 
     def __init__(self, storage: Storage, *, auth: BasicAuth | None = None,
                  options: Options = Options()) -> None:
-        self.ctx = Context(storage, storage.uploads)
+        blob_limit = (BlobSizeLimit(options.max_blob_size)
+                      if options.max_blob_size is not None else None)
+        self.ctx = Context(storage, storage.uploads, blob_limit=blob_limit)
         self.auth, self.options = auth, options
         self.access_log = options.access_log
         self.sessions = UploadSessions(options.max_uploads)
-        self.blob_limit = (BlobSizeLimit(options.max_blob_size)
-                           if options.max_blob_size is not None else None)
         self.metrics = Metrics(upload_sessions=lambda: len(self.sessions))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -173,16 +173,9 @@ class Registry:
             raise HTTPError("UNSUPPORTED", f"{request.method} is not allowed here")
         if self.options.read_only and method not in READ_METHODS:
             raise HTTPError("UNSUPPORTED", "this registry is read-only")
-        if route.kind in UPLOAD_ROUTES and method in ("POST", "PATCH", "PUT"):
-            self._limit_upload(request, route, method)
-        return await handler(self.ctx, request, route)
-
-    def _limit_upload(self, request: Request, route: routes.Route, method: str) -> None:
-        if method == "POST" and request.arg("mount") is None:
+        if route.kind == routes.UPLOADS and method == "POST" and request.arg("mount") is None:
             self.sessions.admit()
-        if self.blob_limit is not None:
-            offset = self.sessions.size(route.ref) if route.kind == routes.UPLOAD else 0
-            self.blob_limit.apply(request, offset)
+        return await handler(self.ctx, request, route)
 
     def _done(self, request: Request, route: routes.Route | None, status: int, sent: int,
               started: float, user: str | None) -> None:

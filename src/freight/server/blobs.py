@@ -192,6 +192,7 @@ async def put_upload(ctx: Context, req: Request, route: routes.Route) -> Respons
 async def _ingest(ctx: Context, req: Request, repo: str, digest: Digest,
                   session: str | None) -> Response:
     """The whole blob in this one body: straight into the store (see UploadStore.direct)."""
+    _limit(ctx, req, 0)
     expected = _expected_length(req, 0, repo if session else "", session or "")
     actual, size = await ctx.uploads.ingest(repo, digest, req.chunks())
     if session is not None:
@@ -206,6 +207,7 @@ async def _ingest(ctx: Context, req: Request, repo: str, digest: Digest,
 async def _append(ctx: Context, req: Request, session: str, offset: int,
                   *, repo: str = "") -> int:
     """Stream the body into the session after checking its range; return the new size."""
+    _limit(ctx, req, offset)
     expected = _expected_length(req, offset, repo, session)
     if expected == 0 or (expected is None and not _has_body(req)):
         return offset
@@ -220,6 +222,13 @@ async def _append(ctx: Context, req: Request, session: str, offset: int,
         await offload(ctx.uploads.truncate, session, offset)
         raise HTTPError("SIZE_INVALID", f"received {written} bytes, expected {expected}")
     return offset + written
+
+
+def _limit(ctx: Context, req: Request, offset: int) -> None:
+    """Apply the blob size limit to a body appended at `offset`, the size the store holds:
+    the limit holds across requests, whichever replica or worker received the others."""
+    if ctx.blob_limit is not None:
+        ctx.blob_limit.apply(req, offset)
 
 
 def _has_body(req: Request) -> bool:

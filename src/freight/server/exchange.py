@@ -10,7 +10,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import parse_qs
 
 from freight.digest import Digest
@@ -22,6 +22,9 @@ from freight.server.cache import Immutable
 from freight.server.storage import Storage
 from freight.server.threads import offload
 from freight.server.uploads import UploadStore
+
+if TYPE_CHECKING:
+    from freight.server.limits import BlobSizeLimit
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -202,6 +205,7 @@ class Context:
     storage: Storage
     uploads: UploadStore
     manifests: Immutable[Digest, bytes] = field(default_factory=_manifest_cache)
+    blob_limit: BlobSizeLimit | None = None
 
 
 Handler = Callable[[Context, Request, routes.Route], Awaitable[Response]]

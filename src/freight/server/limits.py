@@ -1,15 +1,13 @@
 """Limits on what one client can make the registry hold: upload sessions and blob size.
 
-Both are checked in the app, around the handlers, from what the request declares and what
-the response says: the handlers and the upload store stay unaware of them.
+Upload sessions are counted per process, in the app, from what requests and responses say:
+a session counts from the POST that opened it (or the next PATCH this process saw of it)
+until a PUT, DELETE or 404 on it, or `idle` seconds without a request; an abandoned
+session thus stops counting by itself, and memory stays bounded.
 
-Upload sessions are counted per process: a session counts from the POST that opened it
-(or the next PATCH this process saw of it) until a PUT, DELETE or 404 on it, or
-`idle` seconds without a request; an abandoned session thus stops counting by itself, and
-memory stays bounded. The size a session reached (its last `Range` reply) is remembered
-too, so the blob size limit holds across a series of PATCHes without `Content-Range`; a
-session this process has not seen yet (another replica's, or from before a restart) is
-limited per request only.
+The blob size limit is applied by the upload handlers to each body at the offset the
+store holds for its session (the running size of the session, in the session state), so it
+holds across a series of PATCHes whichever replica or worker received each of them.
 """
 
 from __future__ import annotations
@@ -19,7 +17,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from freight.distribution import routes
-from freight.distribution.headers import parse_range_end
 from freight.distribution.ranges import parse_upload_range
 from freight.server.exchange import HTTPError, Request, Response
 
@@ -32,7 +29,7 @@ class UploadSessions:
 
     def __init__(self, limit: int | None, *, idle: float = SESSION_IDLE) -> None:
         self.limit, self.idle = limit, idle
-        self._seen: OrderedDict[str, tuple[float, int]] = OrderedDict()  # -> (last use, size)
+        self._seen: OrderedDict[str, float] = OrderedDict()  # session -> last use
 
     def __len__(self) -> int:
         self._prune(time.monotonic())
@@ -51,22 +48,16 @@ class UploadSessions:
             if method == "POST" and response.status == 202:
                 session = _header(response, "docker-upload-uuid")
                 if session:
-                    self._touch(session, 0)
+                    self._touch(session)
         elif method in ("PUT", "DELETE") or response.status == 404:
             self._seen.pop(route.ref, None)  # done, failed, or gone (a PATCH brings it back)
         elif response.status == 202 and method == "PATCH":
-            end = parse_range_end(_header(response, "range"))
-            self._touch(route.ref, end + 1 if end else 0)  # `0-0` may mean empty
+            self._touch(route.ref)
 
-    def size(self, session: str) -> int:
-        """The bytes the session held at its last reply here (0 if unknown)."""
-        found = self._seen.get(session)
-        return found[1] if found else 0
-
-    def _touch(self, session: str, size: int) -> None:
+    def _touch(self, session: str) -> None:
         now = time.monotonic()
         self._prune(now)
-        self._seen[session] = (now, size)
+        self._seen[session] = now
         self._seen.move_to_end(session)
         cap = 2 * self.limit if self.limit is not None else TRACKED_SESSIONS
         if len(self._seen) > cap:  # e.g. PATCHes of sessions another replica opened
@@ -74,7 +65,7 @@ class UploadSessions:
 
     def _prune(self, now: float) -> None:
         while self._seen:
-            session, (last, _) = next(iter(self._seen.items()))
+            session, last = next(iter(self._seen.items()))
             if now - last < self.idle:
                 return
             del self._seen[session]
