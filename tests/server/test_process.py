@@ -348,3 +348,30 @@ def test_serve_gc_collects_before_serving(root: Path) -> None:
         assert not stale.exists()
     finally:
         server.kill()
+
+
+def test_sigterm_during_start_up_checks_says_serve_stopped(tmp_path: Path) -> None:
+    """A SIGTERM while serve still checks its store ends it with a line about serve, not
+    push's "nothing was tagged" (the CLI group's message for transfers)."""
+    import socket
+
+    silent = socket.create_server(("127.0.0.1", 0))  # a store that never answers
+    env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{silent.getsockname()[1]}",
+           "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "AWS_REGION": "us-east-1"}
+    proc = subprocess.Popen([sys.executable, "-m", "freight", "serve", "--storage",
+                             "s3://bucket/p", "--address", "127.0.0.1:0"],
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        silent.settimeout(60)
+        connection, _ = silent.accept()  # serve is inside its bucket check now
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+        assert proc.stderr is not None
+        error = proc.stderr.read()
+        assert "stopped before the registry started serving" in error, error
+        assert "tagged" not in error and "Traceback" not in error
+        connection.close()
+    finally:
+        proc.kill()
+        proc.wait()
+        silent.close()

@@ -75,6 +75,8 @@ def _fail(exc: FreightError | OSError) -> NoReturn:
 @click.option("--s3-redirect", is_flag=True, help="Redirect blob GETs to presigned S3 URLs.")
 @click.option("--gc-schedule", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
               help="Collect garbage every SECONDS while serving.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              metavar="N", help="Serve from N processes on the one port and store.")
 @_GRACE
 @_UNTAGGED
 @_KEEP
@@ -82,7 +84,7 @@ def serve(root: Path | None, address: str, htpasswd: Path | None, read_only: boo
           tls_cert: Path | None, tls_key: Path | None, run_gc: bool, access_log: str,
           max_uploads: int | None, max_blob_size: int | None, header_timeout: float,
           storage: str | None, s3_redirect: bool, gc_schedule: float | None, gc_grace: float,
-          gc_untagged: bool, keep: tuple[str, ...]) -> None:
+          workers: int, gc_untagged: bool, keep: tuple[str, ...]) -> None:
     """Run the embedded OCI registry until Ctrl-C or SIGTERM.
 
     Besides the v2 API it answers /healthz, /readyz and /metrics (Prometheus).
@@ -96,9 +98,14 @@ def serve(root: Path | None, address: str, htpasswd: Path | None, read_only: boo
             tls_key=tls_key, gc=run_gc, access_log=access_log, max_uploads=max_uploads,
             max_blob_size=max_blob_size, header_timeout=header_timeout, storage_url=storage,
             s3_redirect=s3_redirect, gc_every=gc_schedule,
-            gc_policy=_policy(gc_grace, gc_untagged, keep))
+            gc_policy=_policy(gc_grace, gc_untagged, keep), workers=workers)
     except (FreightError, OSError) as exc:
         _fail(exc)
+    except KeyboardInterrupt as exc:  # a signal during the start-up checks: nothing served
+        from freight.cli.signals import exit_code
+
+        click.echo("freight: stopped before the registry started serving", err=True)
+        sys.exit(exit_code(exc))
 
 
 @click.command()

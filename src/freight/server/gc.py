@@ -272,4 +272,5 @@ class Schedule:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=60)
+        if self._thread.is_alive():  # never started when serving failed to start
+            self._thread.join(timeout=60)

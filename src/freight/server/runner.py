@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ from freight.server.app import make_app
 from freight.server.auth import BasicAuth, load_htpasswd
 from freight.server.exchange import MAX_HEADER_BYTES
 from freight.server.gc import Policy, Schedule, collect
-from freight.server.storage import open_storage
+from freight.server.storage import Storage, open_storage
 
 if TYPE_CHECKING:
     import uvicorn
@@ -118,6 +119,34 @@ def url_of(sock: socket.socket, *, tls: bool) -> str:
     return f"{'https' if tls else 'http'}://{host}:{port}"
 
 
+@dataclass(frozen=True)
+class ServeSpec:
+    """How to build the registry one process serves (picklable: a worker process builds
+    its own from it). `where` is a root directory or `s3://BUCKET/PREFIX`."""
+
+    where: str
+    s3_redirect: bool = False
+    htpasswd: Path | None = None
+    read_only: bool = False
+    access_log: str = "json"
+    max_uploads: int | None = None
+    max_blob_size: int | None = None
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    def config(self, storage: Storage | None = None) -> uvicorn.Config:
+        """The uvicorn.Config serving this registry (on `storage`, else opened here)."""
+        if storage is None:
+            storage = open_storage(self.where, s3_redirect=self.s3_redirect)
+        auth = BasicAuth(load_htpasswd(self.htpasswd)) if self.htpasswd is not None else None
+        app = make_app(storage, auth=auth, read_only=self.read_only,
+                       access_log=sys.stderr if self.access_log == "json" else None,
+                       max_uploads=self.max_uploads, max_blob_size=self.max_blob_size)
+        return uvicorn_config(app, header_timeout=self.header_timeout,
+                              tls_cert=self.tls_cert, tls_key=self.tls_key)
+
+
 def run(root: Path | None = None, address: str = DEFAULT_ADDRESS, *,
         htpasswd: Path | None = None, read_only: bool = False,
         tls_cert: Path | None = None, tls_key: Path | None = None, gc: bool = False,
@@ -125,7 +154,7 @@ def run(root: Path | None = None, address: str = DEFAULT_ADDRESS, *,
         max_uploads: int | None = None, max_blob_size: int | None = None,
         header_timeout: float = DEFAULT_HEADER_TIMEOUT, storage_url: str | None = None,
         s3_redirect: bool = False, gc_every: float | None = None,
-        gc_policy: Policy | None = None) -> None:
+        gc_policy: Policy | None = None, workers: int = 1) -> None:
     """Serve the registry stored under `root` on `address` until SIGINT/SIGTERM.
 
     `announce` receives the start-up line (default: stderr). Raises UsageError for a bad
@@ -134,12 +163,13 @@ def run(root: Path | None = None, address: str = DEFAULT_ADDRESS, *,
     stderr) or "off"; `max_uploads`, `max_blob_size` and `header_timeout` are the limits of
     `Registry` and of the protocol (seconds for the request head). `storage_url`
     (`s3://BUCKET/PREFIX`) replaces `root`; `gc_every` seconds runs `gc_policy` while serving.
+    `workers` > 1 serves from that many processes on the one socket and store (workers.py).
     """
-    import uvicorn
-
     _structured_logging()
     if access_log not in ACCESS_LOGS:
         raise UsageError(f"--access-log must be one of {', '.join(ACCESS_LOGS)}")
+    if workers < 1:
+        raise UsageError("--workers must be at least 1")
     if (tls_cert is None) != (tls_key is None):
         raise UsageError("TLS needs both --tls-cert and --tls-key")
     host, port = parse_address(address)
@@ -148,33 +178,50 @@ def run(root: Path | None = None, address: str = DEFAULT_ADDRESS, *,
         check_root(root)
     if tls_cert is not None and tls_key is not None:
         check_tls(tls_cert, tls_key)
-    auth = BasicAuth(load_htpasswd(htpasswd)) if htpasswd is not None else None
+    if htpasswd is not None:
+        load_htpasswd(htpasswd)  # checked now: a worker would fail with it only later
+    spec = ServeSpec(storage_url or str(root), s3_redirect, htpasswd, read_only, access_log,
+                     max_uploads, max_blob_size, header_timeout, tls_cert, tls_key)
     sock = listen(host, port)  # the port is checked before anything is created
     try:
-        storage = open_storage(storage_url or root, s3_redirect=s3_redirect)
+        storage = open_storage(spec.where, s3_redirect=s3_redirect)
         if gc:
             collect(storage)
-        app = make_app(storage, auth=auth, read_only=read_only,
-                       access_log=sys.stderr if access_log == "json" else None,
-                       max_uploads=max_uploads, max_blob_size=max_blob_size)
-        config = uvicorn_config(app, header_timeout=header_timeout, tls_cert=tls_cert,
-                                tls_key=tls_key)
+        config = spec.config(storage) if workers == 1 else None
     except BaseException:
         sock.close()
         raise
-    warn_if_clear_text(auth is not None, tls_cert is not None, host)
-    server = uvicorn.Server(config)
+    warn_if_clear_text(htpasswd is not None, tls_cert is not None, host)
     schedule = Schedule(storage, gc_every, gc_policy or Policy()) if gc_every else None
-    with _signals_to(server):  # from before the start-up line: a client may act on it at once
-        url = url_of(sock, tls=tls_cert is not None)
-        (announce or _to_stderr)(f"freight registry serving {storage.location} on {url}")
+    url = url_of(sock, tls=tls_cert is not None)
+    line = f"freight registry serving {storage.location} on {url}"
+    try:
+        if config is None:
+            from freight.server.workers import serve_workers
+
+            serve_workers(spec, sock, workers, started=lambda: _started(line, announce, schedule))
+        else:
+            import uvicorn
+
+            _serve(uvicorn.Server(config), sock, lambda: _started(line, announce, schedule))
+    finally:
         if schedule is not None:
-            schedule.start()
-        try:
-            server.run(sockets=[sock])
-        finally:
-            if schedule is not None:
-                schedule.stop()
+            schedule.stop()
+
+
+def _started(line: str, announce: Callable[[str], None] | None,
+             schedule: Schedule | None) -> None:
+    (announce or _to_stderr)(line)
+    if schedule is not None:
+        schedule.start()
+
+
+def _serve(server: uvicorn.Server, sock: socket.socket, started: Callable[[], None]) -> None:
+    """Run `server` on `sock` until SIGINT/SIGTERM; `started` is called once signals are
+    routed to it (a client may act on the start-up line at once)."""
+    with _signals_to(server):
+        started()
+        server.run(sockets=[sock])
 
 
 def uvicorn_config(app: Any, *, header_timeout: float = DEFAULT_HEADER_TIMEOUT,
