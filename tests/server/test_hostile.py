@@ -321,3 +321,26 @@ def test_hostile_headers_and_queries_never_give_a_500(tmp_path: Path) -> None:
 def test_request_parsing_survives_odd_scopes() -> None:
     parsed = request({"x": "\xff" * 10}, query=b"n=%ff%fe&&=&last")
     assert parsed.arg("n") is not None
+
+
+def test_https_probe_is_answered_without_a_warning_and_bad_requests_still_warn(
+        live_fs: Live, caplog: pytest.LogCaptureFixture) -> None:
+    """freight (and docker) send a TLS ClientHello to a loopback registry to learn whether it
+    speaks HTTPS: a plain-HTTP serve answers it as before, but logs no "Invalid HTTP request
+    received." for it (one per client run filled the log); real garbage still warns."""
+    import socket
+
+    from freight.transport import scheme
+
+    host = live_fs.url.removeprefix("http://")
+    scheme.forget_all()
+    with caplog.at_level("WARNING", logger="uvicorn.error"):
+        assert scheme.speaks_tls(host) is False
+        assert live_fs.client.get("/v2/").status_code == 200
+        assert not [r for r in caplog.records if "Invalid HTTP" in r.getMessage()]
+        name, port = host.split(":")
+        with socket.create_connection((name, int(port)), timeout=10) as sock:
+            sock.sendall(b"\x01\x02 nonsense\r\n\r\n")
+            assert sock.recv(12).startswith(b"HTTP/1.1 400")
+        assert [r for r in caplog.records if "Invalid HTTP" in r.getMessage()]
+    scheme.forget_all()

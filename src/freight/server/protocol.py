@@ -20,6 +20,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from freight.distribution.errors import error_body
 
+TLS_HANDSHAKE = b"\x16"  # the first byte of a TLS handshake record (a ClientHello)
+
 
 def guarded_h11(header_timeout: float, max_header_bytes: int) -> type[asyncio.Protocol]:
     """An H11Protocol class closing connections whose headers take over `header_timeout` s,
@@ -33,6 +35,9 @@ def guarded_h11(header_timeout: float, max_header_bytes: int) -> type[asyncio.Pr
             self._arm()
 
         def data_received(self, data: bytes) -> None:
+            if data[:1] == TLS_HANDSHAKE and self._fresh():
+                self._refuse_tls()  # before h11: it would log "Invalid HTTP request received."
+                return
             super().data_received(data)
             if self._deadline is not None and self.conn.their_state is not h11.IDLE:
                 self._disarm()  # the head is complete: the body has its own pace
@@ -61,6 +66,10 @@ def guarded_h11(header_timeout: float, max_header_bytes: int) -> type[asyncio.Pr
             status, code, message = ((431, "SIZE_INVALID", "request head too large")
                                      if too_long else
                                      (400, "UNSUPPORTED", "malformed HTTP request"))
+            self._reply(status, code, message)
+
+        def _reply(self, status: int, code: str, message: str) -> None:
+            """Answer with a spec error body and close the connection."""
             body = error_body(code, message)
             headers = [(b"content-type", b"application/json"), (b"connection", b"close"),
                        (b"content-length", str(len(body)).encode())]
@@ -68,6 +77,16 @@ def guarded_h11(header_timeout: float, max_header_bytes: int) -> type[asyncio.Pr
                           h11.Data(data=body), h11.EndOfMessage()):
                 self.transport.write(self.conn.send(event) or b"")
             self.transport.close()
+
+        def _fresh(self) -> bool:
+            """Nothing received on this connection yet."""
+            return self.cycle is None and self.conn.their_state is h11.IDLE \
+                and not self.conn.trailing_data[0]
+
+        def _refuse_tls(self) -> None:
+            """A TLS ClientHello on this plain-HTTP server (clients that probe, as freight and
+            docker do on loopback): an HTTP 400 they recognise, without a warning logged."""
+            self._reply(400, "UNSUPPORTED", "this registry speaks plain HTTP, not HTTPS")
 
         def _expired(self) -> None:
             self._deadline = None
