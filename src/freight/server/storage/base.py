@@ -18,12 +18,13 @@ component, so they cannot escape the root or collide with the `_layers`-style ke
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-from freight.digest import Digest
-from freight.server.uploads import UploadStore
+from freight.digest import Digest, Hasher
+from freight.server.uploads import SESSION_ID, LiveSessions, UploadConflict, UploadStore
 
 
 @dataclass(frozen=True)
@@ -151,3 +152,56 @@ def referrers_key(repo: str, subject: Digest) -> str:
 
 def referrer_key(repo: str, subject: Digest, digest: Digest) -> str:
     return f"{referrers_key(repo, subject)}/{digest.algorithm}/{digest.encoded}"
+
+
+class SessionState:
+    """The session logic every `UploadStore` backend shares (uploads.py): a session is its
+    repository and the bytes the store holds, and its offset is how many; the running hash
+    of this process covers them or is dropped. A backend says where those live (`_owner`,
+    `_stored`, `_read_back`) and calls `conflict`/`truncated` when another writer or a
+    truncation moved the session under this process's hash."""
+
+    def __init__(self) -> None:
+        self._live = LiveSessions()
+
+    def _owner(self, session: str) -> str | None:
+        """The repository of an existing session, else None (blocking)."""
+        raise NotImplementedError
+
+    def _stored(self, session: str) -> int | None:
+        """How many bytes the store holds for the session, None if it is gone (blocking)."""
+        raise NotImplementedError
+
+    def _read_back(self, session: str) -> Iterator[bytes]:
+        """The session's bytes, in order, in bounded pieces (blocking)."""
+        raise NotImplementedError
+
+    def size(self, repo: str, session: str) -> int | None:
+        """See UploadStore.size: None for ids never handed out and other repos' sessions."""
+        if not SESSION_ID.fullmatch(session) or self._owner(session) != repo:
+            return None
+        return self._stored(session)
+
+    def lock(self, session: str) -> asyncio.Lock:
+        return self._live.get(session).lock
+
+    def digest(self, session: str, algorithm: str) -> Digest:
+        """The running hash when it covers the stored bytes, else the bytes read back."""
+        size = self._stored(session)
+        if size is None:
+            raise FileNotFoundError(session)
+        known = self._live.known_digest(session, algorithm, size)
+        if known is not None:
+            return known
+        hasher = Hasher(algorithm)
+        for chunk in self._read_back(session):
+            hasher.update(chunk)
+        return hasher.digest
+
+    def conflict(self, session: str) -> UploadConflict:
+        """Another process appended first: this process's hash no longer covers the bytes."""
+        self._live.get(session).hasher = None
+        return UploadConflict(session)
+
+    def truncated(self, session: str, size: int) -> None:
+        self._live.get(session).hasher = Hasher() if size == 0 else None

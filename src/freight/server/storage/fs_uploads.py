@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from freight.digest import Digest, Hasher
+from freight.server.storage.base import SessionState
 from freight.server.storage.filesystem import fsync_dir
 from freight.server.threads import offload
-from freight.server.uploads import SESSION_ID, LiveSessions, UploadConflict
+from freight.server.uploads import UploadConflict
 
 if TYPE_CHECKING:
     from freight.server.storage.filesystem import FilesystemStorage
@@ -29,14 +30,14 @@ WRITE_BATCH = 4 << 20  # bytes handed to the writer thread at once: few hops, bo
 READ_CHUNK = 1 << 20
 
 
-class FilesystemUploads:
+class FilesystemUploads(SessionState):
     """Sessions under `root/uploads`; staging under `root/tmp` (same filesystem)."""
 
     def __init__(self, storage: FilesystemStorage) -> None:
+        super().__init__()
         self.storage = storage
         self.dir = storage.root / "uploads"
         self.tmp = storage.tmp
-        self._live = LiveSessions()
         self.direct = False  # a session's file is renamed into place: already one write
 
     def data_path(self, session: str) -> Path:
@@ -54,18 +55,22 @@ class FilesystemUploads:
         self._live.new(session)
         return session
 
-    def size(self, repo: str, session: str) -> int | None:
-        if not SESSION_ID.fullmatch(session):
-            return None
+    def _owner(self, session: str) -> str | None:
         try:
-            if (self.dir / session / "repo").read_text() != repo:
-                return None
+            return (self.dir / session / "repo").read_text()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def _stored(self, session: str) -> int | None:
+        try:
             return self.data_path(session).stat().st_size
         except (FileNotFoundError, NotADirectoryError):
             return None
 
-    def lock(self, session: str) -> asyncio.Lock:
-        return self._live.get(session).lock
+    def _read_back(self, session: str) -> Iterator[bytes]:
+        with open(self.data_path(session), "rb") as f:
+            while chunk := f.read(READ_CHUNK):
+                yield chunk
 
     async def append(self, session: str, offset: int, chunks: AsyncIterator[bytes]) -> int:
         """See UploadStore.append.
@@ -94,8 +99,7 @@ class FilesystemUploads:
         try:
             fcntl.flock(file.fileno(), fcntl.LOCK_EX)  # released when the file is closed
             if os.fstat(file.fileno()).st_size != offset:  # another process appended first
-                self._live.get(session).hasher = None
-                raise UploadConflict(session)
+                raise self.conflict(session)
         except BaseException:
             file.close()
             raise
@@ -103,18 +107,7 @@ class FilesystemUploads:
 
     def truncate(self, session: str, size: int) -> None:
         os.truncate(self.data_path(session), size)
-        self._live.get(session).hasher = Hasher() if size == 0 else None
-
-    def digest(self, session: str, algorithm: str) -> Digest:
-        path = self.data_path(session)
-        known = self._live.known_digest(session, algorithm, path.stat().st_size)
-        if known is not None:
-            return known
-        hasher = Hasher(algorithm)
-        with open(path, "rb") as f:
-            while chunk := f.read(READ_CHUNK):
-                hasher.update(chunk)
-        return hasher.digest
+        self.truncated(session, size)
 
     def commit(self, session: str, repo: str, digest: Digest) -> None:
         self.storage.ingest_blob(repo, digest, self.data_path(session))

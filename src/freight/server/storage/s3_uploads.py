@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from freight.digest import Digest, Hasher
 from freight.server.storage import base
+from freight.server.storage.base import SessionState
 from freight.server.storage.s3_multipart import (
     MIN_PART,
     SEGMENT,
@@ -31,18 +32,18 @@ from freight.server.storage.s3_multipart import (
     Segment,
 )
 from freight.server.threads import offload
-from freight.server.uploads import SESSION_ID, LiveSessions, UploadConflict
+from freight.server.uploads import SESSION_ID
 
 if TYPE_CHECKING:
     from freight.server.storage.s3 import S3Storage
 
 
 
-class S3Uploads:
+class S3Uploads(SessionState):
     def __init__(self, storage: S3Storage) -> None:
+        super().__init__()
         self.storage = storage
         self.objects = storage.objects
-        self._live = LiveSessions()
         self.direct = True  # segments then a copy: twice the writes of a direct upload
 
     def _dir(self, session: str) -> str:
@@ -55,17 +56,23 @@ class S3Uploads:
         self._live.new(session)
         return session
 
-    def size(self, repo: str, session: str) -> int | None:
-        if not SESSION_ID.fullmatch(session):
-            return None
+    def _owner(self, session: str) -> str | None:
         info = self.objects.get(self._dir(session) + "info")
         try:
-            if info is None or json.loads(info).get("repo") != repo:
-                return None
+            repo = json.loads(info).get("repo") if info is not None else None
         except (ValueError, AttributeError):
             return None
-        segments = self._segments(session)
+        return repo if isinstance(repo, str) else None
+
+    def _stored(self, session: str) -> int | None:
+        segments = self._segments(session)  # a session gone holds none: 0, as a new one
         return segments[-1].start + segments[-1].size if segments else 0
+
+    def _read_back(self, session: str) -> Iterator[bytes]:
+        for segment in self._segments(session):
+            with self.objects.reader(segment.key) as reader:
+                while chunk := reader.read(1 << 20):
+                    yield chunk
 
     def _segments(self, session: str) -> list[Segment]:
         """The stored segments that follow each other from offset 0, in order."""
@@ -85,9 +92,6 @@ class S3Uploads:
             end += segment.size
         return contiguous
 
-    def lock(self, session: str) -> asyncio.Lock:
-        return self._live.get(session).lock
-
     async def append(self, session: str, offset: int, chunks: AsyncIterator[bytes]) -> int:
         writer = _SegmentWriter(self, session, offset, self._live.hasher_at(session, offset))
         try:
@@ -100,28 +104,14 @@ class S3Uploads:
     def store_segment(self, session: str, start: int, data: bytes) -> None:
         key = f"{self._dir(session)}seg/{start:016x}"
         if not self.objects.put(key, data, exclusive=True):
-            self._live.get(session).hasher = None
-            raise UploadConflict(session)
+            raise self.conflict(session)
 
     def truncate(self, session: str, size: int) -> None:
         prefix = self._dir(session) + "seg/"
         doomed = [item.key for item in self.objects.list(prefix)
                   if int(item.key[len(prefix):], 16) >= size]
         self.objects.delete_many(doomed)
-        self._live.get(session).hasher = Hasher() if size == 0 else None
-
-    def digest(self, session: str, algorithm: str) -> Digest:
-        segments = self._segments(session)
-        size = segments[-1].start + segments[-1].size if segments else 0
-        known = self._live.known_digest(session, algorithm, size)
-        if known is not None:
-            return known
-        hasher = Hasher(algorithm)
-        for segment in segments:
-            with self.objects.reader(segment.key) as reader:
-                while chunk := reader.read(1 << 20):
-                    hasher.update(chunk)
-        return hasher.digest
+        self.truncated(session, size)
 
     def commit(self, session: str, repo: str, digest: Digest) -> None:
         if not self.storage.has_blob(digest):  # pushed before: same bytes, keep those
