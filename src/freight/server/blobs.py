@@ -24,7 +24,7 @@ from freight.server.exchange import (
     repository,
 )
 from freight.server.threads import offload
-from freight.server.uploads import UploadConflict
+from freight.server.uploads import SESSION_ID, UploadConflict
 
 _BLOB_HEADERS = [("Content-Type", "application/octet-stream"), ("Accept-Ranges", "bytes"),
                  ("Cache-Control", "max-age=31536000")]  # content-addressed: never changes
@@ -168,21 +168,28 @@ async def cancel_upload(ctx: Context, req: Request, route: routes.Route) -> Resp
     return Response(204, [("Docker-Upload-UUID", session)])
 
 
+def _session_id(route: routes.Route) -> str:
+    """The session id of the path, checked only for its form (no store round trip): the
+    store is asked once, under the session's lock, where the answer cannot go stale."""
+    repository(route)
+    if not SESSION_ID.fullmatch(route.ref):
+        raise HTTPError("BLOB_UPLOAD_UNKNOWN", route.ref[:100])
+    return route.ref
+
+
 async def patch_upload(ctx: Context, req: Request, route: routes.Route) -> Response:
     """Append a chunk (in order, checked against `Content-Range`) or a streamed body."""
-    repo, session, _ = await _session(ctx, route)
-    async with ctx.uploads.lock(session):
-        repo, session, offset = await _session(ctx, route)  # it may have moved while we waited
+    async with ctx.uploads.lock(_session_id(route)):
+        repo, session, offset = await _session(ctx, route)
         size = await _append(ctx, req, session, offset, repo=repo)
         return upload_response(202, repo, session, size)
 
 
 async def put_upload(ctx: Context, req: Request, route: routes.Route) -> Response:
     """Close the session with `?digest=`, optionally with a last chunk in the body."""
-    repo, session, _ = await _session(ctx, route)
-    digest = parse_digest(req.arg("digest"))  # before the body: a bad one keeps the session
-    async with ctx.uploads.lock(session):
+    async with ctx.uploads.lock(_session_id(route)):
         repo, session, offset = await _session(ctx, route)
+        digest = parse_digest(req.arg("digest"))  # before the body: a bad one keeps the session
         if offset == 0 and ctx.uploads.direct and _has_body(req):
             return await _ingest(ctx, req, repo, digest, session)
         await _append(ctx, req, session, offset, repo=repo)
