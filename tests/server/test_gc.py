@@ -17,7 +17,7 @@ from freight.server import Storage
 from freight.server.gc import Retention, collect
 from freight.server.storage import FilesystemStorage
 
-from .conftest import OCI_INDEX, Live, image_manifest, index_manifest
+from .conftest import OCI_INDEX, Live, image_manifest, index_manifest, serving
 
 DAY = 24 * 3600.0
 LATER = time.time() + 2 * DAY  # every object written by a test is older than the grace then
@@ -112,6 +112,68 @@ def test_manifest_put_between_mark_and_sweep_keeps_its_blobs(live: Live,
     collect(_PushDuringSweep(storage, push), now=LATER)  # type: ignore[arg-type]
     assert layer in stored(storage)
     assert live.client.get(f"/v2/test/repo/blobs/{layer}").content == b"old layer, found by HEAD"
+
+
+class _CollectBeforeManifestWrite:
+    """A Storage whose next manifest write lets a whole gc run first: the PUT has checked its
+    blobs, then mark, re-mark and sweep all run before its revision is written (the window
+    that remained after the re-mark)."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage, self._ran = storage, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._storage, name)
+
+    def put_manifest(self, *args: Any, **options: Any) -> None:
+        if not self._ran:
+            self._ran = True
+            collect(self._storage, now=LATER)
+        self._storage.put_manifest(*args, **options)
+
+
+def test_manifest_put_during_a_whole_gc_run_never_names_a_deleted_blob(
+        storage: Storage, tmp_path: Path) -> None:
+    with serving(tmp_path / "root", storage=_CollectBeforeManifestWrite(
+            storage)) as live:  # type: ignore[arg-type]
+        config = live.push_blob("test/window", b"{}")
+        layer = live.push_blob("test/window", b"old layer, found by HEAD")
+        body = image_manifest(config, 2, [(layer, len(b"old layer, found by HEAD"))])
+        reply = live.push_manifest("test/window", "late", body)
+        assert reply.status_code == 400, reply.text  # the client uploads its blobs again
+        assert reply.json()["errors"][0]["code"] == "MANIFEST_BLOB_UNKNOWN"
+        assert live.client.get("/v2/test/window/manifests/late").status_code == 404
+        assert layer not in stored(storage)
+        config = live.push_blob("test/window", b"{}")  # the retry: blobs, then the manifest
+        layer = live.push_blob("test/window", b"old layer, found by HEAD")
+        assert live.push_manifest("test/window", "late", body).status_code == 201
+        assert live.client.get(f"/v2/test/window/blobs/{layer}").status_code == 200
+
+
+def test_a_link_removed_for_a_manifest_written_meanwhile_comes_back(
+        live: Live, storage: Storage) -> None:
+    """The manifest PUT lands between the link sweep and the last re-mark: the bytes stay
+    and the link the sweep removed is written again."""
+    config = live.push_blob("test/relink", b"{}")
+    layer = live.push_blob("test/relink", b"relinked")
+    body = image_manifest(config, 2, [(layer, len(b"relinked"))])
+
+    class PushAfterUnlink:
+        def __init__(self) -> None:
+            self.pushed = False
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(storage, name)
+
+        def unlink_blob(self, repo: str, digest: Digest) -> bool:
+            if not self.pushed:  # the PUT's checks and write, all before this unlink
+                self.pushed = True
+                assert live.push_manifest("test/relink", "v1", body).status_code == 201
+            return storage.unlink_blob(repo, digest)
+
+    collect(PushAfterUnlink(), now=LATER)  # type: ignore[arg-type]
+    assert live.client.get(f"/v2/test/relink/blobs/{layer}").content == b"relinked"
+    assert live.client.get("/v2/test/relink/manifests/v1").content == body
 
 
 def test_retention_keeps_newest_tags_matching(live: Live, storage: Storage) -> None:

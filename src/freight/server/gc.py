@@ -10,13 +10,16 @@
 4. Sweep: blobs and links neither live nor written within `blob_grace` go. A client pushes
    layers first and the manifest that references them last, so the grace period protects
    blobs whose manifest has not arrived yet; every object's time is its last write.
+   Links go first, then a last re-mark, then the bytes. A manifest PUT checks its blobs'
+   links, writes its revision, and checks the links again (undoing the revision if one is
+   gone): a revision written before the last re-mark keeps its blobs' bytes and gets back
+   any link just removed, and one written after it finds the link removed and fails, so
+   no stored manifest ever names a blob a gc took (the client uploads the blob again).
 
 Upload sessions untouched for `upload_ttl` go too (distribution purges after a week), and
 staging leftovers (temp files, interrupted multipart uploads) older than the grace period.
 Several collectors may run at once (one per replica): each deletes only garbage.
-What remains unprotected is a manifest PUT landing in the milliseconds between step 3 and
-the deletion of a blob it names that was unreferenced and older than the grace period
-(a client that found it with HEAD); distribution avoids that only by stopping writes.
+distribution avoids the same race only by stopping writes (read-only mode).
 """
 
 from __future__ import annotations
@@ -116,24 +119,41 @@ class _Run:
         live, marked = self._mark(repos)
         links = {repo: self.storage.layer_links(repo) for repo in repos}
         live |= self._remark(marked)
+        unlinked = self._sweep_links(links, live)
+        live |= self._remark(marked)  # after the links went: see step 4
+        for repo, digest in unlinked:
+            if digest in live:  # a manifest PUT named it meanwhile: its link stays
+                self.storage.link_blob(repo, digest)
+                self.done.links -= 1
+        self._sweep_blobs(live)
+        self._sweep_uploads()
+        self.done.temp_files = self.storage.purge_temporary(self.cutoff,
+                                                           dry_run=self.policy.dry_run)
+        return self.done
+
+    def _sweep_links(self, links: dict[str, list[Stamped]],
+                     live: set[Digest]) -> list[tuple[str, Digest]]:
+        """Remove the links neither live nor recent; return those removed (`live` grows by
+        the digests of the links kept)."""
+        unlinked = []
         for repo, stamped in links.items():
             for link in stamped:
                 if link.digest in live or link.mtime > self.cutoff:
                     live.add(link.digest)
-                else:
-                    if self._remove(f"link {repo}@{link.digest}"):
-                        self.storage.unlink_blob(repo, link.digest)
-                    self.done.links += 1
+                    continue
+                if self._remove(f"link {repo}@{link.digest}"):
+                    self.storage.unlink_blob(repo, link.digest)
+                    unlinked.append((repo, link.digest))
+                self.done.links += 1
+        return unlinked
+
+    def _sweep_blobs(self, live: set[Digest]) -> None:
         for blob in self.storage.stored_blobs():
             if blob.digest in live or blob.mtime > self.cutoff:
                 continue
             if self._remove(f"blob {blob.digest} ({blob.size} bytes)"):
                 self.storage.delete_blob_data(blob.digest)
             self.done.blobs, self.done.bytes = self.done.blobs + 1, self.done.bytes + blob.size
-        self._sweep_uploads()
-        self.done.temp_files = self.storage.purge_temporary(self.cutoff,
-                                                           dry_run=self.policy.dry_run)
-        return self.done
 
     def _remove(self, what: str) -> bool:
         """Record `what` as removed; True if it should really go (not a dry run)."""

@@ -163,6 +163,12 @@ async def put_manifest(ctx: Context, req: Request, route: routes.Route) -> Respo
                             base_type(content_type), document)
     await offload(ctx.storage.put_manifest, repo, digest, content_type, data,
                   tag=tag, subject=subject)
+    try:  # again, now that the revision is visible to a gc (see gc.py, "Sweep")
+        await offload(check_references, ctx.storage, repo, data, base_type(content_type),
+                      document)
+    except HTTPError:  # a gc removed what it needs between the check and the write: undo
+        await offload(ctx.storage.delete_manifest, repo, digest)
+        raise
     ctx.manifests.put(digest, data)  # hashed above: its first GET needs no read of the bytes
     headers = [("Location", f"/v2/{repo}/manifests/{digest}"),
                ("Docker-Content-Digest", str(digest))]

@@ -73,6 +73,9 @@ class Storage(Protocol):
     def blob_url(self, digest: Digest) -> str | None:
         """A URL the client may fetch the blob from directly (a redirect), or None."""
 
+    def link_blob(self, repo: str, digest: Digest) -> None:
+        """Link a stored blob into `repo` (gc: a link it removed that a manifest needs)."""
+
     def mount_blob(self, repo: str, source_repo: str, digest: Digest) -> bool:
         """Link a blob of `source_repo` into `repo`; False if `source_repo` lacks it."""
 

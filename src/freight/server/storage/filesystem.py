@@ -100,10 +100,13 @@ class FilesystemStorage:
         self.place(source, self.blob_path(digest))
         self.write_atomic(self._layer_link(repo, digest), b"")
 
+    def link_blob(self, repo: str, digest: Digest) -> None:
+        self.write_atomic(self._layer_link(repo, digest), b"")
+
     def mount_blob(self, repo: str, source_repo: str, digest: Digest) -> bool:
         if self.blob_size(source_repo, digest) is None:
             return False
-        self.write_atomic(self._layer_link(repo, digest), b"")
+        self.link_blob(repo, digest)
         return True
 
     def unlink_blob(self, repo: str, digest: Digest) -> bool:
