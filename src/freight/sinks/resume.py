@@ -2,10 +2,11 @@
 starting over (api.md §Upload Progress: "use it to key local resume state").
 
 One small JSON file per unfinished upload, under `<cache>/uploads/<registry>/<repository>/
-<digest>`: the newest upload URL and how many bytes the registry acknowledged. The next run
-asks the registry (GET on that URL) how much it really holds and goes on from there; an
-entry the registry no longer knows is simply dropped. Written atomically; a damaged or
-unwritable entry only costs the resume.
+<digest>` (registry and repository each one percent-encoded path component, so `team/app`
+and `team_app` never share an entry): the newest upload URL and how many bytes the registry
+acknowledged. The next run asks the registry (GET on that URL) how much it really holds and
+goes on from there; an entry the registry no longer knows is simply dropped. Written
+atomically; a damaged or unwritable entry only costs the resume.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from freight.digest import Digest
 
@@ -76,4 +78,7 @@ class UploadJournal:
 
 
 def _safe(name: str) -> str:
-    return name.replace("/", "_").replace(":", "_")
+    """A registry or repository name as one path component, reversibly: two names never
+    share one (percent-encoding, `/` and `%` included), and it is never `.` or `..`."""
+    encoded = quote(name, safe="")
+    return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
