@@ -5,8 +5,9 @@ chunk, DIGEST_INVALID at close, lost sessions.
 It keeps upload sessions in memory and behaves like distribution where that matters: the
 upload URL carries a `_state` that must be the newest one (older ones give 404
 BLOB_UPLOAD_INVALID), `Range` is `0-<size-1>` but `0-0` for 0 or 1 byte, a 416 carries no
-Location. `script` hooks may answer any request in its place. A second instance may share
-the sessions and serve as "another host" for `Location`s.
+Location. `script` hooks may answer any request in its place (`CUT` hangs up without an
+answer), `rewrite` hooks may change any answer it gives. A second instance may share the
+sessions and serve as "another host" for `Location`s.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import socket
 import threading
 import uuid
 from collections.abc import Callable
@@ -32,6 +34,8 @@ class Seen:
 
 Answer = tuple[int, dict[str, str], bytes]
 Script = Callable[[Seen], Answer | None]
+Rewrite = Callable[[Seen, Answer], Answer]
+CUT: Answer = (0, {}, b"")  # a script answer: close the connection, answer nothing
 
 
 @dataclass
@@ -60,6 +64,8 @@ class StubRegistry:
         self.location, self.users = location, users or {}
         self.shared = shared or Shared()
         self.script: list[Script] = []
+        self.rewrite: list[Rewrite] = []
+        self.check_state = True  # False: any upload URL of a session is its newest one
         self.seen: list[Seen] = []
         self.other: StubRegistry | None = None
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -91,6 +97,12 @@ class StubRegistry:
             answer = hook(seen)
             if answer is not None:
                 return answer
+        answer = self._answer(seen, body)
+        for rewrite in list(self.rewrite):
+            answer = rewrite(seen, answer)
+        return answer
+
+    def _answer(self, seen: Seen, body: bytes) -> Answer:
         if self.users and not self._authorized(seen):
             return 401, {"WWW-Authenticate": 'Basic realm="stub"'}, b""
         parts = urlsplit(seen.path)
@@ -128,7 +140,8 @@ class StubRegistry:
             if method == "DELETE":
                 del self.shared.sessions[sid]
                 return 204, {}, b""
-            if method != "GET" and query.get("_state") != str(session.state):
+            if method != "GET" and self.check_state and \
+                    query.get("_state") != str(session.state):
                 return error(404, "BLOB_UPLOAD_INVALID")  # a stale Location
             if method == "PATCH":
                 return self._patch(repo, sid, session, seen, body)
@@ -175,12 +188,15 @@ def _handler(stub: StubRegistry) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True  # the client gave up mid-way: fine
 
         def _exchange(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
+            body = self._body()
             seen = Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
                         len(body))
             stub.seen.append(seen)
             status, headers, payload = stub.handle(seen, body)
+            if status == CUT[0]:
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)
@@ -188,6 +204,18 @@ def _handler(stub: StubRegistry) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(payload)
+
+        def _body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                length = int(self.headers.get("Content-Length") or 0)
+                return self.rfile.read(length) if length else b""
+            data = bytearray()  # a streamed body: chunk sizes in hex, a 0 one ends it
+            while size := int(self.rfile.readline().split(b";")[0].strip(), 16):
+                data += self.rfile.read(size)
+                self.rfile.readline()
+            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                pass  # trailers
+            return bytes(data)
 
         do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _any
 

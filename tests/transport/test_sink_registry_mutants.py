@@ -1,0 +1,475 @@
+"""RegistrySink details the upload edge cases left untested (found by mutation testing):
+what each error says it was doing, every success status a registry may give, answers
+without a Location, OCI-Chunk-Min-Length, streamed PATCHes, cut connections, sources that
+cannot seek, and what a wrong blob is reported as."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO, cast
+
+import pytest
+
+from freight.digest import Digest
+from freight.errors import AuthError, DigestMismatch, NetworkError, RegistryError
+from freight.sinks.registry import MAX_FAILURES, RegistrySink
+from freight.sinks.resume import UploadJournal
+from freight.transport.client import RegistryClient
+
+from .conftest import StubFactory
+from .stubregistry import CUT, Answer, Seen, StubRegistry, error
+
+MiB = 1024 * 1024
+DATA = os.urandom(3 * MiB + 123)
+DIGEST = Digest.of(DATA)
+ClientFor = Callable[..., RegistryClient]
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+def upload(sink: RegistrySink, data: bytes = DATA, *, verify: bool = True,
+           opener: Callable[[], BinaryIO] | None = None) -> None:
+    sink.upload(Digest.of(data), len(data), opener or (lambda: io.BytesIO(data)),
+                verify=verify)
+
+
+def on(method: str, answer: Answer, kind: str = "") -> Callable[[Seen], Answer | None]:
+    return lambda seen: answer if seen.method == method and kind in seen.path else None
+
+
+def once(method: str, answer: Answer, nth: int = 1) -> Callable[[Seen], Answer | None]:
+    count: list[int] = []
+
+    def hook(seen: Seen) -> Answer | None:
+        if seen.method != method:
+            return None
+        count.append(1)
+        return answer if len(count) == nth else None
+
+    return hook
+
+
+def status_of(method: str, status: int, kind: str = "/uploads/") -> \
+        Callable[[Seen, Answer], Answer]:
+    """Answer `status` where the stub would have said 2xx: the same work, another code."""
+    def rewrite(seen: Seen, answer: Answer) -> Answer:
+        if seen.method == method and kind in seen.path and 200 <= answer[0] < 300:
+            return status, answer[1], answer[2]
+        return answer
+    return rewrite
+
+
+def without_location(method: str) -> Callable[[Seen, Answer], Answer]:
+    def rewrite(seen: Seen, answer: Answer) -> Answer:
+        if seen.method == method:
+            return answer[0], {k: v for k, v in answer[1].items() if k != "Location"}, answer[2]
+        return answer
+    return rewrite
+
+
+def with_header(method: str, name: str, value: str) -> Callable[[Seen, Answer], Answer]:
+    def rewrite(seen: Seen, answer: Answer) -> Answer:
+        if seen.method == method and answer[0] < 300:
+            return answer[0], {**answer[1], name: value}, answer[2]
+        return answer
+    return rewrite
+
+
+# --- what an error says it was doing ------------------------------------------------
+
+
+def test_a_refused_blob_check_names_the_blob(stubs: StubFactory, client_for: ClientFor) -> None:
+    stub = stubs()
+    stub.script.append(on("HEAD", error(400, "UNSUPPORTED")))
+    with pytest.raises(RegistryError, match=rf"HTTP 400 while checking blob {DIGEST.short}"):
+        RegistrySink(client_for(stub), "team/app").has_blob(DIGEST)
+
+
+def test_a_refused_upload_start_says_so(stubs: StubFactory, client_for: ClientFor) -> None:
+    stub = stubs()
+    stub.script.append(on("POST", error(400, "UNSUPPORTED")))
+    with pytest.raises(RegistryError, match="HTTP 400 while starting a blob upload"):
+        upload(RegistrySink(client_for(stub), "team/app"))
+
+
+@pytest.mark.parametrize(("chunk", "doing"), [(None, "uploading blob"),
+                                              (MiB, "uploading a chunk of blob")])
+def test_a_refused_upload_names_the_blob(stubs: StubFactory, client_for: ClientFor,
+                                         chunk: int | None, doing: str) -> None:
+    stub = stubs()
+    method = "PUT" if chunk is None else "PATCH"
+    stub.script.append(on(method, error(400, "DENIED_BY_POLICY")))
+    with pytest.raises(RegistryError, match=rf"HTTP 400 while {doing} {DIGEST.short}"):
+        upload(RegistrySink(client_for(stub), "team/app", chunk_size=chunk))
+    assert len(stub.requests(method)) == 1  # an answer that is not about the session: no retry
+
+
+def test_a_refused_status_request_says_so(stubs: StubFactory, client_for: ClientFor) -> None:
+    stub = stubs()
+    sink = RegistrySink(client_for(stub), "team/app")
+    url = sink.start()
+    stub.script.append(on("GET", error(403, "DENIED")))
+    with pytest.raises(AuthError, match="while asking how much of an upload arrived"):
+        sink.status(url)
+
+
+def test_a_refused_close_names_the_blob(stubs: StubFactory, client_for: ClientFor) -> None:
+    stub = stubs()
+    sink = RegistrySink(client_for(stub), "team/app")
+    url = sink.stream(sink.start(), iter([b"not the blob"]))
+    with pytest.raises(RegistryError, match=rf"HTTP 400 while completing blob {DIGEST.short}"):
+        sink.close_upload(url, DIGEST)
+
+
+def test_a_refused_manifest_names_repository_and_tag(stubs: StubFactory,
+                                                     client_for: ClientFor) -> None:
+    stub = stubs()
+    stub.script.append(on("PUT", error(400, "MANIFEST_INVALID"), "/manifests/"))
+    with pytest.raises(RegistryError, match="while pushing the manifest team/app:v1"):
+        RegistrySink(client_for(stub), "team/app").put_manifest("v1", b"{}", OCI_MANIFEST)
+
+
+# --- every success status, answers without a Location ---------------------------------
+
+
+@pytest.mark.parametrize("status", [200, 201, 202])
+def test_a_manifest_put_takes_any_success_and_sends_its_media_type(
+        stubs: StubFactory, client_for: ClientFor, status: int) -> None:
+    stub = stubs()
+    stub.script.append(on("PUT", (status, {}, b""), "/manifests/"))
+    raw = b'{"schemaVersion": 2}'
+    assert RegistrySink(client_for(stub), "team/app").put_manifest(
+        "v1", raw, OCI_MANIFEST) == Digest.of(raw)
+    (put,) = stub.requests("PUT", "/manifests/")
+    assert put.path == "/v2/team/app/manifests/v1"
+    assert put.headers["content-type"] == OCI_MANIFEST and put.body_length == len(raw)
+
+
+def test_a_manifest_digest_of_another_algorithm_is_not_compared(
+        stubs: StubFactory, client_for: ClientFor) -> None:
+    stub = stubs()
+    said = "sha512:" + hashlib.sha512(b"other").hexdigest()
+    stub.script.append(on("PUT", (201, {"docker-content-digest": said}, b""), "/manifests/"))
+    raw = b"{}"
+    assert RegistrySink(client_for(stub), "team/app").put_manifest("1", raw, OCI_MANIFEST) \
+        == Digest.of(raw)
+
+
+@pytest.mark.parametrize("status", [201, 204])
+def test_a_whole_blob_put_takes_201_and_204(stubs: StubFactory, client_for: ClientFor,
+                                            status: int) -> None:
+    stub = stubs()
+    stub.rewrite.append(status_of("PUT", status))
+    upload(RegistrySink(client_for(stub), "team/app"))
+    assert stub.shared.blobs[str(DIGEST)] == DATA
+    assert len(stub.requests("PUT")) == 1
+
+
+@pytest.mark.parametrize("status", [201, 202, 204])
+def test_a_chunk_takes_201_202_and_204(stubs: StubFactory, client_for: ClientFor,
+                                       status: int) -> None:
+    stub = stubs()
+    stub.rewrite.append(status_of("PATCH", status))
+    upload(RegistrySink(client_for(stub), "team/app", chunk_size=MiB))
+    assert stub.shared.blobs[str(DIGEST)] == DATA
+    assert len(stub.requests("PATCH")) == 4
+
+
+def test_a_chunk_answer_without_location_keeps_the_url(stubs: StubFactory,
+                                                       client_for: ClientFor) -> None:
+    stub = stubs()
+    stub.check_state = False
+    stub.rewrite.append(without_location("PATCH"))
+    upload(RegistrySink(client_for(stub), "team/app", chunk_size=MiB))
+    assert stub.shared.blobs[str(DIGEST)] == DATA
+    assert len({s.path for s in stub.requests("PATCH")}) == 1
+
+
+@pytest.mark.parametrize("status", [200, 204])
+def test_the_upload_status_takes_200_and_204(stubs: StubFactory, client_for: ClientFor,
+                                             status: int) -> None:
+    stub = stubs()
+    sink = RegistrySink(client_for(stub), "team/app")
+    url = sink.stream(sink.start(), iter([b"x" * 100]))
+    stub.rewrite.append(status_of("GET", status))
+    newest, held = sink.status(url)
+    assert held == 100 and newest.endswith("_state=1")
+
+
+def test_an_upload_status_without_location_keeps_the_url(stubs: StubFactory,
+                                                         client_for: ClientFor) -> None:
+    stub = stubs()
+    sink = RegistrySink(client_for(stub), "team/app")
+    url = sink.stream(sink.start(), iter([b"x" * 100]))
+    stub.rewrite.append(without_location("GET"))
+    assert sink.status(url) == (url, 100)
+
+
+# --- OCI-Chunk-Min-Length ---------------------------------------------------------------
+
+
+def test_a_chunk_minimum_makes_the_upload_chunked(stubs: StubFactory,
+                                                  client_for: ClientFor) -> None:
+    stub = stubs()
+    stub.rewrite.append(with_header("POST", "OCI-Chunk-Min-Length", str(MiB)))
+    sink = RegistrySink(client_for(stub), "team/app", stream=True)
+    assert sink.can_stream
+    sink.start()  # the registry tells its minimum when a session opens
+    upload(sink)
+    (patch,) = stub.requests("PATCH")  # all of it in one chunk of the fallback size
+    assert patch.body_length == len(DATA)
+    assert stub.requests("PUT")[0].body_length == 0  # the close carries no bytes
+    assert not sink.can_stream and sink.streamer() is None  # the registry wants bounds
+
+
+def test_a_chunk_minimum_above_the_wanted_chunk_wins(stubs: StubFactory,
+                                                     client_for: ClientFor) -> None:
+    stub = stubs()
+    stub.rewrite.append(with_header("POST", "OCI-Chunk-Min-Length", str(2 * MiB)))
+    sink = RegistrySink(client_for(stub), "team/app", chunk_size=MiB)
+    sink.start()
+    upload(sink)
+    sizes = [s.body_length for s in stub.requests("PATCH")]
+    assert sizes == [2 * MiB, len(DATA) - 2 * MiB]
+
+
+def test_an_empty_chunk_minimum_means_none(stubs: StubFactory, client_for: ClientFor) -> None:
+    stub = stubs()
+    stub.rewrite.append(with_header("POST", "OCI-Chunk-Min-Length", ""))
+    sink = RegistrySink(client_for(stub), "team/app", stream=True)
+    upload(sink)
+    assert not stub.requests("PATCH") and sink.can_stream
+
+
+# --- streaming ------------------------------------------------------------------------
+
+
+def test_streaming_is_offered_only_when_asked_and_unbounded(stubs: StubFactory,
+                                                            client_for: ClientFor) -> None:
+    client = client_for(stubs())
+    assert RegistrySink(client, "r").streamer() is None
+    assert RegistrySink(client, "r", stream=True, chunk_size=MiB).streamer() is None
+    sink = RegistrySink(client, "r", stream=True)
+    assert sink.streamer() is sink
+    sink.stop_streaming()
+    assert sink.streamer() is None and not sink.stream_layers
+
+
+@pytest.mark.parametrize("status", [201, 202, 204])
+def test_a_streamed_layer_is_one_patch_then_a_close(stubs: StubFactory, client_for: ClientFor,
+                                                    status: int) -> None:
+    stub = stubs()
+    stub.rewrite.append(status_of("PATCH", status))
+    sink = RegistrySink(client_for(stub), "team/app", stream=True)
+    parts = [b"a" * 1000, b"b" * 3000, b"c"]
+    url = sink.stream(sink.start(), iter(parts))
+    blob = b"".join(parts)
+    sink.close_upload(url, Digest.of(blob))
+    assert stub.shared.blobs[str(Digest.of(blob))] == blob
+    (patch,) = stub.requests("PATCH")
+    assert patch.headers["content-type"] == "application/octet-stream"
+    assert "content-range" not in patch.headers
+    assert url.endswith("_state=1")  # the PATCH answer's Location, not the session's first
+    assert sink.bytes_sent == len(blob)
+
+
+def test_a_streamed_answer_without_location_keeps_the_url(stubs: StubFactory,
+                                                          client_for: ClientFor) -> None:
+    stub = stubs()
+    stub.check_state = False
+    stub.rewrite.append(without_location("PATCH"))
+    sink = RegistrySink(client_for(stub), "team/app", stream=True)
+    start = sink.start()
+    assert sink.stream(start, iter([b"abc"])) == start
+
+
+@pytest.mark.parametrize("status", [201, 204])
+def test_a_close_takes_201_and_204(stubs: StubFactory, client_for: ClientFor,
+                                   status: int) -> None:
+    stub = stubs()
+    stub.rewrite.append(status_of("PUT", status))
+    sink = RegistrySink(client_for(stub), "team/app")
+    sink.close_upload(sink.stream(sink.start(), iter([b"abc"])), Digest.of(b"abc"))
+    assert str(Digest.of(b"abc")) in stub.shared.blobs
+
+
+# --- failures ---------------------------------------------------------------------------
+
+
+def test_cancel_ignores_a_registry_that_is_gone(stubs: StubFactory,
+                                                client_for: ClientFor) -> None:
+    stub = stubs()
+    sink = RegistrySink(client_for(stub), "team/app")
+    url = sink.start()
+    stub.stop()
+    sink.cancel(url)  # nothing raised: the registry expires the session anyway
+
+
+def test_a_404_without_a_code_at_close_restarts_the_blob(stubs: StubFactory,
+                                                         client_for: ClientFor) -> None:
+    stub = stubs()
+    stub.script.append(once("PUT", (404, {}, b"")))
+    upload(RegistrySink(client_for(stub), "team/app"))
+    assert len(stub.requests("POST")) == 2
+    assert stub.shared.blobs[str(DIGEST)] == DATA
+
+
+def test_416_on_every_chunk_ends_with_the_registry_answer(stubs: StubFactory,
+                                                          client_for: ClientFor) -> None:
+    stub = stubs()
+    stub.script.append(on("PATCH", error(416, "RANGE_INVALID")))
+    with pytest.raises(RegistryError, match="416") as caught:
+        upload(RegistrySink(client_for(stub), "team/app", chunk_size=MiB))
+    assert caught.value.status == 416
+    assert len(stub.requests("PATCH")) == MAX_FAILURES
+
+
+def test_a_cut_whole_upload_asks_the_registry_before_sending_again(
+        stubs: StubFactory, client_for: ClientFor) -> None:
+    stub = stubs()
+    stub.script.append(once("PUT", CUT))
+    upload(RegistrySink(client_for(stub), "team/app"))
+    methods = [s.method for s in stub.seen]
+    assert methods == ["POST", "PUT", "GET", "DELETE", "POST", "PUT"]  # nothing held: anew
+    assert stub.shared.blobs[str(DIGEST)] == DATA
+
+
+def test_a_cut_chunk_resumes_from_what_the_registry_holds(stubs: StubFactory,
+                                                          client_for: ClientFor) -> None:
+    stub = stubs()
+    stub.script.append(once("PATCH", CUT, nth=2))
+    sink = RegistrySink(client_for(stub), "team/app", chunk_size=MiB)
+    upload(sink)
+    methods = [s.method for s in stub.seen]
+    assert methods == ["POST", "PATCH", "PATCH", "GET", "PATCH", "PATCH", "PATCH", "PUT"]
+    assert stub.requests("PATCH")[2].headers["content-range"] == f"{MiB}-{2 * MiB - 1}"
+    assert stub.shared.blobs[str(DIGEST)] == DATA
+
+
+def test_chunks_cut_every_time_end_with_the_network_error(stubs: StubFactory,
+                                                          client_for: ClientFor) -> None:
+    stub = stubs()
+    stub.script.append(on("PATCH", CUT))
+    with pytest.raises(NetworkError, match=rf"while uploading a chunk of blob {DIGEST.short}"):
+        upload(RegistrySink(client_for(stub), "team/app", chunk_size=MiB))
+    assert len(stub.requests("PATCH")) == MAX_FAILURES
+
+
+# --- the source's bytes -------------------------------------------------------------------
+
+
+class Opened:
+    """Counts how often the blob's source is opened."""
+
+    def __init__(self, make: Callable[[], BinaryIO]) -> None:
+        self.make, self.count = make, 0
+
+    def __call__(self) -> BinaryIO:
+        self.count += 1
+        return self.make()
+
+
+class Pipe(io.RawIOBase):
+    """A stream that only reads forward, and says so the way some wrappers do: by failing."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        raise OSError("not a file")
+
+    def read(self, n: int = -1) -> bytes:
+        return self._data.read(n)
+
+
+def _refuse_third_chunk(stub: StubRegistry) -> None:
+    stub.script.append(once("PATCH", error(416, "RANGE_INVALID"), nth=3))
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_a_resync_seeks_back_in_a_seekable_source(stubs: StubFactory, client_for: ClientFor,
+                                                  verify: bool) -> None:
+    stub = stubs()
+    _refuse_third_chunk(stub)
+    opened = Opened(lambda: io.BytesIO(DATA))
+    sink = RegistrySink(client_for(stub), "team/app", chunk_size=MiB)
+    upload(sink, verify=verify, opener=opened)
+    assert stub.shared.blobs[str(DIGEST)] == DATA
+    assert opened.count == 1  # seeked back, not opened again
+    assert sink.bytes_resent == MiB
+
+
+@pytest.mark.parametrize("verify", [True, False])
+def test_a_resync_reopens_a_source_that_cannot_seek(stubs: StubFactory, client_for: ClientFor,
+                                                    verify: bool) -> None:
+    stub = stubs()
+    _refuse_third_chunk(stub)
+    opened = Opened(lambda: cast(BinaryIO, Pipe(DATA)))
+    upload(RegistrySink(client_for(stub), "team/app", chunk_size=MiB), verify=verify,
+           opener=opened)
+    assert stub.shared.blobs[str(DIGEST)] == DATA
+    assert opened.count == 2
+
+
+def test_unverified_bytes_resume_after_a_restart_of_the_session(
+        stubs: StubFactory, client_for: ClientFor) -> None:
+    stub = stubs()
+    stub.script.append(once("PUT", error(400, "DIGEST_INVALID")))
+    sink = RegistrySink(client_for(stub), "team/app", chunk_size=MiB)
+    upload(sink, verify=False)
+    assert stub.shared.blobs[str(DIGEST)] == DATA
+    assert sink.bytes_resent == len(DATA)
+
+
+def test_a_wrong_blob_reports_both_digests(stubs: StubFactory, client_for: ClientFor) -> None:
+    stub = stubs()
+    claimed = Digest.of(b"what the manifest says")
+    sink = RegistrySink(client_for(stub), "team/app", chunk_size=MiB)
+    with pytest.raises(DigestMismatch) as caught:
+        sink.upload(claimed, len(DATA), lambda: io.BytesIO(DATA), what="layer 2")
+    assert (caught.value.expected, caught.value.actual) == (str(claimed), str(DIGEST))
+    assert "layer 2" in str(caught.value)
+
+
+def test_a_wrong_chunked_blob_leaves_no_journal_entry(stubs: StubFactory,
+                                                      client_for: ClientFor,
+                                                      tmp_path: Path) -> None:
+    stub = stubs()
+    claimed = Digest.of(b"what the manifest says")
+    journal = UploadJournal(tmp_path / "journal", stub.host)
+    sink = RegistrySink(client_for(stub), "team/app", chunk_size=MiB, journal=journal)
+    with pytest.raises(DigestMismatch):
+        sink.upload(claimed, len(DATA), lambda: io.BytesIO(DATA))
+    assert journal.get("team/app", claimed) is None
+    assert not list((tmp_path / "journal").rglob("sha256-*"))
+    assert len(stub.requests("DELETE")) == 1
+
+
+def test_one_repository_never_resumes_another_ones_upload(stubs: StubFactory,
+                                                          client_for: ClientFor,
+                                                          tmp_path: Path) -> None:
+    """`team/app` and `team_app` once shared journal entries: the second push would go on
+    in the first one's session (a registry that does not tie sessions to repositories
+    would store the blob under the wrong one)."""
+    stub = stubs()
+    journal = UploadJournal(tmp_path / "journal", stub.host)
+    stub.script.append(once("PATCH", error(503, "UNAVAILABLE"), nth=3))
+    stub.script.append(lambda s: error(503, "UNAVAILABLE")
+                       if s.method == "PATCH" and len(stub.requests("PATCH")) > 3 else None)
+    first = RegistrySink(client_for(stub), "team/app", chunk_size=MiB, journal=journal)
+    with pytest.raises(RegistryError):
+        upload(first)
+    assert journal.get("team/app", DIGEST) is not None
+    stub.script.clear()
+    stub.seen.clear()
+    second = RegistrySink(client_for(stub), "team_app", chunk_size=MiB, journal=journal)
+    upload(second)
+    assert second.bytes_resumed == 0
+    assert [s.method for s in stub.seen][:2] == ["POST", "PATCH"]
+    assert all("/v2/team_app/" in s.path for s in stub.seen)
