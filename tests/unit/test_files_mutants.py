@@ -1,0 +1,139 @@
+"""Archive reading details mutation testing found untested: what an unreadable or damaged
+archive says, an archive trickling in on standard input, clean-up that must not fail, and a
+slice closed twice."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from freight.errors import SourceError
+from freight.sources.files import SliceReader, TarFiles, open_files
+
+
+def _tar(members: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+class Trickle(io.RawIOBase):
+    """A pipe that hands out at most `step` bytes per read, as a slow producer does."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self._data, self._step = io.BytesIO(data), step
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        return self._data.read(self._step if n < 0 else min(n, self._step))
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class Stdin:
+    def __init__(self, buffer: io.RawIOBase) -> None:
+        self.buffer = buffer
+
+    def isatty(self) -> bool:
+        return False
+
+
+@pytest.fixture
+def spool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    where = tmp_path / "spool"
+    where.mkdir()
+    monkeypatch.setenv("TMPDIR", str(where))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    return where
+
+
+@pytest.mark.parametrize("step", [1, 3])
+@pytest.mark.parametrize("wrap", ["plain", "gzip"])
+def test_an_archive_trickling_in_on_standard_input_is_read_whole(
+        monkeypatch: pytest.MonkeyPatch, spool: Path, step: int, wrap: str) -> None:
+    big = os.urandom(1_500_000)  # more than one copy buffer
+    plain = _tar({"manifest.json": b"[]", "layer.tar": big})
+    data = gzip.compress(plain, compresslevel=1) if wrap == "gzip" else plain
+    # the head trickles; the rest comes in big reads (a pipe refilled by a fast producer)
+    monkeypatch.setattr(sys, "stdin", Stdin(_Joined(Trickle(data[:64], step),
+                                                    io.BytesIO(data[64:]))))
+    files = open_files("-")
+    try:
+        with files.open("layer.tar") as f:
+            assert f.read() == big
+        with files.open("manifest.json") as f:
+            assert f.read() == b"[]"
+    finally:
+        files.close()
+    assert list(spool.iterdir()) == []
+
+
+class _Joined(io.RawIOBase):
+    def __init__(self, first: io.RawIOBase, second: io.BytesIO) -> None:
+        self._first, self._second = first, second
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        return self._first.read(n) or self._second.read(n)
+
+
+def test_a_path_that_cannot_be_read_says_why(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match=rf"^cannot read {tmp_path}: Is a directory$"):
+        TarFiles(str(tmp_path))
+
+
+@pytest.mark.parametrize("content", [b"\x1f\x8b\x08\x00" + b"\xff" * 64,
+                                     gzip.compress(_tar({"a": b"a" * 5000}))[:-20]])
+def test_a_damaged_gzip_archive_is_called_damaged(tmp_path: Path, content: bytes,
+                                                  spool: Path) -> None:
+    (tmp_path / "bad.tar.gz").write_bytes(content)
+    with pytest.raises(SourceError, match=r"bad\.tar\.gz: the gzip archive is damaged \(.+\)$"):
+        open_files(str(tmp_path / "bad.tar.gz"))
+    assert list(spool.iterdir()) == []  # nothing half-done left behind
+
+
+def test_closing_survives_a_spool_already_removed(tmp_path: Path, spool: Path) -> None:
+    (tmp_path / "a.tar.gz").write_bytes(gzip.compress(_tar({"a": b"a"})))
+    files = TarFiles(str(tmp_path / "a.tar.gz"))
+    (made,) = spool.iterdir()
+    shutil.rmtree(made)  # a tmp cleaner got there first
+    files.close()
+    files.close()
+
+
+def test_a_slice_closed_twice_closes_nothing_else(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"0123456789")
+    reader = SliceReader(str(tmp_path / "f"), 2, 5)
+    assert reader.read(0) == b"" and reader.read(3) == b"234"
+    reader.close()
+    keep = [os.dup(fd) for fd in (0, 1, 2)]
+    try:
+        reader.close()
+        for fd in (0, 1, 2):
+            os.fstat(fd)  # still open
+    finally:
+        for fd, saved in zip((0, 1, 2), keep, strict=True):
+            try:
+                os.fstat(fd)
+            except OSError:
+                os.dup2(saved, fd)
+            os.close(saved)
