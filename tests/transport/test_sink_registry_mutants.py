@@ -473,3 +473,56 @@ def test_one_repository_never_resumes_another_ones_upload(stubs: StubFactory,
     assert second.bytes_resumed == 0
     assert [s.method for s in stub.seen][:2] == ["POST", "PATCH"]
     assert all("/v2/team_app/" in s.path for s in stub.seen)
+
+
+def test_a_cut_mount_is_a_network_error_that_names_the_mount(stubs: StubFactory,
+                                                            client_for: ClientFor) -> None:
+    stub = stubs()
+    stub.script.append(on("POST", CUT, "mount="))
+    with pytest.raises(NetworkError, match="while mounting a blob"):
+        RegistrySink(client_for(stub), "team/app").mount(DIGEST, "other/repo")
+
+
+def test_an_upload_opened_without_location_is_a_registry_error(stubs: StubFactory,
+                                                               client_for: ClientFor) -> None:
+    stub = stubs()
+    stub.rewrite.append(without_location("POST"))
+    with pytest.raises(RegistryError, match=rf"^{stub.host} opened an upload without a "
+                                            "Location header$"):
+        upload(RegistrySink(client_for(stub), "team/app"))
+
+
+@pytest.mark.parametrize("chunk", [None, MiB])
+def test_a_source_shorter_than_its_size_is_a_mismatch(stubs: StubFactory,
+                                                      client_for: ClientFor,
+                                                      chunk: int | None) -> None:
+    stub = stubs()
+    sink = RegistrySink(client_for(stub), "team/app", chunk_size=chunk)
+    with pytest.raises(DigestMismatch) as caught:
+        sink.upload(DIGEST, len(DATA), lambda: io.BytesIO(DATA[:-1000]), what="layer 1")
+    assert (caught.value.expected, caught.value.actual) == (str(DIGEST), "truncated")
+    assert str(DIGEST) not in stub.shared.blobs
+
+
+def test_progress_counts_each_byte_once_however_often_it_is_sent(
+        stubs: StubFactory, client_for: ClientFor) -> None:
+    stub = stubs()
+    _refuse_third_chunk(stub)
+    told: list[int] = []
+    sink = RegistrySink(client_for(stub), "team/app", chunk_size=MiB)
+    sink.upload(DIGEST, len(DATA), lambda: io.BytesIO(DATA), progress=told.append)
+    assert sum(told) == len(DATA) and sink.bytes_resent == MiB
+
+
+def test_a_journal_entry_holding_more_than_the_blob_is_cancelled(
+        stubs: StubFactory, client_for: ClientFor, tmp_path: Path) -> None:
+    stub = stubs()
+    small = os.urandom(2500)
+    journal = UploadJournal(tmp_path / "journal", stub.host)
+    sink = RegistrySink(client_for(stub), "team/app", journal=journal)
+    stale = sink.stream(sink.start(), iter([os.urandom(5000)]))
+    journal.save("team/app", Digest.of(small), stale, 5000)
+    upload(sink, small)
+    (cancelled,) = stub.requests("DELETE")
+    assert cancelled.path == stale.removeprefix(f"http://{stub.host}")
+    assert stub.shared.blobs[str(Digest.of(small))] == small
