@@ -123,3 +123,27 @@ def test_streams_by_default_only_to_remote_registries_pushed_to_before(
     assert not streams_by_default("localhost:5000", cache)  # shares the CPU, no network
     assert not streams_by_default("[::1]:5000", cache)
     assert not streams_by_default("other.example", cache)
+
+
+def test_a_refused_close_cancels_the_streamed_session(tmp_path: Path) -> None:
+    sink = FakeSink(fail_finish=True)
+    stream = SpoolStream(sink, lambda _: None)
+    data = _grow(stream, tmp_path / "spool", [b"z" * 100])
+    assert not stream.finish(Digest.of(data))
+    assert sink.cancelled == ["/v2/r/blobs/uploads/1?_state=a&n=2"]  # the newest URL
+
+
+def test_bytes_go_out_as_they_are_written_not_at_the_end(tmp_path: Path) -> None:
+    """The point of streaming: the upload overlaps the conversion."""
+    sink, sent = FakeSink(), threading.Event()
+    stream = SpoolStream(sink, lambda n: sent.set())
+    with (tmp_path / "spool").open("wb") as out:
+        out.write(b"q" * 1000)
+        out.flush()
+        stream.wrote(str(tmp_path / "spool"), 1000)
+        assert sent.wait(30), "nothing was sent before the converter finished"
+        out.write(b"r" * 10)
+        out.flush()
+        stream.wrote(str(tmp_path / "spool"), 1010)
+    assert stream.finish(Digest.of(b"q" * 1000 + b"r" * 10))
+    assert bytes(sink.received) == b"q" * 1000 + b"r" * 10
