@@ -22,6 +22,7 @@ import freight
 from freight import mediatypes as mt
 from freight.digest import Digest
 from freight.manifest import Descriptor, Manifest
+from freight.progress import Phase, Silent
 from freight.results import Action, ImageResult
 from freight.sources.model import Blob, ImageNode
 from freight.testing import Registry, random_image, serve_in_thread
@@ -176,6 +177,49 @@ def test_a_streamed_push_lands_the_same_blobs(registry: Registry, tmp_path: Path
             list(made.image.diff_ids)
         patches = [r for r in other.requests() if r["method"] == "PATCH"]
         assert len(patches) == 2  # each converted layer went up as it was compressed
+
+
+class Recorded(Silent):
+    """What the engine reported: rows started (key, phase) and bytes advanced per row."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[str, Phase]] = []
+        self.advanced: dict[str, int] = {}
+
+    def blob_start(self, key: str, label: str, total: int, phase: Phase) -> None:
+        self.started.append((key, phase))
+
+    def blob_advance(self, key: str, n: int) -> None:
+        self.advanced[key] = self.advanced.get(key, 0) + n
+
+
+def test_a_second_push_remembers_the_conversion_and_converts_nothing(
+        registry: Registry, tmp_path: Path) -> None:
+    made = random_image(tmp_path / "image.tar", layers=[9_000, 4_000], seed=9)
+    first, second = Recorded(), Recorded()
+    freight.push(made.path, registry.reference("engine/remembered", "v1"), progress=first)
+    assert [p for _, p in first.started].count(Phase.COMPRESS) == 2
+    (again,) = freight.push(made.path, registry.reference("engine/remembered", "v2"),
+                            progress=second)
+    assert Phase.COMPRESS not in [p for _, p in second.started]  # the cache knew the result
+    assert _actions(again) == [Action.SKIPPED] * 3
+
+
+def test_streamed_bytes_are_sent_and_reported_once(tmp_path: Path) -> None:
+    made = random_image(tmp_path / "image.tar", layers=[12_000, 3_000], seed=10)
+    told = Recorded()
+    with serve_in_thread() as other:
+        (result,) = freight.push(made.path, other.reference("engine/once", "v1"),
+                                 compression="gzip", stream=True, progress=told)
+        layers = result.blobs[1:]
+        sent = [r for r in other.requests() if r["method"] in ("PATCH", "PUT")
+                and "/blobs/uploads/" in r["path"]]
+        assert not [r for r in other.requests() if r["method"] == "DELETE"]  # no stream lost
+    config_size = result.blobs[0].size
+    assert sum(r["bytes_in"] for r in sent) == config_size + sum(b.size for b in layers)
+    uploads = [key for key, phase in told.started if phase == Phase.UPLOAD]
+    assert sorted(told.advanced[key] for key in uploads) == sorted(
+        b.size for b in result.blobs)
 
 
 def test_a_copy_to_a_layout_keeps_every_digest(registry: Registry, tmp_path: Path) -> None:
