@@ -42,8 +42,8 @@ _LAZY = {
     "Connection": ("freight.connect", "Connection"),
     "push": ("freight.pushing", "push"),
     "pull": ("freight.pulling", "pull"),
-    "transfer": ("freight.transfer", "transfer"),
-    "TransferOptions": ("freight.transfer", "TransferOptions"),
+    "transfer": ("freight.engine", "transfer"),
+    "TransferOptions": ("freight.engine", "TransferOptions"),
     "Action": ("freight.results", "Action"),
     **{name: ("freight.inspect", name) for name in (
         "Catalog", "ConfigInfo", "DigestInfo", "ManifestInfo", "TagList", "catalog", "tags")},

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from freight.connect import Connection
+from freight.engine import DEFAULT_JOBS, TransferOptions, transfer
 from freight.progress import Progress
 from freight.results import ImageResult
-from freight.transfer import DEFAULT_JOBS, TransferOptions, transfer
 
 if TYPE_CHECKING:
-    from freight.transfer.run import AfterHook
+    from freight.engine.run import AfterHook
 
 __all__ = ["DEFAULT_JOBS", "copy"]
 

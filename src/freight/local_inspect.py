@@ -101,7 +101,7 @@ def select(images: list[SourceImage], where: LocalLocation) -> SourceImage:
                              f"{where.path}:NAME (e.g. docker-archive:{where.path}:"
                              f"{images[0].label if images else 'app:1'})")
         return images[0]
-    from freight.transfer.sources import matches  # the one way an image is named
+    from freight.engine.sources import matches  # the one way an image is named
 
     chosen = [i for i in images if matches(i, where.image)]
     if not chosen:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from freight.connect import Connection
 from freight.copying import referrer_hook
+from freight.engine import DEFAULT_JOBS, TransferOptions, transfer
 from freight.errors import UsageError
 from freight.locations import Kind, LocalLocation, RegistryLocation, parse_location
 from freight.progress import Progress
 from freight.results import ImageResult
-from freight.transfer import DEFAULT_JOBS, TransferOptions, transfer
 
 FORMATS = ("docker", "oci", "oci-archive")
 _KINDS = {"docker": Kind.DOCKER_ARCHIVE, "oci": Kind.OCI_LAYOUT, "oci-archive": Kind.OCI_ARCHIVE}

@@ -7,10 +7,10 @@ import os
 from freight.connect import Connection
 from freight.convert import AUTO
 from freight.copying import referrer_hook
+from freight.engine import DEFAULT_JOBS, TransferOptions, streams_by_default, transfer
 from freight.locations import parse_location
 from freight.progress import Progress
 from freight.results import PushResult
-from freight.transfer import DEFAULT_JOBS, TransferOptions, streams_by_default, transfer
 
 DEFAULT_COMPRESSION = AUTO  # gzip what is uncompressed, keep what is compressed: digests survive
 

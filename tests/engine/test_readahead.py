@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from freight.transfer.readahead import ReadAhead
+from freight.engine.readahead import ReadAhead
 
 from .test_engine_properties import run_with_deadline
 

@@ -33,3 +33,23 @@ def test_the_version_is_the_package_version() -> None:
     import freight
 
     assert freight.__version__ == importlib.metadata.version("freight")
+
+
+def test_the_functions_stay_functions_once_their_modules_are_loaded() -> None:
+    """Importing the engine or the modules behind push, pull and copy never rebinds
+    `freight.transfer`, `push`, `pull` or `copy` to a module (the engine's package was
+    named `freight.transfer`, so `freight.transfer(...)` failed after any push)."""
+    import types
+
+    import freight.copying
+    import freight.engine.run
+    import freight.pulling
+    import freight.pushing
+
+    assert freight.engine.run and freight.copying and freight.pulling and freight.pushing
+    for name in ("transfer", "push", "pull", "copy"):
+        value = getattr(freight, name)
+        assert callable(value) and not isinstance(value, types.ModuleType), name
+    from freight import transfer
+
+    assert transfer is freight.engine.run.transfer

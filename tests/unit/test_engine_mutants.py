@@ -2,7 +2,7 @@
 the embedded registry in a thread, checking what the registry holds (manifest and config
 types, layer types, digests, blobs that decompress to the diff_ids) and what each blob
 took. With the planner's rules tested with no I/O. Written against mutation testing of
-src/freight/transfer/ (plan, converter, mover, streaming, engine)."""
+src/freight/engine/ (plan, converter, mover, streaming, core)."""
 
 from __future__ import annotations
 
@@ -21,12 +21,12 @@ import zstandard
 import freight
 from freight import mediatypes as mt
 from freight.digest import Digest
+from freight.engine import plan
 from freight.manifest import Descriptor, Manifest
 from freight.progress import Phase, Silent
 from freight.results import Action, ImageResult
 from freight.sources.model import Blob, ImageNode
 from freight.testing import Registry, random_image, serve_in_thread
-from freight.transfer import plan
 
 pytestmark = pytest.mark.timeout(60)  # a hang is a failure here, never a stuck run
 

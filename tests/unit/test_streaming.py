@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from freight.digest import Digest
+from freight.engine.streaming import SpoolStream
 from freight.errors import NetworkError
-from freight.transfer.streaming import SpoolStream
 
 
 class FakeSink:

@@ -1,4 +1,4 @@
-"""Where images go. A sink stores blobs and manifests; the engine (freight.transfer) drives it.
+"""Where images go. A sink stores blobs and manifests; the engine (freight.engine) drives it.
 
 Every sink has the same surface (`Sink`), capabilities included, so the engine never asks
 what kind of sink it holds: a local sink answers `mount` with False and `streamer` with None.
@@ -10,8 +10,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from freight.digest import Digest
+from freight.engine.streaming import StreamingSink
 from freight.results import Action
-from freight.transfer.streaming import StreamingSink
 
 
 class Sink(Protocol):

@@ -23,12 +23,12 @@ from typing import Any
 
 from freight import mediatypes as mt
 from freight.digest import Digest, Hasher
+from freight.engine.streaming import StreamingSink
 from freight.errors import DigestMismatch, FreightError, UsageError
 from freight.manifest import Descriptor, Index, Manifest
 from freight.reference import DOCKER_HUB, Reference
 from freight.results import Action
 from freight.sinks.layout import LAYOUT_HEADER, READ_BLOCK, Tagged, root_entries
-from freight.transfer.streaming import StreamingSink
 
 BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE  # a tar ends with two zero blocks, padded to a whole record

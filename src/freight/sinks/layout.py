@@ -19,11 +19,11 @@ from typing import Any
 
 from freight import mediatypes as mt
 from freight.digest import Digest, Hasher
+from freight.engine.streaming import StreamingSink
 from freight.errors import DigestMismatch, SourceError
 from freight.manifest import Descriptor, Index, load_json
 from freight.reference import Reference
 from freight.results import Action
-from freight.transfer.streaming import StreamingSink
 
 READ_BLOCK = 1 << 20
 IMAGE_NAME = "io.containerd.image.name"

@@ -25,10 +25,10 @@ import httpx
 from freight.digest import Digest, Hasher
 from freight.distribution import headers as h
 from freight.distribution import urls
+from freight.engine.streaming import StreamingSink
 from freight.errors import AuthError, DigestMismatch, FreightError, NetworkError, RegistryError
 from freight.results import Action
 from freight.sinks.resume import UploadJournal
-from freight.transfer.streaming import StreamingSink
 from freight.transport.client import RegistryClient
 
 READ_BLOCK = 1 << 20  # bytes read from the source per body chunk

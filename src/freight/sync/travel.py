@@ -28,6 +28,8 @@ from typing import BinaryIO
 from freight import mediatypes as mt
 from freight.connect import Connection
 from freight.digest import Digest
+from freight.engine.destinations import Destination, LocalDestination, RegistryDestination
+from freight.engine.run import MovedImage
 from freight.errors import FreightError, NotFound, SourceError
 from freight.locations import Kind, LocalLocation, Location, RegistryLocation
 from freight.manifest import Descriptor, Index, load_json
@@ -41,8 +43,6 @@ from freight.sinks.layout import LayoutSink
 from freight.sources.model import IndexNode, Node, SourceImage
 from freight.sync.carry import carry
 from freight.sync.store import BlobSource, Found, RegistryStore, Source, Store, Stored
-from freight.transfer.destinations import Destination, LocalDestination, RegistryDestination
-from freight.transfer.run import MovedImage
 from freight.transport.client import RegistryClient
 
 # images of one repository above which its tag list is read once, instead of a HEAD of

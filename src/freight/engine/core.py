@@ -27,15 +27,9 @@ from typing import BinaryIO, cast
 from freight import mediatypes as mt
 from freight.cache import Cache
 from freight.digest import Digest, Hasher
-from freight.errors import DigestMismatch, registry_sent_wrong_bytes
-from freight.manifest import Descriptor, Index, Manifest
-from freight.progress import Plan, Progress
-from freight.results import Action, BlobResult
-from freight.sinks import Sink
-from freight.sources.model import Blob, ImageNode, IndexNode, Node
-from freight.transfer.converter import CheckedReader, Converter
-from freight.transfer.mover import Mover
-from freight.transfer.plan import (
+from freight.engine.converter import CheckedReader, Converter
+from freight.engine.mover import Mover
+from freight.engine.plan import (
     ImageStep,
     LayerStep,
     MemoKey,
@@ -45,9 +39,15 @@ from freight.transfer.plan import (
     images_in,
     plan_image,
 )
-from freight.transfer.readahead import ReadAhead
-from freight.transfer.streaming import StreamingSink
-from freight.transfer.workers import CancelToken, Workers
+from freight.engine.readahead import ReadAhead
+from freight.engine.streaming import StreamingSink
+from freight.engine.workers import CancelToken, Workers
+from freight.errors import DigestMismatch, registry_sent_wrong_bytes
+from freight.manifest import Descriptor, Index, Manifest
+from freight.progress import Plan, Progress
+from freight.results import Action, BlobResult
+from freight.sinks import Sink
+from freight.sources.model import Blob, ImageNode, IndexNode, Node
 
 STOP_WAIT = 1.0  # seconds a cancelled run waits for its threads before returning
 STREAM_CANCEL_WAIT = 10.0  # seconds dropped streams may take, in all, to cancel their sessions

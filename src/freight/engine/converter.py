@@ -21,11 +21,11 @@ from freight import mediatypes as mt
 from freight.cache import Cache
 from freight.convert import convert
 from freight.digest import Digest
+from freight.engine.plan import LayerStep, MemoKey
+from freight.engine.streaming import SpoolStream, StreamingSink
+from freight.engine.workers import CancelToken
 from freight.errors import FreightError
 from freight.progress import Phase, Progress
-from freight.transfer.plan import LayerStep, MemoKey
-from freight.transfer.streaming import SpoolStream, StreamingSink
-from freight.transfer.workers import CancelToken
 
 
 @dataclass(frozen=True)

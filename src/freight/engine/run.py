@@ -14,6 +14,15 @@ from dataclasses import dataclass
 from freight.cache import Cache, default_cache_dir
 from freight.connect import Connection
 from freight.convert import AUTO, KEEP, SETTINGS
+from freight.engine.core import Engine, Target
+from freight.engine.destinations import (
+    Destination,
+    Placement,
+    local_kind,
+    open_destination,
+)
+from freight.engine.sources import OpenedSource, blob_digests, open_source
+from freight.engine.workers import CancelToken
 from freight.errors import UsageError
 from freight.locations import Kind, LocalLocation, Location, RegistryLocation, parse_location
 from freight.manifest import Platform
@@ -22,15 +31,6 @@ from freight.reference import is_loopback
 from freight.results import Action, BlobResult, ImageResult
 from freight.sources.model import SourceImage
 from freight.sources.oci_layout import host_platform
-from freight.transfer.destinations import (
-    Destination,
-    Placement,
-    local_kind,
-    open_destination,
-)
-from freight.transfer.engine import Engine, Target
-from freight.transfer.sources import OpenedSource, blob_digests, open_source
-from freight.transfer.workers import CancelToken
 
 DEFAULT_JOBS = 4  # like crane; more does not help on 2 cores, fewer leaves the link idle
 

@@ -19,11 +19,11 @@ from typing import BinaryIO
 
 from freight.cache import Cache
 from freight.digest import Digest
+from freight.engine.converter import CheckedReader, ConvertedLayer
+from freight.engine.workers import CancelToken
 from freight.progress import Phase, Progress
 from freight.results import Action
 from freight.sinks import Sink
-from freight.transfer.converter import CheckedReader, ConvertedLayer
-from freight.transfer.workers import CancelToken
 
 Opener = Callable[[], BinaryIO]
 
