@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 from freight.digest import Digest
 
@@ -99,5 +100,11 @@ class Cache:
             pass  # a cache that cannot be written only costs speed
 
 
-def _safe(registry: str) -> str:
-    return registry.replace("/", "_").replace(":", "_")
+def path_component(name: str) -> str:
+    """A registry or repository name as one path component, reversibly: two names never
+    share one (percent-encoding, `/` and `%` included), and it is never `.` or `..`."""
+    encoded = quote(name, safe="")
+    return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
+
+
+_safe = path_component

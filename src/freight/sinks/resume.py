@@ -17,8 +17,8 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
+from freight.cache import path_component as _safe
 from freight.digest import Digest
 
 
@@ -75,10 +75,3 @@ class UploadJournal:
         if path is not None:
             with contextlib.suppress(OSError):
                 path.unlink()
-
-
-def _safe(name: str) -> str:
-    """A registry or repository name as one path component, reversibly: two names never
-    share one (percent-encoding, `/` and `%` included), and it is never `.` or `..`."""
-    encoded = quote(name, safe="")
-    return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
