@@ -19,11 +19,10 @@ from freight.digest import Digest, Hasher
 from freight.distribution import urls
 from freight.errors import NotFound, RegistryError, SourceError, UsageError
 from freight.locations import LocalLocation
-from freight.manifest import Descriptor, Index, Manifest, Platform
+from freight.manifest import Descriptor, Index, Manifest, Platform, host_platform
 from freight.reference import Reference
 from freight.remote import as_reference, as_registry, as_repository, open_client
 from freight.sources.listing import list_all
-from freight.sources.oci_layout import host_platform
 from freight.sources.registry import Fetched, RegistryReader, pick
 from freight.transport.client import RegistryClient
 

@@ -23,10 +23,9 @@ from freight.inspect import (
     check_platform,
 )
 from freight.locations import LocalLocation
-from freight.manifest import Descriptor, Manifest, Platform
-from freight.sources import LocalSource, open_archive
+from freight.manifest import Descriptor, Manifest, Platform, host_platform
+from freight.sources.archives import LocalSource, open_archive
 from freight.sources.model import Blob, ImageNode, IndexNode, Node, SourceImage
-from freight.sources.oci_layout import host_platform
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ they parsed; `to_bytes` helpers build new documents deterministically.
 from __future__ import annotations
 
 import json
+import platform as host
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -213,3 +214,14 @@ class ImageConfig:
         except Exception as exc:
             raise SourceError(f"{what}: bad diff_id ({exc})") from None
         return cls(raw, diff_ids, Platform.from_json(data))
+
+
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le",
+         "s390x": "s390x", "riscv64": "riscv64"}
+
+
+def host_platform() -> Platform:
+    """The platform docker would pick on this machine."""
+    machine = host.machine().lower()
+    return Platform("linux", _ARCH.get(machine, machine))
+

@@ -27,9 +27,8 @@ from inspect_support import (
 import freight
 from freight.cli import main
 from freight.errors import EXIT_NOT_FOUND, EXIT_REGISTRY, EXIT_USAGE
-from freight.manifest import Index, Manifest
+from freight.manifest import Index, Manifest, host_platform
 from freight.results import ImageResult
-from freight.sources.oci_layout import host_platform
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 

@@ -25,12 +25,11 @@ from freight.engine.sources import OpenedSource, blob_digests, open_source
 from freight.engine.workers import CancelToken
 from freight.errors import UsageError
 from freight.locations import Kind, LocalLocation, Location, RegistryLocation, parse_location
-from freight.manifest import Platform
+from freight.manifest import Platform, host_platform
 from freight.progress import Progress, Silent, Summary
 from freight.reference import is_loopback
 from freight.results import Action, BlobResult, ImageResult
 from freight.sources.model import SourceImage
-from freight.sources.oci_layout import host_platform
 
 DEFAULT_JOBS = 4  # like crane; more does not help on 2 cores, fewer leaves the link idle
 

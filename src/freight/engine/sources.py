@@ -14,7 +14,7 @@ from freight.errors import NotFound, UsageError
 from freight.locations import LocalLocation, Location, RegistryLocation
 from freight.manifest import Platform
 from freight.reference import Reference
-from freight.sources import open_archive
+from freight.sources.archives import open_archive
 from freight.sources.model import ImageNode, IndexNode, Node, SourceImage
 from freight.sources.registry import RegistryReader
 from freight.transport.client import RegistryClient

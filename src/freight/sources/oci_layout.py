@@ -8,30 +8,29 @@ missing. Metadata blobs are verified when read; layers while they stream.
 
 from __future__ import annotations
 
-import platform as host
 from dataclasses import dataclass, field
 
 from freight import mediatypes as mt
 from freight.digest import Digest
 from freight.errors import SourceError
-from freight.manifest import Descriptor, ImageConfig, Index, Manifest, Platform, load_json
+from freight.manifest import (
+    Descriptor,
+    ImageConfig,
+    Index,
+    Manifest,
+    Platform,
+    host_platform,
+    load_json,
+)
 from freight.sources.files import Files, read_small
 from freight.sources.model import Blob, ImageNode, IndexNode, Node, Opener, SourceImage
 
 IMAGE_NAME = "io.containerd.image.name"  # full reference, written by docker and containerd
 REF_NAME = "org.opencontainers.image.ref.name"  # a tag (docker) or a reference (others)
-_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le",
-         "s390x": "s390x", "riscv64": "riscv64"}
 
 
 _PLAIN_LAYERS = frozenset({mt.OCI_LAYER, mt.OCI_LAYER_GZIP, mt.OCI_LAYER_ZSTD,
                            mt.DOCKER_LAYER, mt.DOCKER_LAYER_GZIP})
-
-
-def host_platform() -> Platform:
-    """The platform docker would pick on this machine."""
-    machine = host.machine().lower()
-    return Platform("linux", _ARCH.get(machine, machine))
 
 
 def is_layout(files: Files) -> bool:
