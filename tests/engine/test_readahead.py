@@ -7,11 +7,14 @@ from __future__ import annotations
 import io
 import threading
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from freight.engine.readahead import ReadAhead
+from freight.errors import NetworkError
+from freight.sources.registry import BlobStream
 
 from .test_engine_properties import run_with_deadline
 
@@ -103,3 +106,38 @@ def test_close_ends_a_read_that_never_answers() -> None:
     run_with_deadline(reader.close)
     reader._thread.join(5)
     assert not reader._thread.is_alive()
+
+
+class _CutResponse:
+    """A download whose connection breaks after one chunk."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def iter_raw(self):  # type: ignore[no-untyped-def]
+        yield b"first"
+        raise httpx.ReadError("connection closed")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_closed_download_is_not_resumed() -> None:
+    """ReadAhead.close() closes the download to end a read in progress; the read's error
+    must end the stream there, not open a new ranged GET nobody will read (or close)."""
+    reopened: list[int] = []
+
+    def reopen(offset: int) -> _CutResponse:
+        reopened.append(offset)
+        return _CutResponse()
+
+    stream = BlobStream(_CutResponse(), "registry.test", reopen)  # type: ignore[arg-type]
+    assert stream.read(5) == b"first"
+    stream.close()
+    with pytest.raises(NetworkError):
+        stream.read(5)
+    assert reopened == []
+    open_again = BlobStream(_CutResponse(), "registry.test", reopen)  # type: ignore[arg-type]
+    assert open_again.read(5) == b"first"
+    assert open_again.read(5) == b"first"  # not closed: resumed from byte 5 (the fake restarts)
+    assert reopened == [5]

@@ -53,6 +53,7 @@ class BlobStream:
         self._chunks: Iterator[bytes] = response.iter_raw()  # as the network delivers
         self._rest = b""  # received but not yet read
         self._offset = 0  # bytes received so far
+        self._closed = False  # closed (maybe by another thread, to end a read): no resume
         base = policy or RetryPolicy()
         self._budget = replace(base, max_total_failures=MAX_RESUMES + 1).budget()
 
@@ -84,12 +85,13 @@ class BlobStream:
 
     def _resume(self, exc: httpx.HTTPError) -> None:
         self._response.close()
-        if not self._budget.failed():
+        if self._closed or not self._budget.failed():
             raise NetworkError(f"download from {self._host} failed: {exc}") from None
         self._response = self._reopen(self._offset)
         self._chunks = self._response.iter_raw()
 
     def close(self) -> None:
+        self._closed = True
         self._response.close()
 
     def __enter__(self) -> BlobStream:
