@@ -15,7 +15,7 @@ from freight import mediatypes as mt
 from freight.digest import Digest
 from freight.errors import SourceError
 from freight.manifest import ImageConfig
-from freight.sources.files import Files, clean_path, read_small
+from freight.sources.files import Files, clean_path, compression_of, read_small
 from freight.sources.model import Blob, ImageNode, Opener, SourceImage
 
 MANIFEST_JSON = "manifest.json"
@@ -72,14 +72,19 @@ def _image(files: Files, entry: dict[str, Any], index: int) -> SourceImage:
     return SourceImage(node, names, label)
 
 
-def _layer(files: Files, path: str, diff_id: Digest, what: str) -> Blob:
+def layer_file(files: Files, path: str) -> tuple[int, str]:
+    """Size and compression (sniffed: the legacy format does not say) of a layer file that
+    manifest.json names; SourceError if the archive lacks it."""
     size = files.size(path)
     if size is None:
         raise SourceError(
             f"{files.label}: manifest.json names {path!r}, which is not in the archive"
         )
-    with files.open(path) as f:
-        compression = mt.sniff_compression(f.read(4))
+    return size, compression_of(files, path)
+
+
+def _layer(files: Files, path: str, diff_id: Digest, what: str) -> Blob:
+    size, compression = layer_file(files, path)
     digest = diff_id if compression == mt.NONE else _digest_from_name(path)
     media_type = mt.layer_type(compression, docker=False)
     return Blob(media_type, size, _opener(files, path), digest, diff_id, what)

@@ -66,6 +66,12 @@ def read_small(files: Files, path: str, what: str) -> bytes:
     return data
 
 
+def compression_of(files: Files, path: str) -> str:
+    """What `path`'s first bytes say about its compression (`tar`, `gzip` or `zstd`)."""
+    with files.open(path) as f:
+        return sniff_compression(f.read(4))
+
+
 @dataclass(frozen=True)
 class _Member:
     offset: int

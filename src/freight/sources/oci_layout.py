@@ -22,7 +22,7 @@ from freight.manifest import (
     host_platform,
     load_json,
 )
-from freight.sources.files import Files, read_small
+from freight.sources.files import Files, compression_of, read_small
 from freight.sources.model import Blob, ImageNode, IndexNode, Node, Opener, SourceImage
 
 IMAGE_NAME = "io.containerd.image.name"  # full reference, written by docker and containerd
@@ -118,8 +118,7 @@ class LayoutReader:
         declared = mt.layer_compression(desc.media_type)
         if declared is None or desc.media_type not in _PLAIN_LAYERS:
             return desc.media_type  # not a layer, or a foreign one: its type says more
-        with self.files.open(self.blob_path(desc.digest)) as f:
-            actual = mt.sniff_compression(f.read(4))
+        actual = compression_of(self.files, self.blob_path(desc.digest))
         if actual == declared:
             return desc.media_type
         self.notes.append(f"{what} is labelled {declared} but its bytes are {actual}: "

@@ -18,10 +18,10 @@ from typing import BinaryIO
 
 from freight import mediatypes as mt
 from freight.digest import Digest, Hasher
-from freight.errors import FreightError, SourceError
+from freight.errors import FreightError
 from freight.manifest import Descriptor, ImageConfig, Index, Manifest
 from freight.reference import familiar_to_reference
-from freight.sources.docker_archive import read_manifest_json, repo_tags
+from freight.sources.docker_archive import layer_file, read_manifest_json, repo_tags
 from freight.sources.files import Files, clean_path, read_small
 
 LAYOUT = b'{"imageLayoutVersion": "1.0.0"}'
@@ -74,12 +74,7 @@ class LegacyLayout:
         return manifest
 
     def _layer(self, path: str, diff_id: Digest) -> Descriptor:
-        size = self.files.size(path)
-        if size is None:
-            raise SourceError(f"{self.label}: manifest.json names {path!r}, which is not "
-                              "in the archive")
-        with self.files.open(path) as f:
-            compression = mt.sniff_compression(f.read(4))
+        size, compression = layer_file(self.files, path)
         digest = diff_id if compression == mt.NONE else self._hash(path)
         self._members[blob_path(digest)] = _Member(path, size)
         return Descriptor(mt.layer_type(compression, docker=False), digest, size)
