@@ -11,7 +11,8 @@ from freight.progress import Progress
 from freight.results import ImageResult
 
 if TYPE_CHECKING:
-    from freight.engine.run import AfterHook
+    from freight.engine.destinations import Destination
+    from freight.engine.run import AfterHook, MovedImage
 
 __all__ = ["DEFAULT_JOBS", "copy"]
 
@@ -47,10 +48,18 @@ def copy(
 
 def referrer_hook(referrers: bool, connection: Connection,
                   progress: Progress | None) -> AfterHook | None:
-    """The `after` hook that carries referrers (loaded only when wanted)."""
+    """The `after` hook that carries referrers. Its modules load only when an image moved
+    could have any: not for legacy docker archives (no manifest, so nothing can name the
+    image as its subject), the most common push."""
     if not referrers:
         return None
-    from freight.progress import Silent
-    from freight.sync.travel import CarryReferrers
 
-    return CarryReferrers(connection, progress or Silent())
+    def carry(destination: Destination, moved: list[MovedImage]) -> None:
+        if all(item.image.root_digest is None for item in moved):
+            return
+        from freight.progress import Silent
+        from freight.sync.travel import CarryReferrers
+
+        CarryReferrers(connection, progress or Silent())(destination, moved)
+
+    return carry

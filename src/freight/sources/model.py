@@ -57,6 +57,16 @@ class SourceImage:
     notes: tuple[str, ...] = ()  # warnings to show (e.g. platforms missing from the archive)
 
     @property
+    def root_digest(self) -> Digest | None:
+        """The digest the source gives the image's root manifest or index (None: the source
+        has no manifest for it, e.g. a legacy docker archive; such an image has no
+        referrers either)."""
+        root = self.root
+        if isinstance(root, IndexNode):
+            return root.index.digest
+        return root.manifest.digest if root.manifest is not None else None
+
+    @property
     def image_id(self) -> Digest | None:
         root = self.root
         if isinstance(root, ImageNode):

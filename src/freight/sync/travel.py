@@ -40,7 +40,7 @@ from freight.referrers import Finder, Listing
 from freight.results import ImageResult
 from freight.sinks.docker_tar import DockerTarSink
 from freight.sinks.layout import LayoutSink
-from freight.sources.model import IndexNode, Node, SourceImage
+from freight.sources.model import SourceImage
 from freight.sync.carry import carry
 from freight.sync.store import BlobSource, Found, RegistryStore, Source, Store, Stored
 from freight.transport.client import RegistryClient
@@ -49,14 +49,6 @@ from freight.transport.client import RegistryClient
 # each possible signature tag per image (4 per image on a registry without the referrers
 # API): one image from a repository of thousands of tags should not page through them
 TAG_HEADS = 4
-
-
-def source_digest(node: Node) -> Digest | None:
-    """The digest the source gives the image (None: the source has no manifest for it,
-    e.g. a legacy docker archive; such an image has no referrers either)."""
-    if isinstance(node, IndexNode):
-        return node.index.digest
-    return node.manifest.digest if node.manifest is not None else None
 
 
 @dataclass
@@ -97,7 +89,7 @@ class CarryReferrers:
 
     def _one(self, side: _Side, destination: Destination, item: MovedImage,
              layouts: dict[str, LayoutStore], done: set[tuple[str, Digest]]) -> None:
-        subject = source_digest(item.image.root)
+        subject = item.image.root_digest
         if subject is None:
             return
         listing = side.listing(item.image, subject)
@@ -172,7 +164,7 @@ def _layout(location: LocalLocation) -> _Side | None:
     def repository(image: SourceImage) -> str:
         """The repository the layout files the image under ("" when it names none): its
         index.json entry's (a bundle's own annotation, else the full name's)."""
-        digest = source_digest(image.root)
+        digest = image.root_digest
         for entry in reader.entries:
             if entry.digest == digest and reader.tag(entry):
                 return reader.repository(entry) or ""
