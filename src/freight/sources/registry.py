@@ -65,12 +65,12 @@ class BlobStream:
                 break
             parts.append(chunk)
             got += len(chunk)
-        data = b"".join(parts)  # one copy per read, however many network chunks it took
-        if 0 <= n < len(data):
-            data, self._rest = data[:n], data[n:]
-        else:
-            self._rest = b""
-        return data
+        self._rest = b""
+        if 0 <= n < got:  # keep the last chunk's tail: copying it is cheap, the block is not
+            last = parts[-1]
+            cut = len(last) - (got - n)
+            parts[-1], self._rest = last[:cut], last[cut:]
+        return b"".join(parts)  # one copy per read, however many network chunks it took
 
     def _next(self) -> bytes:
         while True:
