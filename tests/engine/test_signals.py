@@ -14,6 +14,7 @@ import os
 import random
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,19 @@ class SlowBodies(Fault):
 
     def on_body(self, request: RequestInfo, offset: int, chunk: bytes) -> Reply | None:
         time.sleep(0.03)
+        return None
+
+
+class StalledReplies(Fault):
+    """Every request waits seconds before it is forwarded: a query is caught mid-way.
+    `arrived` is set once the first request is in."""
+
+    def __init__(self) -> None:
+        self.arrived = threading.Event()
+
+    def before(self, request: RequestInfo) -> Reply | None:
+        self.arrived.set()
+        time.sleep(3)
         return None
 
 
@@ -162,3 +176,23 @@ def test_a_signal_stops_a_copy_between_registries(slow: RegistryProxy, registry:
     assert took < STOP_WITHIN
     assert _tags(registry, other) == []
     assert dirs.leftovers() == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_a_query_with_its_own_message(registry: str, tmp_path: Path,
+                                                     signum: int) -> None:
+    """A command that moves nothing says it was stopped, not that "nothing was tagged"."""
+    proxy = RegistryProxy(registry).start()
+    stall = StalledReplies()
+    proxy.faults.append(stall)
+    try:
+        process = _start(["tags", f"{proxy.host}/sig/query"], UserDirs.under(tmp_path))
+        assert stall.arrived.wait(60), "freight never asked the registry"
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=60)
+        code = process.returncode
+    finally:
+        proxy.stop()
+    word = "interrupted" if signum == signal.SIGINT else "terminated"
+    assert code == 128 + signum, err
+    assert err.strip() == f"freight: error: {word}", err

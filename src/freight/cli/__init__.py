@@ -57,6 +57,10 @@ _COMMANDS = {
 }
 
 
+# the commands that move images: what an interrupt leaves (and does not) is worth saying
+_TRANSFERS = frozenset({"push", "pull", "copy", "sync"})
+
+
 class _Group(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_COMMANDS)
@@ -77,8 +81,10 @@ class _Group(click.Group):
         except KeyboardInterrupt as exc:
             name = "terminated" if isinstance(exc, signals.Stopped) and \
                 exc.signum == signal.SIGTERM else "interrupted"
-            _fail(f"{name}; nothing was tagged for the image in progress, and temporary "
-                  "files are removed", signals.exit_code(exc))
+            if ctx.invoked_subcommand in _TRANSFERS:
+                name += ("; nothing was tagged for the image in progress, and temporary "
+                         "files are removed")
+            _fail(name, signals.exit_code(exc))
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as exc:
