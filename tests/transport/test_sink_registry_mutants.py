@@ -225,6 +225,18 @@ def test_a_chunk_minimum_makes_the_upload_chunked(stubs: StubFactory,
     assert not sink.can_stream and sink.streamer() is None  # the registry wants bounds
 
 
+def test_the_first_upload_already_honours_the_chunk_minimum(stubs: StubFactory,
+                                                           client_for: ClientFor) -> None:
+    """The registry tells its minimum on the POST that opens the first session: that
+    blob's chunks already follow it (before, only the blobs after the first did)."""
+    stub = stubs()
+    stub.rewrite.append(with_header("POST", "OCI-Chunk-Min-Length", str(2 * MiB)))
+    sink = RegistrySink(client_for(stub), "team/app", chunk_size=MiB)
+    upload(sink)
+    sizes = [s.body_length for s in stub.requests("PATCH")]
+    assert sizes == [2 * MiB, len(DATA) - 2 * MiB]
+
+
 def test_a_chunk_minimum_above_the_wanted_chunk_wins(stubs: StubFactory,
                                                      client_for: ClientFor) -> None:
     stub = stubs()

@@ -215,14 +215,14 @@ class _Upload:
         # resets the failures in a row, never the total
         self.budget = replace(self.client.retry, attempts=MAX_FAILURES,
                               max_total_failures=MAX_TOTAL_FAILURES).budget()
-        self.restarts = 0  # sessions lost (for stats)
 
     def run(self, session: str | None) -> None:
-        self.chunk = self._chunk_size(self.sink.chunk_size)
         self.url = session or self._resume() or self.sink.start()
+        # after the session opened: the first POST is where the registry tells its minimum
+        self.chunk = self._chunk_size(self.sink.chunk_size) or self.chunk
         try:
             self._loop()
-        except (DigestMismatch, _Lost):
+        except DigestMismatch:
             self._abandon()
             raise
         except BaseException:
@@ -250,7 +250,7 @@ class _Upload:
         if offset > self.source.size:
             self.sink.cancel(url)
             return None
-        self.offset, self.chunk = offset, self.chunk or FALLBACK_CHUNK
+        self.offset, self.chunk = offset, FALLBACK_CHUNK
         self.source.resumed = offset
         return url
 
@@ -267,8 +267,6 @@ class _Upload:
                 else:
                     self._chunks()
                 return
-            except _Lost as exc:
-                self._restart(exc)
             except NetworkError as exc:
                 self._resync(exc)
             except RegistryError as exc:
@@ -288,19 +286,16 @@ class _Upload:
         else:
             raise exc
 
-    def _failed(self, cause: Exception) -> None:
+    def _failed(self, cause: FreightError) -> None:
         if self.budget.failed():
             return  # waited; try again
         if self.budget.total >= MAX_TOTAL_FAILURES:
             raise RegistryError(f"{self.client.host} failed the upload of blob "
                                 f"{self.source.digest.short} {self.budget.total} times "
                                 f"(last: {cause}); giving up", retryable=False)
-        if isinstance(cause, FreightError):
-            raise cause
-        raise RegistryError(f"{self.client.host} lost the upload session of blob "
-                            f"{self.source.digest.short} {MAX_FAILURES} times in a row")
+        raise cause
 
-    def _resync(self, cause: Exception) -> None:
+    def _resync(self, cause: FreightError) -> None:
         """After a cut or a 416: ask the registry how much it holds, go on from there."""
         self._failed(cause)
         try:
@@ -308,12 +303,11 @@ class _Upload:
         except _Lost:
             self._new_session()
 
-    def _restart(self, cause: Exception) -> None:
+    def _restart(self, cause: FreightError) -> None:
         self._failed(cause)
         self._new_session()
 
     def _new_session(self) -> None:
-        self.restarts += 1
         self.sink.cancel(self.url)
         self.url, self.offset = self.sink.start(), 0
 
