@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,3 +88,10 @@ def run_freight(*args: str, dirs: UserDirs, stdin: str | None = None) -> Freight
         stdin=None if stdin is not None else subprocess.DEVNULL,
     )
     return FreightRun(argv, done.returncode, done.stdout, done.stderr)
+
+
+def run_isolated(*args: str) -> FreightRun:
+    """``freight ARGS`` with user state of its own (empty cache, no credentials), removed
+    afterwards: for tests that need no state between commands."""
+    with tempfile.TemporaryDirectory(prefix="freight-user-") as root:
+        return run_freight(*args, dirs=UserDirs.under(Path(root)))

@@ -5,8 +5,6 @@ signatures that still verify, attached and hand-made referrers, incremental bund
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pytest
 
 from freight.artifacts import attach
 from support import cosign
+from support.freightcli import run_isolated as run
 from support.kinds import both_kinds
 from support.synthreg import (
     OCI_MANIFEST,
@@ -28,11 +27,6 @@ from support.synthreg import (
 
 pytestmark = pytest.mark.integration
 EMPTY = "application/vnd.oci.empty.v1+json"
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "freight", *args], capture_output=True,
-                          text=True, timeout=300)
 
 
 def _hand_made_referrer(client, repo: str, subject: str, size: int) -> str:

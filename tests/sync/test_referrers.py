@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,15 +11,11 @@ from freight.artifacts import attach
 from freight.referrers import find_referrers, is_referrer_tag
 from freight.sync.copying import copy_with_referrers
 from support import cosign
+from support.freightcli import run_isolated as run
 from support.kinds import both_kinds
 from support.synthreg import push_image, push_index
 
 pytestmark = pytest.mark.integration
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "freight", *args], capture_output=True,
-                          text=True, timeout=120)
 
 
 def test_referrer_tags_are_recognised() -> None:

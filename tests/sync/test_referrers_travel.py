@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import pytest
 
 from freight.artifacts import attach
 from support import cosign
+from support.freightcli import run_isolated as run
 from support.kinds import both_kinds
 from support.synthreg import (
     OCI_CONFIG,
@@ -31,11 +30,6 @@ from support.synthreg import (
 
 pytestmark = pytest.mark.integration
 SBOM = "application/spdx+json"
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "freight", *args], capture_output=True,
-                          text=True, timeout=300)
 
 
 def _gzipped(client, repo: str, tag: str, names: list[str]) -> Pushed:
