@@ -95,6 +95,10 @@ class NotFound(RegistryError):
     exit_code = EXIT_NOT_FOUND
 
 
+class NotARegistry(RegistryError):
+    """The host answers HTTP, but not the registry API (a web server, another service)."""
+
+
 def registry_sent_wrong_bytes(origin: str, exc: DigestMismatch) -> RegistryError:
     """Bytes a registry sent that do not match their digest are the registry's fault (or a
     proxy's on the way), not bad input."""

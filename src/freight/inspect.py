@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -116,9 +117,10 @@ def tags(
     repo = as_repository(repository)
     with open_client(connection, repo.registry) as client:
         client.auth.want(f"repository:{repo.repository}:pull")
-        found, complete = list_all(client, urls.tags_path(repo.repository), "tags",
-                                   limit=limit, page_size=page_size,
-                                   what=f"listing the tags of {repo.repository}")
+        with registry_or_not(client):
+            found, complete = list_all(client, urls.tags_path(repo.repository), "tags",
+                                       limit=limit, page_size=page_size,
+                                       what=f"listing the tags of {repo.repository}")
     return TagList(repo, found, complete)
 
 
@@ -129,8 +131,10 @@ def catalog(
     """The repositories of `registry` (a host such as `localhost:5000`), at most `limit`."""
     with open_client(connection, as_registry(registry)) as client:
         client.auth.want("registry:catalog:*")
-        found, complete = list_all(client, urls.catalog_path(), "repositories", limit=limit,
-                                   page_size=page_size, what="listing the catalog")
+        with registry_or_not(client):
+            found, complete = list_all(client, urls.catalog_path(), "repositories",
+                                       limit=limit, page_size=page_size,
+                                       what="listing the catalog")
     return Catalog(registry, found, complete)
 
 
@@ -224,7 +228,19 @@ def _fetch_named(reader: RegistryReader, ref: Reference) -> Fetched:
         raise missing_tag(reader.client, ref, exc) from None
 
 
-def missing_tag(client: RegistryClient, ref: Reference, exc: NotFound) -> NotFound:
+@contextmanager
+def registry_or_not(client: RegistryClient) -> Iterator[None]:
+    """A 404 without a registry's error code, from a host whose /v2/ is missing too, is
+    "not a registry" (a web server at that address), not "no such repository"."""
+    try:
+        yield
+    except NotFound as exc:
+        if exc.code is None and not client.speaks_the_api():
+            raise client.not_a_registry(exc) from None
+        raise
+
+
+def missing_tag(client: RegistryClient, ref: Reference, exc: NotFound) -> RegistryError:
     """A NotFound for `ref`'s tag that names the tags the repository has (or says that the
     repository does not exist), so the next command is obvious. The listing is best effort."""
     said = f" ({exc.code})" if exc.code else ""
@@ -235,6 +251,8 @@ def missing_tag(client: RegistryClient, ref: Reference, exc: NotFound) -> NotFou
                                    limit=TAGS_SHOWN, page_size=TAGS_SHOWN,
                                    what=f"listing the tags of {ref.repository}")
     except NotFound:
+        if exc.code is None and not client.speaks_the_api():
+            return client.not_a_registry(exc)  # a web server's 404 page, not a registry's
         message = (f"{ref.name} does not exist{said}: no repository {ref.repository!r} on "
                    f"{ref.registry} (freight catalog {ref.registry} lists them)")
         return NotFound(message, status=exc.status, code=exc.code, detail=exc.detail)

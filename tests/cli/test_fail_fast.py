@@ -152,3 +152,44 @@ def test_unresolvable_host_is_not_retried() -> None:
     assert not _retryable(failure, "registry.invalid:5000")
     reset = httpx.ReadError("connection reset by peer")
     assert _retryable(reset, "registry.example")
+
+
+@pytest.fixture
+def web_server(tmp_path: Path) -> Iterator[str]:
+    """A plain web server (the stdlib's, as `python -m http.server` runs it): HTML pages,
+    404 for every registry path."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # the test reads freight's stderr, which this process shares
+
+    (tmp_path / "index.html").write_text("<html>hello</html>")
+    handler = functools.partial(Quiet, directory=str(tmp_path))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("command", [["tags", "{host}/team/app"], ["catalog", "{host}"],
+                                     ["manifest", "{host}/team/app:1"],
+                                     ["pull", "{host}/team/app:1", "{out}"],
+                                     ["push", "{archive}", "{host}/team/app:1"]],
+                         ids=lambda c: c[0])
+def test_a_web_server_is_not_a_registry(freight: Run, web_server: str, tmp_path: Path,
+                                        command: list[str]) -> None:
+    """A wrong port answers HTML 404s: say it is not a registry, not that the repository
+    does not exist."""
+    from freight.testing import random_image
+
+    archive = tmp_path / "image.tar"
+    random_image(archive, layers=1)
+    args = [a.format(host=web_server, out=tmp_path / "out.tar", archive=archive)
+            for a in command]
+    one_error_line(freight(*args), EXIT_REGISTRY, f"{web_server} is not a registry")
+    assert not (tmp_path / "out.tar").exists()

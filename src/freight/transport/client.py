@@ -18,7 +18,14 @@ import httpx
 
 from freight.distribution.errors import parse_error_body
 from freight.distribution.urls import base_url, same_origin
-from freight.errors import AuthError, NetworkError, NotFound, RegistryError
+from freight.errors import (
+    AuthError,
+    FreightError,
+    NetworkError,
+    NotARegistry,
+    NotFound,
+    RegistryError,
+)
 from freight.reference import is_loopback
 from freight.transport import credentials as creds
 from freight.transport import log
@@ -180,7 +187,27 @@ class RegistryClient:
 
     def ping(self) -> None:
         """GET /v2/: proves the registry speaks the API and settles auth before any upload."""
-        self.request("GET", "/v2/", ok=(200,), what="checking the registry API (/v2/)")
+        try:
+            self.request("GET", "/v2/", ok=(200,), what="checking the registry API (/v2/)")
+        except NotFound as exc:
+            raise self.not_a_registry(exc) from None
+
+    def speaks_the_api(self) -> bool:
+        """Whether GET /v2/ is answered as a registry answers it (200, or 401 asking for
+        credentials); False for a 404: a web server or another service at this address."""
+        try:
+            self.ping()
+        except NotARegistry:
+            return False
+        except FreightError:
+            return True  # auth trouble or a flaky answer: a registry, maybe
+        return True
+
+    def not_a_registry(self, exc: RegistryError) -> NotARegistry:
+        """The error for a host whose /v2/ does not exist."""
+        return NotARegistry(f"{self.host} is not a registry: GET /v2/ answered HTTP "
+                            f"{exc.status} (the registry API lives there); is the address "
+                            "(and port) right?", status=exc.status)
 
     def _mark_reauth(self, response: httpx.Response) -> None:
         """A 401 on a streamed request: note whether auth learnt enough to send it again."""
