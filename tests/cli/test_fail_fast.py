@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -154,20 +155,51 @@ def test_unresolvable_host_is_not_retried() -> None:
     assert _retryable(reset, "registry.example")
 
 
-@pytest.fixture
-def web_server(tmp_path: Path) -> Iterator[str]:
-    """A plain web server (the stdlib's, as `python -m http.server` runs it): HTML pages,
-    404 for every registry path."""
+class _QuietHandler(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # the test reads freight's stderr, which this process shares
+
+
+class _CatchAll(_QuietHandler):
+    """A web app that answers every path with its page (an SPA's fallback route)."""
+
+    PAGE = b"<html><body>app</body></html>"
+
+    def _page(self, body: bool = True) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(self.PAGE)))
+        self.end_headers()
+        if body:
+            self.wfile.write(self.PAGE)
+
+    def do_GET(self) -> None:
+        self._page()
+
+    def do_HEAD(self) -> None:
+        self._page(body=False)
+
+    do_POST = do_PUT = do_PATCH = do_GET
+
+
+@pytest.fixture(params=["404 pages", "catch-all app"])
+def web_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A web server where a registry was expected: the stdlib's file server (HTML 404 for
+    every registry path, as `python -m http.server` answers), or a web app answering
+    every path with 200 and its page."""
     import functools
     import threading
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            pass  # the test reads freight's stderr, which this process shares
+    class Files(SimpleHTTPRequestHandler, _QuietHandler):
+        pass
 
     (tmp_path / "index.html").write_text("<html>hello</html>")
-    handler = functools.partial(Quiet, directory=str(tmp_path))
+    handler: Any = functools.partial(Files, directory=str(tmp_path)) \
+        if request.param == "404 pages" else _CatchAll
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -178,18 +210,21 @@ def web_server(tmp_path: Path) -> Iterator[str]:
 
 @pytest.mark.parametrize("command", [["tags", "{host}/team/app"], ["catalog", "{host}"],
                                      ["manifest", "{host}/team/app:1"],
+                                     ["digest", "{host}/team/app:1"],
                                      ["pull", "{host}/team/app:1", "{out}"],
                                      ["push", "{archive}", "{host}/team/app:1"]],
                          ids=lambda c: c[0])
 def test_a_web_server_is_not_a_registry(freight: Run, web_server: str, tmp_path: Path,
                                         command: list[str]) -> None:
-    """A wrong port answers HTML 404s: say it is not a registry, not that the repository
-    does not exist."""
+    """A wrong address answers web pages: say it is not a registry, never "no such
+    repository", and never report a push as done."""
     from freight.testing import random_image
 
     archive = tmp_path / "image.tar"
     random_image(archive, layers=1)
     args = [a.format(host=web_server, out=tmp_path / "out.tar", archive=archive)
             for a in command]
-    one_error_line(freight(*args), EXIT_REGISTRY, f"{web_server} is not a registry")
+    line = one_error_line(freight(*args), EXIT_REGISTRY)
+    assert "not a registry" in line or "is it a registry?" in line or \
+        "not JSON" in line, line
     assert not (tmp_path / "out.tar").exists()

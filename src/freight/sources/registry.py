@@ -118,11 +118,17 @@ class RegistryReader:
         raw = reply.content
         if len(raw) > MAX_MANIFEST_SIZE:
             raise RegistryError(f"{self.client.host} sent a {len(raw)}-byte manifest; too large")
+        content_type = reply.headers.get("Content-Type", "")
+        if not raw.lstrip()[:1] == b"{":  # every manifest and index is a JSON object
+            raise RegistryError(f"{self.client.host} answered the manifest request for "
+                                f"{self.repository}{sep}{reference} with something that is "
+                                f"not a manifest ({content_type or 'no Content-Type'}, "
+                                f"{len(raw)} bytes, not JSON); is it a registry?")
         digest = Digest.of(raw)
         if Digest.is_valid(reference) and Digest.parse(reference) != digest:
             raise RegistryError(f"{self.client.host} sent a manifest whose digest is {digest}, "
                                 f"not the {reference} asked for")
-        media_type = reply.headers.get("Content-Type", "").split(";")[0].strip()
+        media_type = content_type.split(";")[0].strip()
         return Fetched(raw, media_type or _declared_type(raw), digest)
 
     def open_blob(self, digest: Digest) -> BlobStream:

@@ -188,9 +188,13 @@ class RegistryClient:
     def ping(self) -> None:
         """GET /v2/: proves the registry speaks the API and settles auth before any upload."""
         try:
-            self.request("GET", "/v2/", ok=(200,), what="checking the registry API (/v2/)")
+            reply = self.request("GET", "/v2/", ok=(200,), what="checking the registry API (/v2/)")
         except NotFound as exc:
             raise self.not_a_registry(exc) from None
+        if reply.headers.get("Content-Type", "").startswith("text/html"):  # a web app's page
+            raise NotARegistry(f"{self.host} is not a registry: GET /v2/ answered with a web "
+                               "page (text/html), not the registry API; is the address (and "
+                               "port) right?", status=reply.status_code)
 
     def speaks_the_api(self) -> bool:
         """Whether GET /v2/ is answered as a registry answers it (200, or 401 asking for
