@@ -56,3 +56,16 @@ def test_a_registry_command_loads_no_archive_reader(tmp_path: Path,
     readers = {"freight.sources.docker_archive", "freight.sources.oci_layout",
                "freight.sources.archives", "freight.engine.core", "freight.sync.travel"}
     assert not loaded & readers
+
+
+def test_a_pull_loads_no_archive_reader_and_no_registry_sink(tmp_path: Path,
+                                                             registry: Registry) -> None:
+    archive = tmp_path / "image.tar"
+    random_image(archive, layers=1, seed=9)
+    ref = f"{registry.host}/startup/pull:1"
+    _loaded(tmp_path, "push", "--quiet", str(archive), ref)
+    loaded = _loaded(tmp_path, "pull", "--quiet", ref, str(tmp_path / "out.tar"))
+    assert (tmp_path / "out.tar").is_file()
+    assert not loaded & {"freight.sources.docker_archive", "freight.sources.oci_layout",
+                         "freight.sources.archives", "freight.sinks.registry",
+                         "freight.sinks.resume"}

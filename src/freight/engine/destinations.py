@@ -12,6 +12,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from freight.connect import Connection
 from freight.digest import Digest
@@ -21,11 +22,13 @@ from freight.manifest import Descriptor
 from freight.reference import DOCKER_HUB, Reference
 from freight.results import Action
 from freight.sinks import Sink
-from freight.sinks.docker_tar import DockerTarSink
-from freight.sinks.layout import LayoutSink
-from freight.sinks.registry import RegistrySink
 from freight.sources.model import SourceImage
 from freight.transport.client import RegistryClient
+
+if TYPE_CHECKING:  # each sink loads when a destination of its kind opens (start-up)
+    from freight.sinks.docker_tar import DockerTarSink
+    from freight.sinks.layout import LayoutSink
+    from freight.sinks.registry import RegistrySink
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,8 @@ class RegistryDestination(Destination):
         return [Placement(self._sink(repo), tuple(names)) for repo, names in by_repo.items()]
 
     def _sink(self, repository: str) -> RegistrySink:
+        from freight.sinks.registry import RegistrySink
+
         if repository not in self._sinks:
             # streaming is decided per run (Target.stream); the sink only refuses it when
             # chunks are wanted or a stream failed
@@ -132,6 +137,8 @@ class LocalDestination(Destination):
         self.sink.finish()
 
     def abort(self) -> None:
+        from freight.sinks.layout import LayoutSink
+
         self.sink.abort()
         if self.created and isinstance(self.sink, LayoutSink):
             shutil.rmtree(self.sink.root, ignore_errors=True)
@@ -161,6 +168,9 @@ def local_kind(location: LocalLocation) -> Kind:
 
 def _local_sink(location: LocalLocation, *, force: bool,
                 stored: Action) -> LayoutSink | DockerTarSink:
+    from freight.sinks.docker_tar import DockerTarSink
+    from freight.sinks.layout import LayoutSink
+
     kind, path = local_kind(location), Path(location.path)
     if kind is Kind.SKOPEO_DIR:
         raise UsageError("freight reads skopeo dir: directories but does not write them: "

@@ -14,7 +14,6 @@ from freight.errors import NotFound, UsageError
 from freight.locations import LocalLocation, Location, RegistryLocation
 from freight.manifest import Platform
 from freight.reference import Reference
-from freight.sources.archives import open_archive
 from freight.sources.model import ImageNode, IndexNode, Node, SourceImage
 from freight.sources.registry import RegistryReader
 from freight.transport.client import RegistryClient
@@ -51,6 +50,8 @@ def open_source(location: Location, *, connection: Connection, platform: Platfor
 
 def _local(location: LocalLocation, platform: Platform | None, checked: Platform | None,
            wanted: str | None) -> OpenedSource:
+    from freight.sources.archives import open_archive  # loaded for local sources only
+
     opened = open_archive(location.path, platform=platform)
     try:
         images = select(opened.images, wanted)
