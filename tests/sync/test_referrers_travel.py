@@ -24,6 +24,7 @@ from support.synthreg import (
     layer,
     push_blob,
     push_image,
+    push_index,
     push_manifest,
     tags,
 )
@@ -174,3 +175,43 @@ def test_push_of_a_sync_bundle_takes_its_referrers(registry_factory, http,
     assert pushed.returncode == 0, pushed.stderr
     assert cosign.verified_signatures(http(b), "app", image.digest, keys.public) == 2
     assert cosign.verified_signatures(http(b), "app", sbom, keys.public) == 1
+
+
+def _platforms(client, repo: str, tag: str) -> list[str]:
+    got = client.get(f"/v2/{repo}/manifests/{tag}", headers={"Accept": cosign.ACCEPT})
+    return [m["digest"] for m in got.json()["manifests"]]
+
+
+@both_kinds
+def test_every_platform_keeps_its_own_signatures(make_registry, http,
+                                                 tmp_path: Path) -> None:
+    """`cosign sign --recursive` signs a multi-platform image's index and each platform's
+    manifest: copy, pull into an OCI archive and push back, and sync carry every one."""
+    a, b, c, d = make_registry(), make_registry(), make_registry(), make_registry()
+    src = http(a)
+    index = push_index(src, "app", "v1", ["base"])
+    amd64, arm64 = _platforms(src, "app", "v1")
+    keys = cosign.Keys.make()
+    cosign.sign_tag(src, "app", index.digest, keys)
+    cosign.sign_tag(src, "app", amd64, keys)
+    cosign.sign_referrer(src, "app", arm64, keys)  # OCI 1.1, or the tag schema
+    signed = (index.digest, amd64, arm64)
+
+    copied = run("copy", f"{a}/app:v1", f"{b}/app:v1", "-q")
+    assert copied.returncode == 0, copied.stderr
+    archive = tmp_path / "app.tar"
+    pulled = run("pull", f"{a}/app:v1", str(archive), "--format", "oci-archive",
+                 "--all-platforms", "-q")
+    assert pulled.returncode == 0, pulled.stderr
+    # the layers are plain tars, which a push would gzip (new digests, no referrers)
+    pushed = run("push", str(archive), f"{c}/app:v1", "--compression", "keep", "-q")
+    assert pushed.returncode == 0, pushed.stderr
+    config = tmp_path / "sync.json"
+    config.write_text(json.dumps({"destination": d,
+                                  "sync": [{"source": f"{a}/app", "tags": ["v1"]}]}))
+    synced = run("sync", str(config))
+    assert synced.returncode == 0, synced.stderr
+    found = {(where, n): cosign.verified_signatures(http(host), "app", digest, keys.public)
+             for where, host in (("copy", b), ("pull+push", c), ("sync", d))
+             for n, digest in enumerate(signed)}
+    assert set(found.values()) == {1}, sorted(found.items())

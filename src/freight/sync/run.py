@@ -23,7 +23,7 @@ from freight.digest import Digest
 from freight.distribution import urls
 from freight.errors import FreightError, NotFound, UsageError
 from freight.manifest import Index, Platform
-from freight.referrers import Finder
+from freight.referrers import Finder, Listing
 from freight.sources.listing import list_all
 from freight.sync.carry import carry
 from freight.sync.config import Config, Entry
@@ -286,13 +286,34 @@ def _sync_one(task: Task, target: Target, clients: Clients, options: Options,
             copy_tree(src, dst, digest, tag=task.tag, tally=tally, fetched=built)
     found_referrers = 0
     if options.referrers:
-        listing = clients.layout(task.layout)[1].listing(task.repository, digest) \
-            if task.layout else clients.finder(task.registry, task.repository).find(digest)
-        found_referrers = sum(1 for _ in listing.walk())
-        if not options.dry_run and carry(listing, src, dst, tally=tally) and status == UNCHANGED:
+        listings = [_referrers(task, clients, subject)
+                    for subject in [digest, *_platforms(src, digest, found, built)]]
+        found_referrers = sum(1 for listing in listings for _ in listing.walk())
+        carried = 0 if options.dry_run else \
+            sum(carry(listing, src, dst, tally=tally) for listing in listings)
+        if carried and status == UNCHANGED:
             status = COPIED  # the image was there; new signatures or SBOMs were not
     return Outcome(task.source, _dst_name(task, target), status, str(digest), tally.blobs,
                    tally.bytes, found_referrers, attempt)
+
+
+def _referrers(task: Task, clients: Clients, subject: Digest) -> Listing:
+    if task.layout:
+        return clients.layout(task.layout)[1].listing(task.repository, subject)
+    return clients.finder(task.registry, task.repository).find(subject)
+
+
+def _platforms(src: Readable, digest: Digest, found: Found,
+               built: tuple[bytes, str] | None) -> list[Digest]:
+    """The manifests of an index's platforms, whose own referrers go with it (`cosign
+    sign --recursive` signs each); none for a single image."""
+    if built is not None:
+        raw, kind = built
+    elif digest == found.digest and mt.is_index(found.media_type):
+        raw, kind = src.get_manifest(str(digest))
+    else:
+        return []
+    return [child.digest for child in Index.parse(raw, kind, f"index {digest}").manifests]
 
 
 def _source(task: Task, clients: Clients) -> Readable:

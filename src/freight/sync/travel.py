@@ -40,15 +40,27 @@ from freight.referrers import Finder, Listing
 from freight.results import ImageResult
 from freight.sinks.docker_tar import DockerTarSink
 from freight.sinks.layout import LayoutSink
-from freight.sources.model import SourceImage
+from freight.sources.model import IndexNode, Node, SourceImage
 from freight.sync.carry import carry
 from freight.sync.store import BlobSource, Found, RegistryStore, Source, Store, Stored
 from freight.transport.client import RegistryClient
 
-# images of one repository above which its tag list is read once, instead of a HEAD of
-# each possible signature tag per image (4 per image on a registry without the referrers
-# API): one image from a repository of thousands of tags should not page through them
+# manifests (images, and each platform of an index) of one source above which its tag
+# list is read once, instead of a HEAD of each possible signature tag per manifest (4 per
+# manifest on a registry without the referrers API): one image from a repository of
+# thousands of tags should not page through them
 TAG_HEADS = 4
+
+
+def subjects(node: Node) -> list[Digest]:
+    """The manifests whose referrers go with an image: its own, and for an index each
+    platform's (`cosign sign --recursive` signs every one), depth first."""
+    if isinstance(node, IndexNode):
+        found = [node.index.digest]
+        for _, child in node.children:
+            found += subjects(child)
+        return found
+    return [node.manifest.digest] if node.manifest is not None else []
 
 
 @dataclass
@@ -71,7 +83,9 @@ class CarryReferrers:
         sides: dict[str, _Side | None] = {}
         layouts: dict[str, LayoutStore] = {}
         done: set[tuple[str, Digest]] = set()  # (target, subject): two tags, one carry
-        counts = Counter(str(item.source) for item in moved)
+        counts = Counter[str]()  # subjects to look up per source
+        for item in moved:
+            counts[str(item.source)] += len(subjects(item.image.root))
         try:
             for item in moved:
                 key = str(item.source)
@@ -89,29 +103,35 @@ class CarryReferrers:
 
     def _one(self, side: _Side, destination: Destination, item: MovedImage,
              layouts: dict[str, LayoutStore], done: set[tuple[str, Digest]]) -> None:
-        subject = item.image.root_digest
-        if subject is None:
+        root = item.image.root_digest
+        if root is None:
             return
-        listing = side.listing(item.image, subject)
-        if not listing.referrers:
+        listings = [found for found in (side.listing(item.image, subject)
+                                        for subject in subjects(item.image.root))
+                    if found.referrers]
+        if not listings:
             return
-        count = sum(1 for _ in listing.walk())
+        count = sum(1 for listing in listings for _ in listing.walk())
         if isinstance(destination, LocalDestination) and _is_docker(destination.sink):
             self.progress.note(f"{item.image.label}: {count} referrer(s) (signatures, SBOMs, "
                                "attestations) not stored: a docker archive cannot hold them; "
                                "write oci-archive:FILE or oci:DIR to keep them")
             return
         for result in item.results:
-            if result.digest != subject:
+            if result.digest != root:
                 self.progress.note(
-                    f"{item.image.label}: its {count} referrer(s) name {subject.short}, but it "
-                    f"was written as {result.digest.short} (layers changed on the way), so "
-                    "they were left behind; use --compression keep to keep the digest")
+                    f"{item.image.label}: its {count} referrer(s) name {root.short} (or its "
+                    f"platforms' manifests), but it was written as {result.digest.short} "
+                    "(layers changed on the way), so they were left behind; use "
+                    "--compression keep to keep the digest")
                 continue
             target = _target(destination, result, item.image, layouts)
-            if target is not None and (target.name, subject) not in done:
-                done.add((target.name, subject))
-                carry(listing, side.store(item.image), target)
+            if target is None:
+                continue
+            for listing in listings:
+                if (target.name, listing.subject) not in done:
+                    done.add((target.name, listing.subject))
+                    carry(listing, side.store(item.image), target)
 
     def _open(self, location: Location, *, list_tags: bool) -> _Side | None:
         if isinstance(location, RegistryLocation):
