@@ -25,6 +25,13 @@ from freight.errors import UsageError
 from freight.reference import Reference, parse_registry_or_reference
 
 STDIN = "-"
+STDOUT = "-"  # as a destination: the tar goes to standard output
+
+
+def writes_stdout(text: str) -> bool:
+    """Whether the destination `text` sends its tar to standard output (`-`,
+    `docker-archive:-`, `oci-archive:-`): then nothing else may go there."""
+    return text in (STDOUT, f"docker-archive:{STDOUT}", f"oci-archive:{STDOUT}")
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.zstd", ".tzst", ".oci")
 _PATH_STARTS = ("/", "./", "../", "~")
 

@@ -137,9 +137,10 @@ def test_a_signal_stops_a_push_at_once_and_leaves_nothing(
     assert dirs.leftovers() == []  # every spool file and directory is gone
 
 
+@pytest.mark.parametrize("to", ["file", "stdout"])
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_stops_a_pull_and_leaves_no_partial_output(
-        registry: str, archive: Path, tmp_path: Path, signum: int) -> None:
+        registry: str, archive: Path, tmp_path: Path, signum: int, to: str) -> None:
     dirs = UserDirs.under(tmp_path)
     repo = f"sig/pull-{signum}"
     pushed = subprocess.run([*freight_argv(), "push", str(archive), f"{registry}/{repo}:v1",
@@ -152,7 +153,8 @@ def test_a_signal_stops_a_pull_and_leaves_no_partial_output(
     try:
         out = tmp_path / "out"
         out.mkdir()
-        process = _start(["pull", f"{proxy.host}/{repo}:v1", str(out / "app.tar"), "-q"], dirs)
+        output = str(out / "app.tar") if to == "file" else "-"  # stdout: a temporary tar
+        process = _start(["pull", f"{proxy.host}/{repo}:v1", output, "-q"], dirs)
         code, err, took = _stop(process, signum, 0.3, proxy)
     finally:
         proxy.stop()

@@ -105,3 +105,35 @@ def test_copy_through_every_kind_into_a_docker_archive_loads_and_runs(
     (b,) = freight.copy(first, f"docker-archive:{out}:copytest/{via}:1")
     assert b.digest == a.digest
     load_and_check(docker_puller, out, {f"copytest/{via}:1": images.dup})
+
+
+def test_pull_to_standard_output_pipes_into_docker_load(
+        docker_puller: DockerEngine, images: TestImages, registry: Registry,
+        legacy_archive: Path, tmp_path: Path) -> None:
+    """`freight pull REF - | docker load`: the tar goes to stdout (the pulled references
+    to stderr), complete, and nothing is left in TMPDIR."""
+    import os
+    import subprocess
+
+    from support.freightcli import UserDirs, freight_argv
+
+    (pushed,) = freight.push(legacy_archive, f"{registry.host}/pulltest/stdout:1")
+    dirs = UserDirs.under(tmp_path)
+    env = {**os.environ, **dirs.env()}
+    pull = subprocess.Popen([*freight_argv(), "pull", str(pushed.reference), "-"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL)
+    load = subprocess.run([docker_puller.cli, "load"], env=docker_puller.env, stdin=pull.stdout,
+                          capture_output=True, text=True, timeout=300)
+    assert pull.stdout is not None
+    pull.stdout.close()
+    _, err = pull.communicate(timeout=300)
+    assert pull.returncode == 0, err
+    assert load.returncode == 0, load.stderr
+    assert str(pushed.reference) in err.decode()  # the result line, not in the tar
+    try:
+        assert docker_puller.image_id(str(pushed.reference)) == images.app.image_id
+        assert docker_puller.run_image(str(pushed.reference)).strip() == images.app.output
+    finally:
+        docker_puller.remove_images(str(pushed.reference))
+    assert dirs.leftovers() == []

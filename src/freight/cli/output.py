@@ -55,21 +55,22 @@ def result_json(result: ImageResult) -> dict[str, Any]:
     }
 
 
-def print_results(results: list[ImageResult], *, as_json: bool, dry_run: bool = False) -> None:
+def print_results(results: list[ImageResult], *, as_json: bool, dry_run: bool = False,
+                  err: bool = False) -> None:
     """One line per reference written (`REF@DIGEST`), or one JSON object; a dry run lists
-    each blob with what would become of it."""
+    each blob with what would become of it. `err`: on stderr (the tar went to stdout)."""
     for result in results:
         if as_json:
             click.echo(json.dumps({**result_json(result), "dry_run": dry_run}
-                                  if dry_run else result_json(result)))
+                                  if dry_run else result_json(result)), err=err)
         elif dry_run:
-            click.echo(f"would write {result.reference}")
+            click.echo(f"would write {result.reference}", err=err)
             for b in result.blobs:
                 verb = "send" if b.action == "planned" else str(b.action)
                 click.echo(f"  {verb:<8} {b.digest.short:<19} {_size(b.size):>10}  "
-                           f"{b.media_type}")
+                           f"{b.media_type}", err=err)
         else:
-            click.echo(result.pinned)
+            click.echo(result.pinned, err=err)
 
 
 def _size(n: int) -> str:

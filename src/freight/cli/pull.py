@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from freight.cli.options import connection_options, copy_connection_options
-from freight.cli.output import print_results, progress_for, progress_option, result_json
+from freight.cli.output import print_results, progress_for, progress_option
 from freight.connect import Connection
 from freight.convert import SETTINGS
+from freight.locations import STDOUT, writes_stdout
 from freight.pulling import DEFAULT_JOBS, FORMATS, pull
-from freight.results import ImageResult
-
-
-def _print(results: list[ImageResult], as_json: bool) -> None:
-    for result in results:
-        click.echo(json.dumps(result_json(result)) if as_json else result.pinned)
 
 
 @click.command("pull")
@@ -41,7 +34,8 @@ def _print(results: list[ImageResult], as_json: bool) -> None:
 def pull_command(references: tuple[str, ...], output: str, fmt: str, platform: str | None,
                  all_platforms: bool, jobs: int, force: bool, no_referrers: bool, quiet: bool,
                  as_json: bool, progress_mode: str, connection: Connection) -> None:
-    """Pull REFERENCES into OUTPUT (a tar, or a directory with --format oci).
+    """Pull REFERENCES into OUTPUT (a tar, or a directory with --format oci); `-` sends
+    the tar to standard output (`freight pull REF - | docker load`).
 
     Signatures, SBOMs and attestations of each image come along into --format oci and
     oci-archive (a docker tar cannot hold them: a note says so); --no-referrers skips them.
@@ -53,7 +47,7 @@ def pull_command(references: tuple[str, ...], output: str, fmt: str, platform: s
         results = pull(list(references), output, format=fmt, platform=platform,
                        all_platforms=all_platforms, jobs=jobs, connection=connection,
                        progress=progress, force=force, referrers=not no_referrers)
-    _print(results, as_json)
+    print_results(results, as_json=as_json, err=output == STDOUT)
 
 
 @click.command("copy")
@@ -99,4 +93,4 @@ def copy_command(source: str, destination: str, platform: str | None, all_platfo
             all_tags=all_tags, jobs=jobs, source_connection=source_connection,
             connection=connection, progress=progress, compression=compression, image=image,
             force=force, all_platforms=all_platforms, dry_run=dry_run)
-    print_results(results, as_json=as_json, dry_run=dry_run)
+    print_results(results, as_json=as_json, dry_run=dry_run, err=writes_stdout(destination))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 from freight.connect import Connection
 from freight.digest import Digest
 from freight.errors import UsageError
-from freight.locations import Kind, LocalLocation, Location, RegistryLocation
+from freight.locations import STDOUT, Kind, LocalLocation, Location, RegistryLocation
 from freight.manifest import Descriptor
 from freight.reference import DOCKER_HUB, Reference
 from freight.results import Action
@@ -151,7 +152,7 @@ def open_destination(location: Location, *, connection: Connection, chunk_size: 
             raise UsageError("a destination takes a tag, not a digest")
         client = connection.client(location.host, jobs=jobs)
         return RegistryDestination(location, client, chunk_size)
-    created = not os.path.lexists(location.path)
+    created = location.path != STDOUT and not os.path.lexists(location.path)
     return LocalDestination(location, _local_sink(location, force=force, stored=stored),
                             created)
 
@@ -172,6 +173,11 @@ def _local_sink(location: LocalLocation, *, force: bool,
     from freight.sinks.layout import LayoutSink
 
     kind, path = local_kind(location), Path(location.path)
+    if location.path == STDOUT:
+        if sys.stdout.isatty():
+            raise UsageError("refusing to write a tar to a terminal: redirect it (> app.tar) "
+                             "or pipe it (| docker load)")
+        return DockerTarSink(None, docker=kind is Kind.DOCKER_ARCHIVE, stored=stored)
     if kind is Kind.SKOPEO_DIR:
         raise UsageError("freight reads skopeo dir: directories but does not write them: "
                          f"write oci:{path} (an OCI layout) or an archive instead")

@@ -24,7 +24,14 @@ from freight.engine.destinations import (
 from freight.engine.sources import OpenedSource, blob_digests, open_source
 from freight.engine.workers import CancelToken
 from freight.errors import UsageError
-from freight.locations import Kind, LocalLocation, Location, RegistryLocation, parse_location
+from freight.locations import (
+    STDOUT,
+    Kind,
+    LocalLocation,
+    Location,
+    RegistryLocation,
+    parse_location,
+)
 from freight.manifest import Platform, host_platform
 from freight.progress import Progress, Silent, Summary
 from freight.reference import is_loopback
@@ -148,8 +155,10 @@ def _check(options: TransferOptions, srcs: list[Location], dst: Location) -> Non
         raise UsageError("--platform and --all-platforms exclude each other")
     if not srcs:
         raise UsageError("nothing to move: give at least one source")
-    if isinstance(dst, LocalLocation) and dst.path == "-":
-        raise UsageError("writing to standard output is not supported: give a file name")
+    if isinstance(dst, LocalLocation) and dst.path == STDOUT and \
+            local_kind(dst) not in (Kind.DOCKER_ARCHIVE, Kind.OCI_ARCHIVE):
+        raise UsageError("an OCI layout is a directory, which standard output cannot be: "
+                         "write a tar there (docker-archive:- or oci-archive:-)")
 
 
 def _platform(options: TransferOptions, dst: Location) -> tuple[Platform | None, bool]:

@@ -6,14 +6,18 @@ the blob's bytes go there with `pwrite` while other blobs fill their own places.
 layout's small files (`oci-layout`, `index.json`, `manifest.json`, `repositories`) follow
 at `finish()`; `docker load`, containerd and skopeo read members in any order. The tar is
 written under a temporary name beside the output and renamed only when complete: on any
-failure nothing appears at the output path.
+failure nothing appears at the output path. For standard output (`output=None`) the tar
+is built the same way in TMPDIR and sent once complete, so a reader (`| docker load`)
+never sees part of an image.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
+import sys
 import tarfile
 import tempfile
 import threading
@@ -41,16 +45,21 @@ def familiar(ref: Reference) -> str:
 
 
 class DockerTarSink:
-    """Writes the tar for `output`; `finish()` completes and renames it. With `docker`
-    False it is a plain OCI archive (no manifest.json or repositories)."""
+    """Writes the tar for `output` (None: standard output); `finish()` completes and
+    renames (or sends) it. With `docker` False it is a plain OCI archive (no manifest.json
+    or repositories)."""
 
     registry: str | None = None
     repository = ""
 
-    def __init__(self, output: Path, *, docker: bool = True,
+    def __init__(self, output: Path | None, *, docker: bool = True,
                  stored: Action = Action.DOWNLOADED) -> None:
         self.output, self.docker, self.stored = output, docker, stored
-        fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
+        if output is None:
+            fd, tmp = tempfile.mkstemp(prefix="freight-stdout-", suffix=".tar")
+        else:
+            fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp",
+                                       dir=output.parent)
         self._fd: int | None = fd
         self._tmp = Path(tmp)
         self._end = 0  # where the next member goes
@@ -112,7 +121,7 @@ class DockerTarSink:
         try:
             missing = set(self._places) - self._done
             if missing:
-                raise FreightError(f"{len(missing)} blob(s) of {self.output} were not "
+                raise FreightError(f"{len(missing)} blob(s) of {self.name} were not "
                                    "completely written")
             self._small("oci-layout", LAYOUT_HEADER + b"\n")
             self._small("index.json", Index.build(mt.OCI_INDEX, root_entries(self.tagged)).raw)
@@ -121,11 +130,18 @@ class DockerTarSink:
             end = -(-(self._end + 2 * BLOCK) // RECORD) * RECORD
             assert self._fd is not None
             os.ftruncate(self._fd, end)  # the zero blocks: the file reads zeros past _end
+            if self.output is None:
+                send_to_stdout(self._fd, end)
             os.close(self._fd)
             self._fd = None
-            os.replace(self._tmp, self.output)
+            if self.output is not None:
+                os.replace(self._tmp, self.output)
         finally:
             self.abort()
+
+    @property
+    def name(self) -> str:
+        return str(self.output) if self.output is not None else "standard output"
 
     def abort(self) -> None:
         """Remove the unfinished tar (after `finish()`, only the file descriptor is left)."""
@@ -221,3 +237,26 @@ def _info(name: str, size: int) -> tarfile.TarInfo:
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     return info
+
+
+def send_to_stdout(fd: int, size: int) -> None:
+    """The first `size` bytes of the file `fd` to standard output (sendfile where the OS
+    can). A reader that stops early (`| head`) is an error: the tar did not arrive whole."""
+    sys.stdout.flush()
+    out, offset = sys.stdout.fileno(), 0
+    try:
+        while offset < size:
+            try:
+                sent = os.sendfile(out, fd, offset, size - offset)
+            except OSError as exc:
+                if exc.errno not in (errno.EINVAL, errno.ENOSYS):
+                    raise
+                sent = os.write(out, os.pread(fd, min(READ_BLOCK, size - offset), offset))
+            if not sent:
+                break
+            offset += sent
+    except BrokenPipeError:
+        # Python would complain again when it flushes stdout at exit: point it elsewhere
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out)
+        raise UsageError("standard output was closed before the whole tar was written "
+                         "(the reading command stopped)") from None
