@@ -44,12 +44,13 @@ class TlsFiles:
         return section
 
 
-def make_tls(directory: Path, *, mutual: bool = False) -> TlsFiles:
-    """A CA and a server certificate for 127.0.0.1/localhost; with ``mutual``, a client CA
-    and a client certificate it issued."""
+def make_tls(directory: Path, *, mutual: bool = False,
+             names: tuple[str, ...] = ("127.0.0.1", "localhost")) -> TlsFiles:
+    """A CA and a server certificate for `names`; with ``mutual``, a client CA and a
+    client certificate it issued."""
     directory.mkdir(parents=True, exist_ok=True)
     ca = trustme.CA()
-    server = ca.issue_cert("127.0.0.1", "localhost")
+    server = ca.issue_cert(*names)
     ca.cert_pem.write_to_path(str(directory / "ca.crt"))
     server.cert_chain_pems[0].write_to_path(str(directory / "server.crt"))
     server.private_key_pem.write_to_path(str(directory / "server.key"))

@@ -31,6 +31,8 @@ from freight.transport import credentials as creds
 from freight.transport import log
 from freight.transport.auth import Credentials, RegistryAuth
 from freight.transport.capped import MAX_BODY, CappedTransport
+from freight.transport.log import redact_url
+from freight.transport.proxy import environment_proxies, proxy_for, routed
 from freight.transport.retry import NO_RETRY, RETRYABLE_STATUS, RetryPolicy
 from freight.transport.scheme import remember, speaks_tls, split_host
 from freight.transport.tls import (
@@ -87,6 +89,9 @@ class RegistryClient:
         HTTPS. The answer is probed once per host per process (transport/scheme.py)."""
         if not self._auto_scheme:
             return False
+        name, port = split_host(self.host)
+        if proxy_for("https", name, port, environment_proxies()) is not None:
+            return False  # reached through a proxy: no direct probe, HTTPS as elsewhere
         tls = speaks_tls(self.host)
         return is_loopback(self.host) if tls is None else not tls
 
@@ -97,15 +102,20 @@ class RegistryClient:
         timeout = httpx.Timeout(IO_TIMEOUT, connect=CONNECT_TIMEOUT)
         limits = httpx.Limits(max_connections=self._max_connections,
                               max_keepalive_connections=self._max_connections)
+        proxies = environment_proxies()
+        url = httpx.URL(self.base)
+        self.proxy = proxy_for(url.scheme, url.host, url.port, proxies)
+
+        def verifying(context: ssl.SSLContext) -> httpx.BaseTransport:
+            return routed(lambda proxy: httpx.HTTPTransport(verify=context, limits=limits,
+                                                            proxy=proxy), proxies)
+
         if self.plain_http:  # TLS only if a token server or a redirect needs it
-            transport: httpx.BaseTransport = httpx.HTTPTransport(
-                verify=plain_http_context(), limits=limits)
-            tls: httpx.BaseTransport = LazyTLSTransport(
-                lambda: httpx.HTTPTransport(verify=default_context(), limits=limits))
+            transport = verifying(plain_http_context())
+            tls: httpx.BaseTransport = LazyTLSTransport(lambda: verifying(default_context()))
         else:
-            context = ssl_context(self.host, insecure=insecure, ca_cert=ca_cert,
-                                  client_cert=client_cert)
-            transport = tls = httpx.HTTPTransport(verify=context, limits=limits)
+            transport = tls = verifying(ssl_context(self.host, insecure=insecure,
+                                                    ca_cert=ca_cert, client_cert=client_cert))
         options: dict[str, Any] = {
             "timeout": timeout, "headers": {"User-Agent": USER_AGENT},
             "transport": CappedTransport(transport),
@@ -153,7 +163,7 @@ class RegistryClient:
                                              extensions={MAX_BODY: max_body})
             except httpx.HTTPError as exc:
                 self._check_not_tls(exc)
-                if not _retryable(exc, self.host) or not resend_after_cut \
+                if not _retryable(exc, self._first_hop()) or not resend_after_cut \
                         or not budget.failed():
                     raise self._network_error(exc, what) from None
                 continue
@@ -175,6 +185,10 @@ class RegistryClient:
                 raise NetworkError(f"{self.host} speaks HTTPS, but freight spoke plain HTTP "
                                    "to it: drop --plain-http")
             raise self.error_for(response, what)
+
+    def _first_hop(self) -> str:
+        """The host a connection goes to first: the proxy's, or the registry's."""
+        return httpx.URL(self.proxy).netloc.decode() if self.proxy else self.host
 
     def _check_not_tls(self, exc: httpx.HTTPError) -> None:
         """Plain HTTP that a registry never answered: a TLS server hangs up on it (uvicorn
@@ -223,6 +237,9 @@ class RegistryClient:
 
     def _network_error(self, exc: httpx.HTTPError, what: str) -> NetworkError:
         doing = f" while {what}" if what else ""
+        if self.proxy is not None:
+            doing += f" (through the proxy {redact_url(httpx.URL(self.proxy))}; NO_PROXY " \
+                     "lists hosts to reach direct)"
         text = str(exc) or type(exc).__name__
         if _is_tls(exc):
             return NetworkError(f"TLS error talking to {self.host}{doing}: {self._tls_hint(exc)}")
@@ -291,8 +308,9 @@ class RegistryClient:
 
 def _retryable(exc: httpx.HTTPError, host: str) -> bool:
     """Connection trouble is worth another try; TLS misconfiguration, bad URLs, a name that
-    does not resolve and a refused connection on this machine are not (nothing is listening
-    there, and nothing will be in the next few seconds: fail at once, not after 15 s)."""
+    does not resolve and a refused connection on this machine (`host`: the registry, or
+    the proxy in between) are not (nothing is listening there, and nothing will be in the
+    next few seconds: fail at once, not after 15 s)."""
     if not isinstance(exc, httpx.TransportError) or isinstance(exc, httpx.UnsupportedProtocol):
         return False
     if _cause(exc, socket.gaierror) is not None:
