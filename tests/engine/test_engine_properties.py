@@ -1,29 +1,28 @@
 """The engine finishes, whatever the image: a property test over generated images.
 
-Each example builds an archive (docker legacy format with symlinked duplicates, or an OCI
-layout) of 1 to 10 layers of random sizes, duplicates anywhere, layers uncompressed, gzip or
-zstd; puts some of them at the registry (same repository: skipped) or in the cache (another
-repository: mounted) first; then pushes it with every compression setting, 1 to 8 jobs,
-streaming on or off, to an embedded registry in this process. A push that has not finished
-within DEADLINE seconds fails the test with every thread's stack (a hang is a failure, not
-a stuck CI); what the registry then holds must verify against the config's diff_ids.
+Each example builds an archive with freight.testing (docker legacy format with symlinked
+duplicates, or an OCI layout) of 1 to 10 layers of random sizes, duplicates anywhere,
+layers uncompressed, gzip or zstd; puts some of them at the registry (same repository:
+skipped) or in the cache (another repository: mounted) first; then pushes it with every
+compression setting, 1 to 8 jobs, streaming on or off, to an embedded registry in this
+process. A push that has not finished within DEADLINE seconds fails the test with every
+thread's stack (a hang is a failure, not a stuck CI); what the registry then holds must
+verify against the config's diff_ids.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import sys
-import tarfile
 import threading
 import traceback
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -33,6 +32,8 @@ from hypothesis import strategies as st
 
 import freight
 from freight.convert import SETTINGS
+from freight.testing import ImageSpec, write_images
+from freight.testing.layers import Compression, random_layer
 
 DEADLINE = float(os.environ.get("FREIGHT_PROPERTY_DEADLINE", "120"))  # seconds; a push takes < 1
 EXAMPLES = int(os.environ.get("FREIGHT_PROPERTY_EXAMPLES", "30"))
@@ -45,103 +46,30 @@ class LayerSpec:
     compression: str  # "tar", "gzip", "zstd" as stored in the archive
 
 
-def pattern(content: int, size: int) -> bytes:
-    return (hashlib.sha256(str(content).encode()).digest() * (size // 32 + 1))[:size]
+def _spec(specs: list[LayerSpec], tags: tuple[str, ...]) -> tuple[ImageSpec, list[Compression]]:
+    """The image `specs` describe, for freight.testing: equal `content`, equal layer."""
+    layers = [random_layer(s.size, seed=s.content) for s in specs]
+    kinds = [cast(Compression, "none" if s.compression == "tar" else s.compression)
+             for s in specs]
+    return ImageSpec(layers, tags), kinds
 
 
-def layer_tar(content: int, size: int,
-              data: Callable[[int, int], bytes] = pattern) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        info = tarfile.TarInfo(f"layer-{content}")
-        info.size, info.mtime = size, 0
-        tar.addfile(info, io.BytesIO(data(content, size)))
-    return out.getvalue()
+def docker_archive(path: Path, specs: list[LayerSpec], tag: str) -> list[str]:
+    """A legacy `docker save` archive of `prop/app:TAG` (a repeated layer is a symlink, as
+    docker writes it); returns the config's diff_ids."""
+    image, kinds = _spec(specs, (f"prop/app:{tag}",))
+    return list(write_images(path, [image], format="docker", compression=kinds).image.diff_ids)
 
 
-def compress(data: bytes, compression: str) -> bytes:
-    if compression == "gzip":
-        c = zlib.compressobj(1, zlib.DEFLATED, 31)
-        return c.compress(data) + c.flush()
-    if compression == "zstd":
-        return zstandard.ZstdCompressor().compress(data)
-    return data
+def oci_layout(root: Path, specs: list[LayerSpec], tag: str) -> list[str]:
+    """An OCI image layout directory whose image has the ref.name `tag`; returns the
+    config's diff_ids."""
+    image, kinds = _spec(specs, (tag,))
+    return list(write_images(root, [image], format="oci", compression=kinds).image.diff_ids)
 
 
 def sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    tar.addfile(info, io.BytesIO(data))
-
-
-def docker_archive(path: Path, specs: list[LayerSpec], tag: str,
-                   data: Callable[[int, int], bytes] = pattern) -> list[str]:
-    """A legacy `docker save` archive; returns the config's diff_ids."""
-    plain = [layer_tar(s.content, s.size, data) for s in specs]
-    diff_ids = [sha(p) for p in plain]
-    config = json.dumps({"architecture": "amd64", "os": "linux",
-                         "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
-    names, seen = [], {}
-    with tarfile.open(path, "w") as tar:
-        _add(tar, hashlib.sha256(config).hexdigest() + ".json", config)
-        for i, (spec, data) in enumerate(zip(specs, plain, strict=True)):
-            name = f"{i:064d}/layer.tar"
-            if spec.content in seen:  # docker's duplicate: a relative symlink
-                link = tarfile.TarInfo(name)
-                link.type, link.linkname = tarfile.SYMTYPE, f"../{seen[spec.content]}"
-                tar.addfile(link)
-            else:
-                _add(tar, name, compress(data, spec.compression))
-                seen[spec.content] = name
-            names.append(name)
-        entry = {"Config": hashlib.sha256(config).hexdigest() + ".json",
-                 "RepoTags": [f"prop/app:{tag}"], "Layers": names}
-        _add(tar, "manifest.json", json.dumps([entry]).encode())
-    return diff_ids
-
-
-LAYER_TYPES = {"tar": "application/vnd.oci.image.layer.v1.tar",
-               "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
-               "zstd": "application/vnd.oci.image.layer.v1.tar+zstd"}
-
-
-def oci_layout(root: Path, specs: list[LayerSpec], tag: str) -> list[str]:
-    """An OCI image layout directory; returns the config's diff_ids."""
-    blobs = root / "blobs" / "sha256"
-    blobs.mkdir(parents=True)
-
-    def put(data: bytes) -> str:
-        digest = sha(data)
-        (blobs / digest.split(":")[1]).write_bytes(data)
-        return digest
-
-    plain = [layer_tar(s.content, s.size) for s in specs]
-    diff_ids = [sha(p) for p in plain]
-    stored: dict[int, bytes] = {}
-    layers = []
-    for spec, data in zip(specs, plain, strict=True):
-        blob = stored.setdefault(spec.content, compress(data, spec.compression))
-        kind = next(k for k, v in stored.items() if v is blob)
-        compression = next(s.compression for s in specs if s.content == kind)
-        layers.append({"mediaType": LAYER_TYPES[compression], "digest": put(blob),
-                       "size": len(blob)})
-    config = json.dumps({"architecture": "amd64", "os": "linux",
-                         "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
-    manifest = json.dumps({"schemaVersion": 2,
-                           "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                      "digest": put(config), "size": len(config)},
-                           "layers": layers}).encode()
-    index = {"schemaVersion": 2, "manifests": [{
-        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": put(manifest),
-        "size": len(manifest), "annotations": {"org.opencontainers.image.ref.name": tag}}]}
-    (root / "index.json").write_text(json.dumps(index))
-    (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
-    return diff_ids
 
 
 def run_with_deadline(fn: Callable[[], Any]) -> Any:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
 import signal
 import subprocess
 import threading
@@ -80,9 +79,8 @@ def slow(registry: str) -> Iterator[RegistryProxy]:
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("signals-archive") / "big.tar"
-    noise = random.Random(7)  # incompressible, so compressing and sending take their time
-    docker_archive(path, [LayerSpec(i, LAYER, "tar") for i in range(5)], "v1",
-                   data=lambda content, size: noise.randbytes(size))
+    # random bytes: incompressible, so compressing and sending take their time
+    docker_archive(path, [LayerSpec(i, LAYER, "tar") for i in range(5)], "v1")
     return path
 
 
