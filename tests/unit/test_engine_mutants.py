@@ -350,3 +350,21 @@ def test_distinct_blobs_in_first_seen_order() -> None:
     assert plan.distinct_blobs(steps) == [CONFIG, a, b]
     bare = Blob(mt.DOCKER_LAYER, 1, lambda: io.BytesIO(b""))
     assert plan.blob_key(bare) is bare and plan.blob_key(a) == a.digest
+
+
+def test_two_images_never_get_one_name(registry: Registry, tmp_path: Path) -> None:
+    """Two images whose tags meet in one repository (`a/app:1` and `b/app:1` pushed into
+    REGISTRY/repo) would leave only the second: refused before anything is sent. The same
+    image twice, or images keeping their own names, are fine."""
+    two = random_image(tmp_path / "two.tar", layers=1, seed=31, images=2)
+    with pytest.raises(freight.UsageError, match="would both be written as"):
+        freight.push(two.path, f"{registry.host}/clash/repo")
+    reply = httpx.get(f"{registry.url}/v2/clash/repo/tags/list", timeout=10)
+    assert reply.status_code == 404  # nothing was sent, not even a blob under that name
+    # another archive with a different image under one of the same names
+    other = random_image(tmp_path / "other.tar", layers=1, seed=32, tags=["random/image-1:1"])
+    with pytest.raises(freight.UsageError, match="random/image-1:1 would both be written"):
+        freight.transfer([str(two.path), str(other.path)], registry.host)
+    assert len(freight.push(two.path, registry.host)) == 2  # each its own repository
+    again = freight.transfer([str(other.path), str(other.path)], f"{registry.host}/same/one")
+    assert {r.digest for r in again} == {again[0].digest}  # one image twice: one name, fine

@@ -219,11 +219,29 @@ def _one(engine: Engine, destination: Destination, placement: Placement,
 
 
 def _check_names(destination: Destination, images: list[SourceImage]) -> None:
+    """Refuse, before anything is sent, names that two different images would both get:
+    the second would silently replace the first (`a/app:1` and `b/app:1` pushed into one
+    repository, or two archives with the same tag)."""
     location = destination.location
     if isinstance(location, RegistryLocation) and location.reference is not None \
             and location.reference.tag and len(images) > 1:
         raise UsageError(f"the source holds {len(images)} images; pick one with --image, or "
                          "give a repository without a tag (or a bare registry) for them all")
+    taken: dict[str, SourceImage] = {}
+    for img in images:
+        for placement in destination.placements(img):
+            for name in placement.names:
+                first = taken.setdefault(str(name), img)
+                if first is not img and _identity(first) != _identity(img):
+                    raise UsageError(
+                        f"{first.label} and {img.label} would both be written as {name}, "
+                        "the second replacing the first: give a bare registry (each image "
+                        "keeps its own name), or pick one with --image")
+
+
+def _identity(img: SourceImage) -> object:
+    """What makes two images the same image: the manifest, else the config."""
+    return img.root_digest or img.image_id or id(img)
 
 
 def default_compression(destination: Destination, opened: list[OpenedSource]) -> str:
