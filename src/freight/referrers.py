@@ -11,6 +11,7 @@ own referrers are found the same way (a signature of an SBOM), to `MAX_DEPTH`.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,9 @@ __all__ = ["API", "COSIGN", "COSIGN_SUFFIXES", "MAX_DEPTH", "TAG_SCHEMA", "Finde
 
 MAX_DEPTH = 8  # referrers of referrers; deeper chains are a loop or an abuse
 MAX_PAGES = 1000  # referrers API pages for one subject before we call it a loop
+# requests in flight for one subject: its list and cosign's three tags, so a registry far
+# away costs one round trip there, not four in a row
+LOOKUPS = 4
 API, TAG_SCHEMA, COSIGN = "api", "tag-schema", "cosign"  # how a referrer was found
 
 
@@ -95,16 +99,23 @@ class Finder:
         self.store = RegistryStore(self.client, self.repository)
 
     def find(self, subject: Digest, *, depth: int = 0) -> Listing:
-        """Every referrer of `subject` (and theirs, when recursive)."""
-        descriptors, index = self._listed(subject)
-        found = [Referrer(d, artifact_type(d), API if self._api else TAG_SCHEMA)
-                 for d in descriptors]
-        found += self._cosign(subject)
-        if self.artifact_type and depth == 0:
-            found = [r for r in found if r.artifact_type == self.artifact_type]
-        if self.recursive and depth < MAX_DEPTH:
-            found = [Referrer(r.descriptor, r.artifact_type, r.via, r.tag,
-                              self.find(r.descriptor.digest, depth=depth + 1)) for r in found]
+        """Every referrer of `subject` (and theirs, when recursive). The look-ups of one
+        subject (its list, cosign's tags) and of its referrers' own go at once: each is a
+        request that ends, and none waits for another."""
+        with ThreadPoolExecutor(LOOKUPS, thread_name_prefix="referrers") as pool:
+            listed = pool.submit(self._listed, subject)
+            cosign = [pool.submit(self._cosign_tag, subject, s) for s in COSIGN_SUFFIXES]
+            descriptors, index = listed.result()
+            found = [Referrer(d, artifact_type(d), API if self._api else TAG_SCHEMA)
+                     for d in descriptors]
+            found += [r for r in (f.result() for f in cosign) if r is not None]
+            if self.artifact_type and depth == 0:
+                found = [r for r in found if r.artifact_type == self.artifact_type]
+            if self.recursive and depth < MAX_DEPTH:
+                children = list(pool.map(lambda r: self.find(r.descriptor.digest,
+                                                             depth=depth + 1), found))
+                found = [Referrer(r.descriptor, r.artifact_type, r.via, r.tag, below)
+                         for r, below in zip(found, children, strict=True)]
         return Listing(subject, tuple(found), index, bool(self._api))
 
     def _listed(self, subject: Digest) -> tuple[list[Descriptor], Found | None]:
@@ -167,15 +178,13 @@ class Finder:
             return [], None  # not a referrers index: an ordinary tag that looks like one
         return list(Index.parse(raw, kind, f"referrers tag {tag}").manifests), found
 
-    def _cosign(self, subject: Digest) -> list[Referrer]:
-        out = []
-        for suffix in COSIGN_SUFFIXES:
-            tag = cosign_tag(subject, suffix)
-            found = self._head(tag)
-            if found is not None:
-                desc = Descriptor(found.media_type, found.digest, found.size)
-                out.append(Referrer(desc, f"cosign{suffix}", COSIGN, tag))
-        return out
+    def _cosign_tag(self, subject: Digest, suffix: str) -> Referrer | None:
+        tag = cosign_tag(subject, suffix)
+        found = self._head(tag)
+        if found is None:
+            return None
+        desc = Descriptor(found.media_type, found.digest, found.size)
+        return Referrer(desc, f"cosign{suffix}", COSIGN, tag)
 
 
 def artifact_type(desc: Descriptor) -> str:

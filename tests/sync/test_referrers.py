@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -11,8 +13,10 @@ from freight.artifacts import attach
 from freight.referrers import find_referrers, is_referrer_tag
 from freight.sync.copying import copy_with_referrers
 from support import cosign
+from support.faults import Fault, Reply, RequestInfo
 from support.freightcli import run_isolated as run
 from support.kinds import both_kinds
+from support.proxy import RegistryProxy
 from support.synthreg import push_image, push_index
 
 pytestmark = pytest.mark.integration
@@ -154,3 +158,37 @@ def test_helm_chart_and_refused_file_names(registry, http, tmp_path: Path) -> No
     refused = run("artifact", "pull", f"{registry.host}/charts/evil:2", str(tmp_path / "o"))
     assert refused.returncode == 3 and "not a plain file name" in refused.stderr
     assert not (tmp_path / "escape").exists()
+
+
+class _Overlap(Fault):
+    """Holds each referrer look-up a moment and records how many were in flight at once."""
+
+    def __init__(self) -> None:
+        self.lock, self.now, self.most = threading.Lock(), 0, 0
+
+    def before(self, request: RequestInfo) -> Reply | None:
+        if "/manifests/sha256-" not in request.path and "/referrers/" not in request.path:
+            return None
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        time.sleep(0.2)  # the overlap, not a timing check: requests sent at once meet here
+        with self.lock:
+            self.now -= 1
+        return None
+
+
+def test_the_look_ups_of_one_image_go_at_once(registry, http) -> None:
+    """A registry far away should cost one round trip per image, not one per possible
+    referrer tag: the list and cosign's three tags are asked for together."""
+    signed = push_image(http(registry.host), "overlap/app", "v1", ["base"])
+    cosign.sign_tag(http(registry.host), "overlap/app", signed.digest, cosign.Keys.make())
+    proxy = RegistryProxy(registry.host).start()
+    overlap = _Overlap()
+    proxy.faults.append(overlap)
+    try:
+        found = find_referrers(f"{proxy.host}/overlap/app@{signed.digest}")
+    finally:
+        proxy.stop()
+    assert [r.via for r in found.referrers] == ["cosign"]
+    assert overlap.most >= 3, overlap.most

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -50,6 +51,7 @@ from freight.transport.client import RegistryClient
 # manifest on a registry without the referrers API): one image from a repository of
 # thousands of tags should not page through them
 TAG_HEADS = 4
+PLATFORM_LOOKUPS = 4  # platforms of an index whose referrers are looked up at once
 
 
 def subjects(node: Node) -> list[Digest]:
@@ -106,9 +108,10 @@ class CarryReferrers:
         root = item.image.root_digest
         if root is None:
             return
-        listings = [found for found in (side.listing(item.image, subject)
-                                        for subject in subjects(item.image.root))
-                    if found.referrers]
+        wanted = subjects(item.image.root)
+        with ThreadPoolExecutor(PLATFORM_LOOKUPS, thread_name_prefix="referrers") as pool:
+            listings = [found for found in pool.map(
+                lambda subject: side.listing(item.image, subject), wanted) if found.referrers]
         if not listings:
             return
         count = sum(1 for listing in listings for _ in listing.walk())
