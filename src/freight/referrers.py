@@ -10,9 +10,9 @@ own referrers are found the same way (a signature of an SBOM), to `MAX_DEPTH`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import httpx
@@ -21,6 +21,7 @@ from freight import mediatypes as mt
 from freight.digest import Digest
 from freight.distribution import urls
 from freight.distribution.headers import parse_next_link
+from freight.engine.workers import all_of
 from freight.errors import RegistryError
 from freight.manifest import Descriptor, Index, load_json
 from freight.referrer_tags import COSIGN_SUFFIXES, cosign_tag, is_referrer_tag, referrers_tag
@@ -102,20 +103,19 @@ class Finder:
         """Every referrer of `subject` (and theirs, when recursive). The look-ups of one
         subject (its list, cosign's tags) and of its referrers' own go at once: each is a
         request that ends, and none waits for another."""
-        with ThreadPoolExecutor(LOOKUPS, thread_name_prefix="referrers") as pool:
-            listed = pool.submit(self._listed, subject)
-            cosign = [pool.submit(self._cosign_tag, subject, s) for s in COSIGN_SUFFIXES]
-            descriptors, index = listed.result()
-            found = [Referrer(d, artifact_type(d), API if self._api else TAG_SCHEMA)
-                     for d in descriptors]
-            found += [r for r in (f.result() for f in cosign) if r is not None]
-            if self.artifact_type and depth == 0:
-                found = [r for r in found if r.artifact_type == self.artifact_type]
-            if self.recursive and depth < MAX_DEPTH:
-                children = list(pool.map(lambda r: self.find(r.descriptor.digest,
-                                                             depth=depth + 1), found))
-                found = [Referrer(r.descriptor, r.artifact_type, r.via, r.tag, below)
-                         for r, below in zip(found, children, strict=True)]
+        calls: list[Callable[[], Any]] = [partial(self._listed, subject)]
+        calls += [partial(self._cosign_tag, subject, suffix) for suffix in COSIGN_SUFFIXES]
+        (descriptors, index), *cosign = all_of(calls, at_once=LOOKUPS)
+        found = [Referrer(d, artifact_type(d), API if self._api else TAG_SCHEMA)
+                 for d in descriptors]
+        found += [r for r in cosign if r is not None]
+        if self.artifact_type and depth == 0:
+            found = [r for r in found if r.artifact_type == self.artifact_type]
+        if self.recursive and depth < MAX_DEPTH:
+            children = all_of([partial(self.find, r.descriptor.digest, depth=depth + 1)
+                               for r in found], at_once=LOOKUPS)
+            found = [Referrer(r.descriptor, r.artifact_type, r.via, r.tag, below)
+                     for r, below in zip(found, children, strict=True)]
         return Listing(subject, tuple(found), index, bool(self._api))
 
     def _listed(self, subject: Digest) -> tuple[list[Descriptor], Found | None]:

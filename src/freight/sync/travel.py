@@ -22,8 +22,8 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import BinaryIO
 
 from freight import mediatypes as mt
@@ -31,6 +31,7 @@ from freight.connect import Connection
 from freight.digest import Digest
 from freight.engine.destinations import Destination, LocalDestination, RegistryDestination
 from freight.engine.run import MovedImage
+from freight.engine.workers import all_of
 from freight.errors import FreightError, NotFound, SourceError
 from freight.locations import Kind, LocalLocation, Location, RegistryLocation
 from freight.manifest import Descriptor, Index, load_json
@@ -108,10 +109,9 @@ class CarryReferrers:
         root = item.image.root_digest
         if root is None:
             return
-        wanted = subjects(item.image.root)
-        with ThreadPoolExecutor(PLATFORM_LOOKUPS, thread_name_prefix="referrers") as pool:
-            listings = [found for found in pool.map(
-                lambda subject: side.listing(item.image, subject), wanted) if found.referrers]
+        found = all_of([partial(side.listing, item.image, subject)
+                        for subject in subjects(item.image.root)], at_once=PLATFORM_LOOKUPS)
+        listings = [listing for listing in found if listing.referrers]
         if not listings:
             return
         count = sum(1 for listing in listings for _ in listing.walk())
