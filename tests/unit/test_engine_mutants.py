@@ -245,6 +245,15 @@ def test_a_dry_run_plans_and_sends_nothing(registry: Registry, tmp_path: Path) -
     assert _actions(result) == [Action.PLANNED] * 2
     assert not [r for r in registry.requests()[before:] if r["method"] in ("POST", "PUT",
                                                                            "PATCH")]
+    freight.push(made.path, registry.reference("engine/dry-first", "v1"))
+    before = len(registry.requests())
+    (again,) = freight.push(made.path, registry.reference("engine/dry-other", "v1"),
+                            dry_run=True)
+    assert _actions(again) == [Action.MOUNTED] * 2  # as the real push will: from dry-first
+    assert not [r for r in registry.requests()[before:] if r["method"] in ("POST", "PUT",
+                                                                           "PATCH")]
+    (real,) = freight.push(made.path, registry.reference("engine/dry-other", "v1"))
+    assert _actions(real) == [Action.MOUNTED] * 2
 
 
 # --- the planner, no I/O --------------------------------------------------------------------

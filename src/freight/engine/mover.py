@@ -50,7 +50,9 @@ class Mover:
             return self._locks.setdefault(_key(sink, digest), threading.Lock())
 
     def reuse(self, sink: Sink, digest: Digest, what: str, *, mount: bool = True) -> Action | None:
-        """SKIPPED if the sink holds the blob, MOUNTED if a mount worked, else None."""
+        """SKIPPED if the sink holds the blob, MOUNTED if a mount worked, else None. Without
+        `mount` (a dry run), MOUNTED where the cache knows another repository of the same
+        registry that holds the blob (the real run mounts from there, or else uploads)."""
         with self._lock(sink, digest):
             return self._reuse(sink, digest, what, mount=mount)
 
@@ -68,7 +70,11 @@ class Mover:
                 return Action.SKIPPED
             with self._guard:
                 self._missing.add(key)
-        for other in self._locations(sink, digest) if mount and not refused else ():
+        if not mount:  # a dry run tries no mount (that would write); the cache says if one would
+            elsewhere = not refused and any(o != sink.repository
+                                            for o in self._locations(sink, digest))
+            return Action.MOUNTED if elsewhere else None
+        for other in self._locations(sink, digest) if not refused else ():
             if other != sink.repository:
                 if sink.mount(digest, other):
                     self._remember(sink, digest)
