@@ -259,6 +259,38 @@ def test_request_body_limit_falls_back_to_chunks(registry: Registry, proxy: Regi
     assert accepted and all(e.request_bytes <= 10 * MB for e in accepted)
 
 
+class WantsPatch(Fault):
+    """An older Artifactory (RTFACT-19344): a PUT that carries the blob's bytes is answered
+    404 BLOB_UNKNOWN; the bytes must come in a PATCH, then an empty PUT closes."""
+
+    def __init__(self) -> None:
+        self.refused = 0
+        self._lock = threading.Lock()
+
+    def before(self, request: RequestInfo) -> Reply | None:
+        if not is_close(request) or not request.content_length:
+            return None
+        with self._lock:
+            self.refused += 1
+        body = b'{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]}'
+        return Reply(404, body, {"Content-Type": "application/json"})
+
+
+def test_a_registry_that_wants_patch_gets_it(registry: Registry, proxy: RegistryProxy,
+                                             image: ImageSet, clean_digest: str,
+                                             dirs: UserDirs) -> None:
+    """One refused whole-blob PUT, then every blob goes as PATCH + empty PUT (docker's
+    way), which such a registry takes."""
+    wants = WantsPatch()
+    proxy.faults.append(wants)
+    run = push(image, proxy.host, "faults/wants-patch", dirs, "--jobs", "1")
+    assert digest_of(run) == clean_digest
+    assert wants.refused == 1  # learnt once for the repository, not once per blob
+    assert_complete(registry, "faults/wants-patch", image)
+    patches = [e for e in proxy.exchanges if e.kind == "upload" and e.method == "PATCH"]
+    assert len(patches) == len(image.image.layer_sizes) + 1  # the config and each layer
+
+
 def test_416_resyncs_from_the_registry_range(registry: Registry, proxy: RegistryProxy,
                                              image: ImageSet, clean_digest: str,
                                              dirs: UserDirs) -> None:

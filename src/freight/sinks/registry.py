@@ -2,8 +2,10 @@
 
 Uploads follow protocol.md §2: POST then one PUT by default; chunked PATCH when asked
 (`chunk_size`), when the registry sets `OCI-Chunk-Min-Length`, or when a whole-blob PUT is
-refused as too large (413). Every `Location` is resolved against the URL that returned it,
-and `digest` is merged into its query (distribution/urls.py), never appended by hand.
+refused as too large (413); one PATCH per blob, then an empty PUT, when a registry answers
+a whole-blob PUT with 404 BLOB_UNKNOWN (older Artifactory wants the bytes in a PATCH).
+Every `Location` is resolved against the URL that returned it, and `digest` is merged into
+its query (distribution/urls.py), never appended by hand.
 
 Failures cost the failing request or chunk, never the whole image (§2.3 to §2.6): a 5xx/429
 answer is retried in place (the client honours Retry-After); after a cut connection or a
@@ -65,6 +67,9 @@ class RegistrySink:
         self.stream_layers = stream
         self.journal = journal or UploadJournal.default(client.host)
         self._min_chunk = 0  # OCI-Chunk-Min-Length, once the registry has said it
+        # the registry refused a whole-blob PUT as if its bytes had never come (Artifactory
+        # before 7: 404 BLOB_UNKNOWN, RTFACT-19344): send each blob in a PATCH, as docker does
+        self.wants_patch = False
         self._stats_lock = threading.Lock()
         self._opened: dict[Digest, str] = {}  # sessions a refused mount opened, per blob
         self.bytes_sent = 0  # blob bytes put on the wire, re-sent ones included
@@ -220,6 +225,8 @@ class _Upload:
         self.url = session or self._resume() or self.sink.start()
         # after the session opened: the first POST is where the registry tells its minimum
         self.chunk = self._chunk_size(self.sink.chunk_size) or self.chunk
+        if self.chunk is None and self.sink.wants_patch:
+            self.chunk = max(self.source.size, 1)  # the whole blob in one PATCH
         try:
             self._loop()
         except DigestMismatch:
@@ -281,6 +288,10 @@ class _Upload:
             self._resync(exc)
         elif exc.status == 416:
             self._resync(exc)
+        elif exc.code == "BLOB_UNKNOWN" and self.chunk is None:  # the whole PUT refused
+            self.sink.wants_patch = True
+            self.chunk = max(self.source.size, 1)
+            self._restart(exc)
         elif exc.code in LOST_CODES or exc.status == 404:
             self._restart(exc)
         else:
