@@ -192,3 +192,38 @@ def test_the_look_ups_of_one_image_go_at_once(registry, http) -> None:
         proxy.stop()
     assert [r.via for r in found.referrers] == ["cosign"]
     assert overlap.most >= 3, overlap.most
+
+
+class _ForbiddenHeads(Fault):
+    """Artifactory's way (RTFACT-13797): a HEAD of a manifest is answered 403, no body."""
+
+    def before(self, request: RequestInfo) -> Reply | None:
+        if request.method == "HEAD" and request.kind == "manifest":
+            return Reply(403)
+        return None
+
+
+def test_manifest_heads_answered_403_are_asked_again(registry_factory, http,
+                                                     tmp_path: Path) -> None:
+    """A registry that answers every manifest HEAD with 403 is asked with a GET instead:
+    signatures are found there and copied to it, and a sync to it works."""
+    a, b = registry_factory(name="a").host, registry_factory(name="b").host
+    signed = push_image(http(a), "app", "v1", ["base"])
+    keys = cosign.Keys.make()
+    cosign.sign_tag(http(a), "app", signed.digest, keys)
+    forbid_a, forbid_b = RegistryProxy(a).start(), RegistryProxy(b).start()
+    for proxy in (forbid_a, forbid_b):
+        proxy.faults.append(_ForbiddenHeads())
+    try:
+        done = run("copy", f"{forbid_a.host}/app:v1", f"{forbid_b.host}/copied/app:v1", "-q")
+        assert done.returncode == 0, done.stderr
+        config = tmp_path / "sync.json"
+        config.write_text(json.dumps({"destination": forbid_b.host, "sync": [
+            {"source": f"{forbid_a.host}/app", "tags": ["v1"]}]}))
+        synced = run("sync", str(config))
+        assert synced.returncode == 0, synced.stderr
+    finally:
+        forbid_a.stop()
+        forbid_b.stop()
+    for repo in ("copied/app", "app"):
+        assert cosign.verified_signatures(http(b), repo, signed.digest, keys.public) == 1, repo

@@ -100,14 +100,20 @@ class RegistryStore:
         client.auth.want(f"repository:{repository}:{'pull,push' if push else 'pull'}")
 
     def head_manifest(self, reference: str) -> Found | None:
+        """What `reference` names, or None. A 403 (Artifactory answers a HEAD of a missing
+        manifest so, RTFACT-13797) is asked again with a GET, whose body says which it is:
+        missing (None), or a real refusal (AuthError)."""
         reply = self.client.request("HEAD", urls.manifest_path(self.repository, reference),
-                                    ok=(200, 404), headers={"Accept": ACCEPT},
+                                    ok=(200, 403, 404), headers={"Accept": ACCEPT},
                                     what=f"checking {self.name}:{reference}")
         said = reply.headers.get("Docker-Content-Digest", "")
         if reply.status_code == 404:
             return None
-        if not Digest.is_valid(said):  # no digest in a HEAD: ask with a GET
-            raw, kind = self.get_manifest(reference)
+        if reply.status_code == 403 or not Digest.is_valid(said):  # ask with a GET
+            try:
+                raw, kind = self.get_manifest(reference)
+            except NotFound:
+                return None
             return Found(Digest.of(raw), kind, len(raw))
         kind = reply.headers.get("Content-Type", "").split(";")[0].strip()
         return Found(Digest.parse(said), kind, int(reply.headers.get("Content-Length") or 0))
