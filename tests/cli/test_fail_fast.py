@@ -228,3 +228,15 @@ def test_a_web_server_is_not_a_registry(freight: Run, web_server: str, tmp_path:
     assert "not a registry" in line or "is it a registry?" in line or \
         "not JSON" in line, line
     assert not (tmp_path / "out.tar").exists()
+
+
+def test_a_connection_ecr_cuts_says_to_create_the_repository() -> None:
+    """ECR closes the connection on a push to a repository that does not exist."""
+    import httpx
+
+    ecr = RegistryClient("123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+                         config_credentials=False)
+    message = str(ecr._network_error(httpx.RemoteProtocolError("peer closed"), "pushing"))
+    assert "create it first" in message and "plain-http" not in message
+    other = RegistryClient("registry.example.com", config_credentials=False)
+    assert "create it first" not in str(other._network_error(httpx.ReadError("reset"), ""))

@@ -248,7 +248,10 @@ class RegistryClient:
                                 "is the registry running and the address right?")
         if isinstance(exc, httpx.TimeoutException):
             return NetworkError(f"{self.host} timed out{doing}")
-        if isinstance(exc, httpx.RemoteProtocolError):
+        if _is_ecr(self.host):  # field-notes §5: ECR hangs up instead of answering 404
+            text += (" (ECR closes the connection when the repository does not exist: "
+                     "create it first, e.g. `aws ecr create-repository`)")
+        elif isinstance(exc, httpx.RemoteProtocolError):
             text += (" (if the registry speaks HTTPS, drop --plain-http)" if self.plain_http
                      else " (if the registry speaks plain HTTP, use --plain-http)")
         return NetworkError(f"connection to {self.host} failed{doing}: {text}")
@@ -304,6 +307,13 @@ class RegistryClient:
             return NotFound(message, status=status, code=code, detail=detail)
         return RegistryError(message, status=status, code=code, detail=detail,
                              retryable=retryable)
+
+
+def _is_ecr(host: str) -> bool:
+    """An AWS ECR registry (ACCOUNT.dkr.ecr.REGION.amazonaws.com[.cn])."""
+    name = split_host(host)[0]
+    return ".dkr.ecr." in name and (name.endswith(".amazonaws.com")
+                                    or name.endswith(".amazonaws.com.cn"))
 
 
 def _retryable(exc: httpx.HTTPError, host: str) -> bool:
