@@ -74,3 +74,21 @@ def test_a_layout_cannot_go_to_stdout(registry: Registry, tmp_path: Path) -> Non
     done = _freight(UserDirs.under(tmp_path), "pull", "--format", "oci", ref, "-")
     assert done.returncode == 2
     assert b"an OCI layout is a directory" in done.stderr and not done.stdout
+
+
+def test_a_stdout_without_a_descriptor_gets_the_tar_written(registry: Registry,
+                                                           tmp_path: Path) -> None:
+    """In process (a test runner, a notebook) standard output may have no file descriptor
+    for sendfile: the tar is written to it instead."""
+    import io
+
+    from click.testing import CliRunner
+
+    from freight.cli import main
+
+    ref = _pushed(registry, tmp_path, "inprocess")
+    run = CliRunner().invoke(main, ["pull", "-q", ref, "-"], catch_exceptions=False)
+    assert run.exit_code == 0, run.stderr
+    with tarfile.open(fileobj=io.BytesIO(run.stdout_bytes)) as tar:
+        assert {"index.json", "manifest.json"} <= set(tar.getnames())
+    assert ref in run.stderr

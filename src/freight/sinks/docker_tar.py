@@ -241,22 +241,39 @@ def _info(name: str, size: int) -> tarfile.TarInfo:
 
 def send_to_stdout(fd: int, size: int) -> None:
     """The first `size` bytes of the file `fd` to standard output (sendfile where the OS
-    can). A reader that stops early (`| head`) is an error: the tar did not arrive whole."""
+    can; a stream without a descriptor, as in a test runner, gets them written). A reader
+    that stops early (`| head`) is an error: the tar did not arrive whole."""
     sys.stdout.flush()
-    out, offset = sys.stdout.fileno(), 0
     try:
+        out: int | None = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        out = None
+    try:
+        offset = 0
         while offset < size:
-            try:
-                sent = os.sendfile(out, fd, offset, size - offset)
-            except OSError as exc:
-                if exc.errno not in (errno.EINVAL, errno.ENOSYS):
-                    raise
-                sent = os.write(out, os.pread(fd, min(READ_BLOCK, size - offset), offset))
+            sent = _send(fd, out, offset, size - offset)
             if not sent:
-                break
+                raise FreightError(f"the tar for standard output ended at byte {offset} of "
+                                   f"{size}")
             offset += sent
+        if out is None:
+            sys.stdout.buffer.flush()
     except BrokenPipeError:
-        # Python would complain again when it flushes stdout at exit: point it elsewhere
-        os.dup2(os.open(os.devnull, os.O_WRONLY), out)
+        if out is not None:  # Python would complain again when it flushes stdout at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), out)
         raise UsageError("standard output was closed before the whole tar was written "
                          "(the reading command stopped)") from None
+
+
+def _send(fd: int, out: int | None, offset: int, count: int) -> int:
+    if out is not None:
+        try:
+            return os.sendfile(out, fd, offset, count)
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.ENOSYS):  # no sendfile to that file
+                raise
+    block = os.pread(fd, min(READ_BLOCK, count), offset)
+    if out is None:
+        sys.stdout.buffer.write(block)
+        return len(block)
+    return os.write(out, block)
