@@ -28,15 +28,16 @@ from freight.referrer_tags import COSIGN_SUFFIXES, cosign_tag, is_referrer_tag, 
 from freight.sync.store import Found, RegistryStore
 from freight.transport.client import RegistryClient
 
-__all__ = ["API", "COSIGN", "COSIGN_SUFFIXES", "MAX_DEPTH", "TAG_SCHEMA", "Finder", "Listing",
-           "Referrer", "artifact_type", "cosign_tag", "descriptor_for", "find_referrers",
-           "is_referrer_tag", "referrers_tag"]
+__all__ = ["API", "COSIGN", "COSIGN_SUFFIXES", "MAX_DEPTH", "PLATFORM_LOOKUPS", "TAG_SCHEMA",
+           "Finder", "Listing", "Referrer", "artifact_type", "cosign_tag", "descriptor_for",
+           "find_referrers", "is_referrer_tag", "referrers_tag"]
 
 MAX_DEPTH = 8  # referrers of referrers; deeper chains are a loop or an abuse
 MAX_PAGES = 1000  # referrers API pages for one subject before we call it a loop
 # requests in flight for one subject: its list and cosign's three tags, so a registry far
 # away costs one round trip there, not four in a row
 LOOKUPS = 4
+PLATFORM_LOOKUPS = 4  # platforms of an index whose referrers are looked up at once
 API, TAG_SCHEMA, COSIGN = "api", "tag-schema", "cosign"  # how a referrer was found
 
 

@@ -15,15 +15,17 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from freight import mediatypes as mt
 from freight.connect import Connection
 from freight.digest import Digest
 from freight.distribution import urls
+from freight.engine.workers import all_of
 from freight.errors import FreightError, NotFound, UsageError
 from freight.manifest import Index, Platform
-from freight.referrers import Finder, Listing
+from freight.referrers import PLATFORM_LOOKUPS, Finder, Listing
 from freight.sources.listing import list_all
 from freight.sync.carry import carry
 from freight.sync.config import Config, Entry
@@ -286,8 +288,9 @@ def _sync_one(task: Task, target: Target, clients: Clients, options: Options,
             copy_tree(src, dst, digest, tag=task.tag, tally=tally, fetched=built)
     found_referrers = 0
     if options.referrers:
-        listings = [_referrers(task, clients, subject)
-                    for subject in [digest, *_platforms(src, digest, found, built)]]
+        subjects = [digest, *_platforms(src, digest, found, built)]
+        listings = all_of([partial(_referrers, task, clients, subject) for subject in subjects],
+                          at_once=PLATFORM_LOOKUPS)
         found_referrers = sum(1 for listing in listings for _ in listing.walk())
         carried = 0 if options.dry_run else \
             sum(carry(listing, src, dst, tally=tally) for listing in listings)

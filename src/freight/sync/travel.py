@@ -38,7 +38,7 @@ from freight.manifest import Descriptor, Index, load_json
 from freight.progress import Progress, Silent
 from freight.reference import Reference
 from freight.referrer_tags import is_referrer_tag
-from freight.referrers import Finder, Listing
+from freight.referrers import PLATFORM_LOOKUPS, Finder, Listing
 from freight.results import ImageResult
 from freight.sinks.docker_tar import DockerTarSink
 from freight.sinks.layout import LayoutSink
@@ -52,7 +52,6 @@ from freight.transport.client import RegistryClient
 # manifest on a registry without the referrers API): one image from a repository of
 # thousands of tags should not page through them
 TAG_HEADS = 4
-PLATFORM_LOOKUPS = 4  # platforms of an index whose referrers are looked up at once
 
 
 def subjects(node: Node) -> list[Digest]:
