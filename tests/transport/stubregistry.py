@@ -6,8 +6,9 @@ It keeps upload sessions in memory and behaves like distribution where that matt
 upload URL carries a `_state` that must be the newest one (older ones give 404
 BLOB_UPLOAD_INVALID), `Range` is `0-<size-1>` but `0-0` for 0 or 1 byte, a 416 carries no
 Location. `script` hooks may answer any request in its place (`CUT` hangs up without an
-answer), `rewrite` hooks may change any answer it gives. A second instance may share the
-sessions and serve as "another host" for `Location`s.
+answer; a `CUT_AFTER` header sends part of the body, then hangs up), `rewrite` hooks may
+change any answer it gives. A second instance may share the sessions and serve as "another
+host" for `Location`s.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ Answer = tuple[int, dict[str, str], bytes]
 Script = Callable[[Seen], Answer | None]
 Rewrite = Callable[[Seen, Answer], Answer]
 CUT: Answer = (0, {}, b"")  # a script answer: close the connection, answer nothing
+CUT_AFTER = "X-Stub-Cut-After"  # an answer header: send this many body bytes, then hang up
 
 
 @dataclass
@@ -197,13 +199,19 @@ def _handler(stub: StubRegistry) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return
+            cut = headers.get(CUT_AFTER)
             self.send_response(status)
             for name, value in headers.items():
-                self.send_header(name, value)
+                if name != CUT_AFTER:
+                    self.send_header(name, value)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             if self.command != "HEAD":
-                self.wfile.write(payload)
+                self.wfile.write(payload if cut is None else payload[:int(cut)])
+            if cut is not None:  # the body's Content-Length promised more: a broken download
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
 
         def _body(self) -> bytes:
             if self.headers.get("Transfer-Encoding", "").lower() != "chunked":

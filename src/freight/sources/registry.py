@@ -145,13 +145,15 @@ class RegistryReader:
         except httpx.HTTPError as exc:
             raise NetworkError(f"cannot download blob {digest} from {self.client.host}: "
                                f"{exc}") from None
-        if reply.status_code != (206 if offset else 200):
-            reply.close()
+        if reply.status_code == (206 if offset else 200):
+            return reply
+        try:  # the error is read from the body, so the reply is closed only after
             if offset and reply.status_code == 200:
                 raise NetworkError(f"{self.client.host} cannot resume a download (no Range "
                                    "support); run the command again")
             raise self.client.error_for(reply, f"downloading blob {digest.short}")
-        return reply
+        finally:
+            reply.close()
 
     def tags(self) -> list[str]:
         """Every tag of the repository, following `Link` pagination to the end."""
