@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -147,3 +150,57 @@ def test_bytes_go_out_as_they_are_written_not_at_the_end(tmp_path: Path) -> None
         stream.wrote(str(tmp_path / "spool"), 1010)
     assert stream.finish(Digest.of(b"q" * 1000 + b"r" * 10))
     assert bytes(sink.received) == b"q" * 1000 + b"r" * 10
+
+
+class RefusingSink(FakeSink):
+    """A registry that refuses to open the upload session (the POST fails)."""
+
+    def start(self) -> str:
+        raise NetworkError("connection refused")
+
+
+def test_a_session_never_opened_is_not_cancelled(tmp_path: Path) -> None:
+    """No POST answer, no URL: nothing to DELETE (and no DELETE to an empty URL)."""
+    sink = RefusingSink()
+    stream = SpoolStream(sink, lambda _: None)
+    data = _grow(stream, tmp_path / "spool", [b"z" * 10])
+    assert not stream.finish(Digest.of(data))
+    assert sink.cancelled == [] and sink.finished == []
+
+
+def test_wait_is_bounded_by_its_timeout(tmp_path: Path) -> None:
+    """The engine gives stuck sessions a bounded time to be cancelled, then goes on."""
+    sink = FakeSink()
+    sink.gate.clear()  # the PATCH never gets going
+    stream = SpoolStream(sink, lambda _: None)
+    stream.abort()
+    stream.wait(0.05)
+    assert not sink.cancelled  # still stuck: wait returned anyway
+    sink.gate.set()
+    stream.wait(10)
+    assert len(sink.cancelled) == 1
+
+
+def test_a_stuck_stream_does_not_keep_the_interpreter_alive() -> None:
+    """Ctrl-C during a streamed push exits even while the PATCH sits in the network."""
+    script = textwrap.dedent("""
+        import threading
+        from freight.engine.streaming import SpoolStream
+
+        class Stuck:
+            can_stream = True
+            def start(self): return "/u"
+            def stream(self, url, chunks): threading.Event().wait()
+            def close_upload(self, url, digest): pass
+            def cancel(self, session): pass
+            def stop_streaming(self): pass
+
+        stream = SpoolStream(Stuck(), lambda n: None)
+        stream.abort()
+        stream.wait(0.05)
+        print("returned")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=10, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "returned"
