@@ -1,0 +1,138 @@
+"""ReadAhead (engine/readahead.py), a few fixed cases fast enough for mutation runs (the
+property tests are in tests/engine/test_readahead.py): bytes in order, errors passed on,
+memory bounded by the depth, and a close that ends everything, a stalled read included."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+
+import pytest
+
+from freight.engine.readahead import ReadAhead
+
+pytestmark = pytest.mark.timeout(30)
+WAIT = 5  # seconds
+
+
+class Source(io.RawIOBase):
+    """`data` in pieces of at most `piece`; fails with `error` after `fail_at` bytes; a read
+    blocks until close() when `stall`."""
+
+    def __init__(self, data: bytes, piece: int = 1000, *, fail_at: int | None = None,
+                 stall: bool = False) -> None:
+        self.data, self.piece, self.fail_at, self.stall = data, piece, fail_at, stall
+        self.offset, self.reads = 0, 0
+        self.closed_event = threading.Event()
+
+    def read(self, n: int = -1) -> bytes:
+        self.reads += 1
+        if self.stall:
+            self.closed_event.wait(WAIT * 2)
+            raise OSError("closed while reading")
+        if self.fail_at is not None and self.offset >= self.fail_at:
+            raise OSError("connection reset")
+        end = len(self.data) if self.fail_at is None else min(len(self.data), self.fail_at)
+        take = min(self.piece, n if n >= 0 else self.piece, end - self.offset)
+        chunk = self.data[self.offset:self.offset + take]
+        self.offset += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        self.closed_event.set()
+        super().close()
+
+
+DATA = bytes(range(256)) * 100  # 25600 bytes
+
+
+@pytest.mark.parametrize("size", [1, 7, 1000, 4096, 30_000])
+def test_reads_of_any_size_get_every_byte_in_order(size: int) -> None:
+    with ReadAhead(Source(DATA), block=1024, depth=2) as reader:  # type: ignore[arg-type]
+        parts = []
+        while block := reader.read(size):
+            assert len(block) <= size
+            parts.append(block)
+        assert b"".join(parts) == DATA
+        assert reader.read(10) == b"" and reader.read() == b""
+
+
+def test_read_all_at_once() -> None:
+    with ReadAhead(Source(DATA, piece=333), block=500) as reader:  # type: ignore[arg-type]
+        assert reader.read() == DATA
+        assert reader.read() == b""
+
+
+def test_read_zero_is_empty_and_consumes_nothing() -> None:
+    with ReadAhead(Source(DATA), block=1024) as reader:  # type: ignore[arg-type]
+        assert reader.read(0) == b""
+        assert reader.read(5) == DATA[:5]
+
+
+def test_an_empty_source_ends_at_once() -> None:
+    with ReadAhead(Source(b"")) as reader:  # type: ignore[arg-type]
+        assert reader.read(100) == b""
+
+
+def test_a_failing_source_gives_its_bytes_then_its_error() -> None:
+    with ReadAhead(Source(DATA, fail_at=3000), block=1000) as reader:  # type: ignore[arg-type]
+        assert reader.read(3000) == DATA[:3000]
+        with pytest.raises(OSError, match="connection reset"):
+            reader.read(1)
+
+
+def test_reading_ahead_is_bounded_by_the_depth() -> None:
+    source = Source(DATA)
+    reader = ReadAhead(source, block=1000, depth=2)  # type: ignore[arg-type]
+    deadline = time.monotonic() + WAIT
+    while source.offset < 3000 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # had it read on, it would have by now
+    assert source.offset == 3000  # two blocks queued, a third waiting to be put
+    assert reader.read(1000) == DATA[:1000]
+    reader.close()
+
+
+def test_close_closes_the_source_ends_the_thread_and_refuses_reads() -> None:
+    source = Source(DATA)
+    reader = ReadAhead(source, block=1000, depth=1)  # type: ignore[arg-type]
+    assert reader.read(10) == DATA[:10]
+    reader.close()
+    assert source.closed
+    reader.close()  # twice is fine
+    with pytest.raises(ValueError, match="read from a closed ReadAhead"):
+        reader.read(1)
+    with pytest.raises(ValueError, match="read from a closed ReadAhead"):
+        reader.read()
+    threads = [t for t in threading.enumerate() if t.name == "freight-read-ahead"]
+    for thread in threads:
+        thread.join(WAIT)
+    assert not any(t.is_alive() for t in threads)
+
+
+def test_close_ends_a_read_that_never_answers() -> None:
+    source = Source(b"", stall=True)
+    reader = ReadAhead(source)  # type: ignore[arg-type]
+    reader.close()
+    assert source.closed
+
+
+def test_a_read_waiting_on_a_stalled_source_ends_when_another_thread_closes() -> None:
+    source = Source(b"", stall=True)
+    reader = ReadAhead(source)  # type: ignore[arg-type]
+    errors: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            reader.read(10)
+        except BaseException as exc:
+            errors.append(exc)
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    consumer.join(0.2)
+    reader.close()
+    consumer.join(WAIT)
+    assert not consumer.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], (ValueError, OSError))
