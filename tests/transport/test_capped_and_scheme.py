@@ -18,7 +18,7 @@ from freight.errors import RegistryError
 from freight.transport import log, scheme
 from freight.transport.capped import MAX_BODY, CappedTransport
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(20)
 WAIT = 5  # seconds for a loopback server thread to answer
 
 

@@ -15,7 +15,7 @@ from freight.transport.client import RegistryClient
 
 from .stubregistry import Answer, Seen, StubRegistry
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(20)
 PATH = "/v2/app/tags/list"
 TAGS = [f"t{i}" for i in range(7)]
 

@@ -12,7 +12,7 @@ from freight.transport import log
 
 from .stubregistry import StubRegistry
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(20)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from freight.transport.login import login, logout, registry_host
 
 from .stubregistry import StubRegistry, error
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(20)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from freight.transport.client import RegistryClient
 
 from .stubregistry import CUT_AFTER, Answer, Seen, StubRegistry, error
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(20)
 
 CONFIG = json.dumps({"architecture": "amd64", "os": "linux",
                      "rootfs": {"type": "layers", "diff_ids": []}}).encode()

@@ -26,7 +26,7 @@ from freight.sources.model import Blob
 from freight.testing.layers import compressed, random_layer
 
 WAIT = 5  # seconds: every wait here is bounded, a lost conversion fails instead of hanging
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(20)
 
 
 class Rows(Silent):

@@ -22,7 +22,7 @@ from freight.progress import Phase, Silent
 from freight.results import Action
 
 WAIT = 5  # seconds; generous bound for a thread to reach a point
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(20)
 
 DATA = b"layer bytes " * 1000
 DIGEST = Digest.of(DATA)

@@ -12,7 +12,7 @@ import pytest
 
 from freight.engine.readahead import ReadAhead
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(20)
 WAIT = 5  # seconds
 
 

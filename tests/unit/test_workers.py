@@ -19,7 +19,7 @@ from freight.engine.workers import Cancelled, CancelToken, Workers
 from freight.errors import EXIT_INTERRUPTED, Interrupted
 
 WAIT = 5  # seconds: far more than any of these waits needs, far less than the suite timeout
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(20)
 
 
 @pytest.fixture
