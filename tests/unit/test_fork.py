@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import select
 import signal
+import sys
+import time
 
 import httpx
 import pytest
@@ -52,7 +54,17 @@ def test_a_forked_child_s_registry_answers(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(conftest, "RESET_POOL_AFTER_FORK", False)
     with serve_in_thread() as registry:  # the parent's pool now has threads
         assert httpx.head(f"{registry.url}{BLOB}", timeout=10).status_code == 404
+        _until_the_pool_is_idle()
         assert _child_gets_an_answer()
+
+
+def _until_the_pool_is_idle() -> None:
+    """A worker marks itself idle just after answering: fork only once it has (else the
+    child's pool starts a thread, and the bug hides)."""
+    pool = sys.modules["freight.server.threads"]._pool  # type: ignore[attr-defined]
+    deadline = time.monotonic() + CHILD_WAIT
+    while pool._idle_semaphore._value < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def test_with_the_workaround_a_forked_child_s_registry_answers() -> None:
