@@ -38,8 +38,9 @@ SLOW_SETUP_TIMEOUT = 1200  # seconds
 # not its threads, and every request to a registry it starts waits for ever: that is how
 # mutmut runs each mutant (forked from a process that ran the tests), and it turned the
 # in-process push tests into hangs for every surviving mutant. Until the pool is made
-# fork-safe (tests/unit/test_fork.py), a forked test process starts with no pool.
-RESET_POOL_AFTER_FORK = True
+# fork-safe (tests/unit/test_fork.py), a forked test process starts with no pool (unless
+# KEEP_POOL_ENV is set: the test that shows the bug).
+KEEP_POOL_ENV = "FREIGHT_TEST_KEEP_POOL_AFTER_FORK"
 
 
 def _forget_registry_pool_after_fork() -> None:
@@ -47,7 +48,7 @@ def _forget_registry_pool_after_fork() -> None:
     import threading
 
     threads = sys.modules.get("freight.server.threads")
-    if threads is not None and RESET_POOL_AFTER_FORK:
+    if threads is not None and not os.environ.get(KEEP_POOL_ENV):
         threads._pool = None  # type: ignore[attr-defined]
         threads._pool_lock = threading.Lock()  # type: ignore[attr-defined]
 

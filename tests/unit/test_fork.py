@@ -15,7 +15,6 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-import conftest
 from freight.server import threads
 from freight.testing import serve_in_thread
 
@@ -63,7 +62,7 @@ def _pool_used_and_idle() -> None:
 @pytest.mark.xfail(strict=True, reason="freight.server.threads keeps its pool across fork")
 def test_a_forked_child_can_still_use_the_registry_pool(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(conftest, "RESET_POOL_AFTER_FORK", False)
+    monkeypatch.setenv("FREIGHT_TEST_KEEP_POOL_AFTER_FORK", "1")  # see tests/conftest.py
     _pool_used_and_idle()
     assert _in_a_child(lambda: threads._executor().submit(lambda: 2).result(
         timeout=CHILD_WAIT) == 2)
