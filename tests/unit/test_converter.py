@@ -244,3 +244,25 @@ def test_a_checked_reader_counts_closes_and_stops_once_cancelled() -> None:
             reader.read(1)
     assert counted == [4, 2]
     assert inner.closed
+
+
+@pytest.mark.parametrize(("known", "key"), [("diff_id", "diff_id"), ("digest", "digest")])
+def test_a_conversion_is_remembered_by_what_the_source_knows(tmp_path: Path, known: str,
+                                                             key: str) -> None:
+    """A gzip layer of a legacy `docker save` has a diff_id but no digest until hashed; a
+    registry's layer has a digest but no diff_id. Either is remembered, so the next push
+    of the same layer converts nothing."""
+    tar = random_layer(3000, seed=21)
+    layer = compressed(tar, "gzip")
+    diff_id, digest = Digest.parse(layer.diff_id), Digest.parse(layer.digest)
+    blob = Blob(mt.OCI_LAYER_GZIP, layer.size, lambda: io.BytesIO(layer.data),
+                digest if known == "digest" else None, diff_id if known == "diff_id" else None,
+                "layer")
+    step = LayerStep(blob, mt.ZSTD, mt.OCI_LAYER_ZSTD)
+    converter = _converter(tmp_path, [step])
+    converter.start()
+    out = converter.result(_memo(step))
+    converter.join(WAIT)
+    remembered = diff_id if key == "diff_id" else digest
+    assert Cache(tmp_path / "cache").converted(remembered, mt.ZSTD, layer.size) == \
+        (out.digest, out.size)

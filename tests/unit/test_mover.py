@@ -58,9 +58,9 @@ class RecordingSink:
                what: str = "blob") -> None:
         self.calls.append(("upload", digest, size, verify, what))
         self.in_upload.set()
-        if self.upload_gate is not None:
-            self.upload_gate.wait(WAIT)
-            self.upload_gate = None
+        gate, self.upload_gate = self.upload_gate, None  # holds up the first upload only
+        if gate is not None:
+            gate.wait(WAIT)
         data = bytearray()
         with opener() as reader:
             while block := reader.read(self.chunk):
@@ -282,7 +282,7 @@ def test_a_cancel_during_an_upload_stops_its_reads(tmp_path: Path) -> None:
 def test_two_threads_sending_one_blob_send_it_once(tmp_path: Path) -> None:
     mover, _ = _mover(tmp_path)
     sink = RecordingSink()
-    sink.upload_gate = threading.Event()
+    gate = sink.upload_gate = threading.Event()
     results: list[Action] = []
 
     def push() -> None:
@@ -295,7 +295,7 @@ def test_two_threads_sending_one_blob_send_it_once(tmp_path: Path) -> None:
     second.start()
     second.join(0.2)
     assert second.is_alive()  # waiting for the first to finish, not sending too
-    sink.upload_gate.set()
+    gate.set()
     first.join(WAIT)
     second.join(WAIT)
     assert sorted(results) == sorted([Action.UPLOADED, Action.SKIPPED])
@@ -356,3 +356,26 @@ def test_a_layer_streamed_elsewhere_is_uploaded_here_and_its_stream_left_alone(
     assert mover.place_converted(sink2, _layer(tmp_path, stream2, elsewhere), "layer") \
         is Action.SKIPPED
     assert stream2.aborted == 0
+
+
+def test_different_blobs_are_placed_at_once_not_one_after_the_other(tmp_path: Path) -> None:
+    """Each blob has its own lock: a slow upload of one holds up no other."""
+    mover, _ = _mover(tmp_path)
+    sink = RecordingSink()
+    gate = sink.upload_gate = threading.Event()
+    other_data = b"another layer" * 100
+    other = ConvertedLayer(Digest.of(other_data), len(other_data), str(tmp_path / "other"))
+    (tmp_path / "other").write_bytes(other_data)
+    slow = threading.Thread(target=lambda: mover.place_converted(
+        sink, _layer(tmp_path, None, None), "slow"))
+    slow.start()
+    assert sink.in_upload.wait(WAIT)  # the first upload now waits on the gate
+    done: list[Action] = []
+    fast = threading.Thread(target=lambda: done.append(
+        mover.place_converted(sink, other, "fast")))
+    fast.start()
+    fast.join(WAIT)
+    assert done == [Action.UPLOADED]  # while the slow one still waits
+    gate.set()
+    slow.join(WAIT)
+    assert sink.received[DIGEST] == DATA and sink.received[other.digest] == other_data

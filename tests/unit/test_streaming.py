@@ -183,6 +183,13 @@ def test_wait_is_bounded_by_its_timeout(tmp_path: Path) -> None:
 
 def test_a_stuck_stream_does_not_keep_the_interpreter_alive() -> None:
     """Ctrl-C during a streamed push exits even while the PATCH sits in the network."""
+    sink = FakeSink()
+    sink.gate.clear()
+    stream = SpoolStream(sink, lambda _: None)  # in process too, for mutmut to see the test
+    assert all(t.daemon for t in threading.enumerate() if t.name == "freight-stream")
+    stream.abort()
+    sink.gate.set()
+    stream.wait(10)
     script = textwrap.dedent("""
         import threading
         from freight.engine.streaming import SpoolStream
