@@ -266,3 +266,25 @@ def test_a_conversion_is_remembered_by_what_the_source_knows(tmp_path: Path, kno
     remembered = diff_id if key == "diff_id" else digest
     assert Cache(tmp_path / "cache").converted(remembered, mt.ZSTD, layer.size) == \
         (out.digest, out.size)
+
+
+@pytest.mark.parametrize("wrong", ["digest", "diff_id"])
+def test_a_compressed_layer_is_checked_against_both_its_digests(tmp_path: Path,
+                                                                wrong: str) -> None:
+    """The digest covers the bytes as stored, the diff_id the tar inside: a layer recompressed
+    on the way (same tar, other bytes) or labelled with another tar's diff_id is refused."""
+    tar = random_layer(3000, seed=22)
+    layer = compressed(tar, "gzip")
+    other = gzip.compress(tar, compresslevel=9, mtime=0)  # the same tar, other bytes
+    digest = Digest.of(other) if wrong == "digest" else Digest.parse(layer.digest)
+    diff_id = Digest.of(b"another tar") if wrong == "diff_id" else Digest.parse(layer.diff_id)
+    blob = Blob(mt.OCI_LAYER_GZIP, layer.size, lambda: io.BytesIO(layer.data), digest,
+                diff_id, "layer 3 of app:1")
+    step = LayerStep(blob, mt.ZSTD, mt.OCI_LAYER_ZSTD)
+    converter = _converter(tmp_path, [step])
+    converter.start()
+    with pytest.raises(DigestMismatch) as caught:
+        converter.result(_memo(step))
+    converter.join(WAIT)
+    assert "layer 3 of app:1" in str(caught.value)
+    assert ("uncompressed, against its diff_id" in str(caught.value)) == (wrong == "diff_id")
