@@ -7,7 +7,7 @@ from __future__ import annotations
 import gzip
 import io
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -288,3 +288,56 @@ def test_a_compressed_layer_is_checked_against_both_its_digests(tmp_path: Path,
     converter.join(WAIT)
     assert "layer 3 of app:1" in str(caught.value)
     assert ("uncompressed, against its diff_id" in str(caught.value)) == (wrong == "diff_id")
+
+
+class StuckStreamSink(StreamSink):
+    """A registry that never takes the streamed body until `gate` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    def stream(self, url: str, chunks: Iterable[bytes]) -> str:
+        self.gate.wait(WAIT * 2)
+        return super().stream(url, chunks)
+
+
+def _returns_in_time(call: Callable[[], None]) -> bool:
+    done = threading.Thread(target=call, daemon=True)
+    done.start()
+    done.join(WAIT)
+    return not done.is_alive()
+
+
+def test_drop_streams_gives_stuck_sessions_a_bounded_time(tmp_path: Path) -> None:
+    """Ctrl-C with a stream stuck in the network: the engine waits a little, then goes."""
+    sink = StuckStreamSink()
+    step = _step(1)
+    converter = _converter(tmp_path, [step], stream_to=sink)
+    converter.start()
+    converter.result(_memo(step))
+    assert _returns_in_time(lambda: converter.drop_streams(0.05))
+    assert sink.cancelled == []  # still stuck when drop_streams gave up waiting
+    sink.gate.set()
+    converter.drop_streams(WAIT)
+    assert len(sink.cancelled) == 1
+
+
+def test_join_gives_a_stuck_conversion_a_bounded_time(tmp_path: Path) -> None:
+    gate = threading.Event()
+    tar = random_layer(1000, seed=5)
+
+    def stuck_open() -> io.BytesIO:
+        gate.wait(WAIT * 2)  # a source that does not answer (a network read)
+        return io.BytesIO(tar)
+
+    blob = Blob(mt.OCI_LAYER, len(tar), stuck_open, Digest.of(tar), Digest.of(tar), "stuck")
+    step = LayerStep(blob, mt.GZIP, mt.OCI_LAYER_GZIP)
+    converter = _converter(tmp_path, [step])
+    converter.start()
+    assert _returns_in_time(lambda: converter.join(0.05))
+    threads = [t for t in threading.enumerate() if t.name == "freight-convert"]
+    assert threads and all(t.daemon for t in threads)  # never holds the interpreter at exit
+    gate.set()
+    converter.result(_memo(step))
+    converter.join(WAIT)
