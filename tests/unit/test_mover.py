@@ -358,21 +358,28 @@ def test_a_layer_streamed_elsewhere_is_uploaded_here_and_its_stream_left_alone(
     assert stream2.aborted == 0
 
 
-def test_different_blobs_are_placed_at_once_not_one_after_the_other(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["ensure", "place_converted"])
+def test_different_blobs_move_at_once_not_one_after_the_other(tmp_path: Path,
+                                                              how: str) -> None:
     """Each blob has its own lock: a slow upload of one holds up no other."""
     mover, _ = _mover(tmp_path)
     sink = RecordingSink()
     gate = sink.upload_gate = threading.Event()
     other_data = b"another layer" * 100
-    other = ConvertedLayer(Digest.of(other_data), len(other_data), str(tmp_path / "other"))
     (tmp_path / "other").write_bytes(other_data)
-    slow = threading.Thread(target=lambda: mover.place_converted(
-        sink, _layer(tmp_path, None, None), "slow"))
+    other = ConvertedLayer(Digest.of(other_data), len(other_data), str(tmp_path / "other"))
+
+    def move(layer: ConvertedLayer, what: str) -> Action:
+        if how == "ensure":
+            return mover.ensure(sink, layer.digest, layer.size,
+                                lambda: open(layer.path, "rb"), what)
+        return mover.place_converted(sink, layer, what)
+
+    slow = threading.Thread(target=lambda: move(_layer(tmp_path, None, None), "slow"))
     slow.start()
     assert sink.in_upload.wait(WAIT)  # the first upload now waits on the gate
     done: list[Action] = []
-    fast = threading.Thread(target=lambda: done.append(
-        mover.place_converted(sink, other, "fast")))
+    fast = threading.Thread(target=lambda: done.append(move(other, "fast")))
     fast.start()
     fast.join(WAIT)
     assert done == [Action.UPLOADED]  # while the slow one still waits
