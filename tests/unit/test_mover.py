@@ -386,3 +386,15 @@ def test_different_blobs_move_at_once_not_one_after_the_other(tmp_path: Path,
     gate.set()
     slow.join(WAIT)
     assert sink.received[DIGEST] == DATA and sink.received[other.digest] == other_data
+
+
+def test_a_blob_sent_this_run_is_mounted_elsewhere_even_without_a_cache(
+        tmp_path: Path) -> None:
+    """With no cache directory (FREIGHT_CACHE_DIR unwritable, say) the run still knows
+    where it put each blob: a second repository mounts it instead of uploading it."""
+    mover = Mover(cache=Cache(None), progress=Rows(), cancel=CancelToken())
+    assert mover.ensure(RecordingSink("one"), DIGEST, len(DATA), _opener(), "l") is \
+        Action.UPLOADED
+    two = RecordingSink("two")
+    assert mover.ensure(two, DIGEST, len(DATA), _opener(), "l") is Action.MOUNTED
+    assert two.named("mount") == [("mount", DIGEST, "one")]

@@ -168,3 +168,17 @@ def test_shutdown_gives_up_on_a_stuck_worker() -> None:
     assert any(t.is_alive() for t in _threads("stuck"))
     gate.set()
     assert stuck.result(timeout=WAIT) is True
+
+
+def test_shutdown_ends_every_worker_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each worker gets its own stop: none dies of an error on the way out."""
+    crashed: list[threading.ExceptHookArgs] = []
+    monkeypatch.setattr(threading, "excepthook", crashed.append)
+    pool = Workers(3, name="clean")
+    assert pool.submit(lambda: 1).result(timeout=WAIT) == 1
+    threads = _threads("clean")
+    pool.shutdown(WAIT)
+    for thread in threads:
+        thread.join(WAIT)
+    assert not any(t.is_alive() for t in threads)
+    assert crashed == []
