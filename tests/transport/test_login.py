@@ -34,17 +34,25 @@ def test_login_checks_then_saves_where_docker_looks(registry: StubRegistry,
     assert logout(registry.host, config=config) is False
 
 
+def test_login_saves_to_docker_s_config_by_default(registry: StubRegistry, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    where = login(registry.host, "alice", "s3cret", plain_http=True)
+    saved = tmp_path / "docker" / "config.json"
+    assert str(saved) in where
+    assert list(json.loads(saved.read_text())["auths"]) == [registry.host]
+    assert logout(registry.host) is True
+
+
 def test_a_wrong_password_saves_nothing_and_says_so(registry: StubRegistry,
                                                    tmp_path: Path) -> None:
     config = tmp_path / "config.json"
     with pytest.raises(AuthError) as caught:
         login(registry.host, "alice", "wrong", plain_http=True, config=config)
-    message = str(caught.value)
-    assert message.startswith(
-        f"login failed: {registry.host} refused the user name or password for 'alice'")
-    assert "(HTTP 401" in message
-    assert message.endswith("; check them (a token needs the registry's read scope) and try "
-                            "again; nothing was saved")
+    assert str(caught.value) == (
+        f"login failed: {registry.host} refused the user name or password for 'alice' "
+        "(HTTP 401); check them (a token needs the registry's read scope) and try again; "
+        "nothing was saved")
     assert caught.value.status == 401
     assert not config.exists()
 
@@ -64,8 +72,9 @@ def test_a_locked_account_is_told_apart(registry: StubRegistry, tmp_path: Path) 
 @pytest.mark.parametrize(("user", "password"), [("", "pw"), ("alice", ""), ("", "")])
 def test_login_needs_both_a_user_and_a_password(registry: StubRegistry, tmp_path: Path,
                                                 user: str, password: str) -> None:
-    with pytest.raises(UsageError, match="login needs a user name and a password"):
+    with pytest.raises(UsageError) as caught:
         login(registry.host, user, password, plain_http=True, config=tmp_path / "c.json")
+    assert str(caught.value) == "login needs a user name and a password"
     assert registry.seen == []
 
 
