@@ -24,6 +24,7 @@ def level() -> Iterator[None]:
 @pytest.mark.parametrize(("url", "shown"), [
     ("https://r.example/v2/", "https://r.example/v2/"),
     ("https://user:pw@r.example/v2/a?x=1", "https://r.example/v2/a?x=1"),
+    ("https://user:p@ss@r.example/v2/", "https://r.example/v2/"),  # an @ in the password
     ("https://r.example/token?service=r&scope=repository:a:pull&access_token=abc",
      "https://r.example/token?service=r&scope=repository:a:pull&access_token=<redacted>"),
     ("https://s3.example/b?X-Amz-Signature=sig1&X-Amz-Credential=c&X-Amz-Date=d",
@@ -46,6 +47,7 @@ def test_urls_are_shown_without_credentials(url: str, shown: str) -> None:
 @pytest.mark.parametrize(("name", "value", "shown"), [
     ("Authorization", "Bearer eyJabc", "Bearer <redacted>"),
     ("authorization", "Basic dTpw", "Basic <redacted>"),
+    ("Authorization", "Bearer two words", "Bearer <redacted>"),
     ("Proxy-Authorization", "Basic dTpw", "Basic <redacted>"),
     ("Authorization", "opaque", "<redacted>"),
     ("Cookie", "session=1; other=2", "<redacted>"),

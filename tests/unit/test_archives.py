@@ -89,6 +89,25 @@ def test_a_one_entry_index_is_looked_through_for_the_config(tmp_path: Path) -> N
         assert image.names == ("app:1",)
 
 
+def test_an_unnamed_index_of_several_images_stays_unnamed(tmp_path: Path) -> None:
+    """Its config is not one image's: no RepoTags apply (and nothing breaks asking)."""
+    root = _unpacked_docker25(tmp_path)
+    _strip_names(root)
+    manifest_desc = _index(root)["manifests"][0]
+    entries = [{**manifest_desc, "platform": {"os": "linux", "architecture": arch}}
+               for arch in ("amd64", "arm64")]
+    inner = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX,
+                        "manifests": entries}).encode()
+    digest = Digest.of(inner)
+    (root / "blobs" / "sha256" / digest.encoded).write_bytes(inner)
+    (root / "index.json").write_text(json.dumps({
+        "schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [
+            {"mediaType": mt.OCI_INDEX, "digest": str(digest), "size": len(inner)}]}))
+    with open_archive(root) as source:
+        [image] = source.images
+        assert isinstance(image.root, IndexNode) and image.names == ()
+
+
 def test_a_plain_oci_layout_needs_no_manifest_json(tmp_path: Path) -> None:
     made = random_image(tmp_path / "layout", layers=[200], format="oci", tags=["app:2"])
     with open_archive(made.path) as source:

@@ -214,3 +214,53 @@ def test_a_version_file_without_a_manifest_is_not_an_image(tmp_path: Path) -> No
     (root / "version").write_bytes(VERSION)
     with pytest.raises(SourceError, match="not an image archive"):
         open_archive(root)
+
+
+def test_a_docker_manifest_keeps_its_declared_type(tmp_path: Path) -> None:
+    root = tmp_path / "dir"
+    root.mkdir()
+    manifest, _ = _image(root)
+    doc = json.loads(manifest)
+    doc["mediaType"] = mt.DOCKER_MANIFEST
+    doc["config"]["mediaType"] = mt.DOCKER_CONFIG
+    doc["layers"][0]["mediaType"] = mt.DOCKER_LAYER_GZIP
+    raw = json.dumps(doc).encode()
+    _dir(tmp_path, raw)
+    with open_archive(root) as source:
+        node = source.images[0].root
+        assert isinstance(node, ImageNode) and node.manifest is not None
+        assert node.manifest.media_type == mt.DOCKER_MANIFEST
+
+
+@pytest.mark.parametrize("declared", ["application/vnd.example+json", 7])
+def test_a_type_that_is_no_manifest_type_is_judged_by_the_fields(tmp_path: Path,
+                                                                 declared: object) -> None:
+    root = tmp_path / "dir"
+    root.mkdir()
+    manifest, _ = _image(root)
+    doc = json.loads(manifest)
+    doc["mediaType"] = declared
+    _dir(tmp_path, json.dumps(doc).encode())
+    with open_archive(root) as source:
+        node = source.images[0].root
+        assert isinstance(node, ImageNode)  # read as the image manifest it is
+
+
+@pytest.mark.parametrize("field", ["config", "layers"])
+def test_a_manifest_needs_both_config_and_layers(tmp_path: Path, field: str) -> None:
+    root = tmp_path / "dir"
+    root.mkdir()
+    manifest, _ = _image(root)
+    doc = json.loads(manifest)
+    del doc["mediaType"]
+    del doc[field]
+    _dir(tmp_path, json.dumps(doc).encode())
+    with pytest.raises(SourceError, match="is neither an image manifest nor an index"):
+        open_archive(root)
+
+
+def test_an_index_is_unnamed_too(tmp_path: Path) -> None:
+    root = _index(tmp_path, ["amd64", "arm64"])
+    with open_archive(root) as source:
+        [image] = source.images
+        assert image.names == () and image.bare_tags == ()
