@@ -11,7 +11,7 @@ import pytest
 
 from freight import mediatypes as mt
 from freight.digest import Digest
-from freight.errors import NetworkError, NotFound, RegistryError, UsageError
+from freight.errors import FreightError, NetworkError, NotFound, RegistryError, UsageError
 from freight.manifest import Platform
 from freight.reference import Reference
 from freight.sources.model import ImageNode, IndexNode
@@ -145,8 +145,19 @@ def test_a_manifest_too_large_is_refused(repo: Repo, reader: RegistryReader,
 
 
 def test_a_missing_manifest_is_not_found(repo: Repo, reader: RegistryReader) -> None:
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="while fetching the manifest app:nothing "):
         reader.manifest("nothing")
+    absent = str(Digest.of(b"absent"))
+    with pytest.raises(NotFound, match=f"while fetching the manifest app@{absent} "):
+        reader.manifest(absent)
+
+
+def test_a_manifest_that_does_not_parse_is_named(repo: Repo, reader: RegistryReader,
+                                                 stub: StubRegistry) -> None:
+    digest = repo.add(b'{"schemaVersion": 2, "config": 5}', tag="bad")
+    with pytest.raises(FreightError) as caught:
+        reader.image(Reference.parse(f"{stub.host}/app:bad"))
+    assert f"manifest {digest}" in str(caught.value)
 
 
 # --- blobs ---------------------------------------------------------------------------------
@@ -200,11 +211,12 @@ def _cut_first(times: int, at: int = 1000) -> Callable[[Seen, bytes], Answer]:
     return answer
 
 
-def test_a_broken_download_resumes_from_the_byte_reached(repo: Repo, reader: RegistryReader,
-                                                         stub: StubRegistry) -> None:
+def test_a_broken_download_resumes_from_the_byte_reached(
+        repo: Repo, reader: RegistryReader, stub: StubRegistry, sleeps: list[float]) -> None:
     repo.blob_answer = _cut_first(2)
     with reader.open_blob(Digest.of(LAYER)) as blob:
         assert blob.read() == LAYER
+    assert len(sleeps) == 2  # each resume waited, through the client's own retry policy
     ranges = [s.headers.get("range") for s in stub.requests("GET", "/blobs/")]
     assert ranges == [None, "bytes=1000-", "bytes=2000-"]
 
@@ -213,9 +225,10 @@ def test_resumes_end_after_a_budget_even_when_each_brings_bytes(
         repo: Repo, reader: RegistryReader, stub: StubRegistry) -> None:
     repo.blob_answer = _cut_first(100, at=100)
     with reader.open_blob(Digest.of(LAYER)) as blob, \
-            pytest.raises(NetworkError, match=f"^download from {stub.host} failed: "):
+            pytest.raises(NetworkError, match=f"^download from {stub.host} failed: ") as caught:
         blob.read()
     assert len(stub.requests("GET", "/blobs/")) == MAX_RESUMES + 1
+    assert not str(caught.value).endswith("None")  # says what broke
 
 
 def test_a_registry_that_cannot_resume_says_so(repo: Repo, reader: RegistryReader) -> None:
@@ -271,6 +284,18 @@ def test_an_image_is_a_tree_of_lazy_blobs(repo: Repo, reader: RegistryReader,
     assert layer.size == len(LAYER) and layer.media_type == mt.OCI_LAYER_GZIP
     with layer.open() as f:
         assert f.read() == LAYER
+    assert len(stub.requests("GET", "/manifests/")) == 1  # never fetched twice
+
+
+def test_a_blob_redirected_to_storage_is_followed(repo: Repo, reader: RegistryReader,
+                                                  stub: StubRegistry, stubs) -> None:  # type: ignore[no-untyped-def]
+    storage = stubs()
+    storage.script.append(lambda seen: (200, {}, LAYER) if seen.path == "/bucket/x" else None)
+    repo.blob_answer = lambda seen, data: (307, {"Location": f"http://{storage.host}/bucket/x"},
+                                           b"")
+    with reader.open_blob(Digest.of(LAYER)) as blob:
+        assert blob.read() == LAYER
+    assert "authorization" not in storage.seen[0].headers
 
 
 def test_an_image_by_digest_has_no_name(repo: Repo, reader: RegistryReader,
@@ -299,6 +324,7 @@ def test_a_platform_is_chosen_before_the_others_are_fetched(
     fetched = [s.path.rsplit("/", 1)[1] for s in stub.requests("GET", "/manifests/")]
     assert fetched == ["multi", arm]
     assert image.names == (f"{stub.host}/app:multi",)
+    assert image.label == f"{stub.host}/app:multi"
 
 
 def test_a_platform_asked_of_a_single_image_is_not_an_index_choice(
@@ -349,4 +375,4 @@ def test_tags_are_listed(stub: StubRegistry, reader: RegistryReader) -> None:
                        if "/tags/list" in seen.path else None)
     assert reader.tags() == ["b", "a"]
     [get] = stub.requests("GET", "/tags/list")
-    assert get.path.endswith("?n=1000")
+    assert get.path == "/v2/app/tags/list?n=1000"
