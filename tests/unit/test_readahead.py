@@ -68,6 +68,8 @@ def test_read_zero_is_empty_and_consumes_nothing() -> None:
     with ReadAhead(Source(DATA), block=1024) as reader:  # type: ignore[arg-type]
         assert reader.read(0) == b""
         assert reader.read(5) == DATA[:5]
+        assert reader.read(0) == b""  # with bytes of the block left over, too
+        assert reader.read(5) == DATA[5:10]
 
 
 def test_an_empty_source_ends_at_once() -> None:
@@ -80,6 +82,11 @@ def test_a_failing_source_gives_its_bytes_then_its_error() -> None:
         assert reader.read(3000) == DATA[:3000]
         with pytest.raises(OSError, match="connection reset"):
             reader.read(1)
+        got: list[bytes] = []
+        after = threading.Thread(target=lambda: got.append(reader.read(1)), daemon=True)
+        after.start()
+        after.join(WAIT)
+        assert got == [b""]  # the end was reached: a read after the error never waits
 
 
 def test_reading_ahead_is_bounded_by_the_depth() -> None:
@@ -101,10 +108,10 @@ def test_close_closes_the_source_ends_the_thread_and_refuses_reads() -> None:
     reader.close()
     assert source.closed
     reader.close()  # twice is fine
-    with pytest.raises(ValueError, match="read from a closed ReadAhead"):
-        reader.read(1)
-    with pytest.raises(ValueError, match="read from a closed ReadAhead"):
-        reader.read()
+    for size in (1, -1):
+        with pytest.raises(ValueError) as caught:
+            reader.read(size)
+        assert str(caught.value) == "read from a closed ReadAhead"
     threads = [t for t in threading.enumerate() if t.name == "freight-read-ahead"]
     for thread in threads:
         thread.join(WAIT)
@@ -114,6 +121,8 @@ def test_close_closes_the_source_ends_the_thread_and_refuses_reads() -> None:
 def test_close_ends_a_read_that_never_answers() -> None:
     source = Source(b"", stall=True)
     reader = ReadAhead(source)  # type: ignore[arg-type]
+    stuck = [t for t in threading.enumerate() if t.name == "freight-read-ahead"]
+    assert stuck and all(t.daemon for t in stuck)  # a stuck read never holds the exit
     reader.close()
     assert source.closed
 
