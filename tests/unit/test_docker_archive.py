@@ -173,3 +173,8 @@ def test_a_path_leaving_the_archive_is_refused(tmp_path: Path, field: str) -> No
     root = _archive(tmp_path, [entry], {"cfg.json": _config([DIFF_ID]), "abc/layer.tar": TAR})
     message = _error(root)
     assert message.startswith(f"{root}: image 0") and "../outside" in message
+
+
+def test_a_config_the_archive_lacks_is_named(tmp_path: Path) -> None:
+    root = _archive(tmp_path, [{"Config": "gone.json", "Layers": []}])
+    assert _error(root) == f"{root}: image config 'gone.json' is missing from the archive"

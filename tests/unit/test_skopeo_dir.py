@@ -264,3 +264,9 @@ def test_an_index_is_unnamed_too(tmp_path: Path) -> None:
     with open_archive(root) as source:
         [image] = source.images
         assert image.names == () and image.bare_tags == ()
+
+
+def test_a_dir_without_its_manifest_blob_is_named(tmp_path: Path) -> None:
+    root = _index(tmp_path, ["amd64"], drop="amd64")
+    with pytest.raises(SourceError, match="no complete image for any platform"):
+        open_archive(root)
