@@ -126,13 +126,23 @@ def test_a_tag_that_looks_like_nothing_else_is_not_checked_as_a_digest(
 @pytest.mark.parametrize(("raw", "expected"), [
     (MANIFEST, mt.OCI_MANIFEST),
     (b'{"schemaVersion": 2, "mediaType": 5}', ""),
-    (b'["not", "a", "manifest"]', ""),
-    (b"not json", ""),
+    (b'{"schemaVersion": 2', ""),  # starts as a JSON object: the parse says more later
 ])
 def test_without_a_content_type_the_declared_type_is_used(repo: Repo, reader: RegistryReader,
                                                           raw: bytes, expected: str) -> None:
     repo.add(raw, None, tag="v1")
     assert reader.manifest("v1").media_type == expected
+
+
+@pytest.mark.parametrize("raw", [b'["not", "a", "manifest"]', b"not json"])
+def test_an_answer_that_is_no_json_object_is_refused(repo: Repo, reader: RegistryReader,
+                                                     stub: StubRegistry, raw: bytes) -> None:
+    repo.add(raw, None, tag="v1")
+    with pytest.raises(RegistryError) as caught:
+        reader.manifest("v1")
+    assert str(caught.value) == (
+        f"{stub.host} answered the manifest request for app:v1 with something that is not "
+        f"a manifest (no Content-Type, {len(raw)} bytes, not JSON); is it a registry?")
 
 
 def test_a_manifest_too_large_is_refused(repo: Repo, reader: RegistryReader,
