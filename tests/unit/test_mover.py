@@ -192,14 +192,18 @@ def test_one_refused_mount_ends_the_mounting_and_is_not_tried_again(tmp_path: Pa
     assert sink.received[DIGEST] == DATA
 
 
-def test_no_mount_when_not_asked_for(tmp_path: Path) -> None:
+def test_a_dry_run_says_it_would_mount_and_mounts_nothing(tmp_path: Path) -> None:
     mover, _ = _mover(tmp_path)
-    mover.known_in(DIGEST, "base")
     sink = RecordingSink("app")
-    assert mover.reuse(sink, DIGEST, "layer", mount=False) is None
-    assert not sink.named("mount")
-    # a refusal was not recorded: a later reuse that may mount does
+    assert mover.reuse(sink, DIGEST, "layer", mount=False) is None  # known nowhere else
+    mover.known_in(DIGEST, "app")
+    assert mover.reuse(sink, DIGEST, "layer", mount=False) is None  # only here: no mount
+    mover.known_in(DIGEST, "base")
+    assert mover.reuse(sink, DIGEST, "layer", mount=False) is Action.MOUNTED
+    assert not sink.named("mount")  # a dry run writes nothing
+    # no refusal was recorded: a real run mounts
     assert mover.reuse(sink, DIGEST, "layer") is Action.MOUNTED
+    assert sink.named("mount") == [("mount", DIGEST, "base")]
 
 
 def test_local_sinks_never_mount_and_are_told_apart(tmp_path: Path) -> None:
