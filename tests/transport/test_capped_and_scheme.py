@@ -238,3 +238,35 @@ def test_verbose_says_what_the_probe_found(serve, capsys) -> None:  # type: igno
         f"freight: {server.host} speaks plain HTTP",
         f"freight: {closed} speaks nothing freight can tell (probe failed)",
     ]
+
+
+def test_a_server_that_never_answers_cannot_tell_within_the_timeout(serve) -> None:  # type: ignore[no-untyped-def]
+    release = threading.Event()
+
+    def silent(conn: socket.socket) -> None:
+        conn.recv(65536)
+        release.wait(WAIT * 2)  # holds the connection open, says nothing
+
+    server = serve(silent)
+    answers: list[bool | None] = []
+    probe = threading.Thread(target=lambda: answers.append(
+        scheme.speaks_tls(server.host, timeout=0.2)), daemon=True)
+    probe.start()
+    probe.join(WAIT)
+    release.set()
+    assert answers == [None]  # gave up at its timeout, remembered nothing
+
+
+def test_verbose_names_https(serve, tls_context, capsys) -> None:  # type: ignore[no-untyped-def]
+    def handshake(conn: socket.socket) -> None:
+        with contextlib.suppress(ssl.SSLError, OSError), \
+                tls_context.wrap_socket(conn, server_side=True):
+            pass
+
+    server = serve(handshake)
+    log.set_level(log.VERBOSE)
+    try:
+        scheme.speaks_tls(server.host)
+    finally:
+        log.set_level(log.QUIET)
+    assert capsys.readouterr().err == f"freight: {server.host} speaks HTTPS\n"

@@ -145,3 +145,18 @@ def test_a_read_waiting_on_a_stalled_source_ends_when_another_thread_closes() ->
     consumer.join(WAIT)
     assert not consumer.is_alive()
     assert len(errors) == 1 and isinstance(errors[0], (ValueError, OSError))
+
+
+def test_close_ends_a_thread_waiting_to_put_into_a_full_queue() -> None:
+    """Nobody reads: the queue fills and the thread waits to put the next block; a close
+    must still end it, or every abandoned download would keep a thread and a connection."""
+    source = Source(DATA)
+    reader = ReadAhead(source, block=1000, depth=1)  # type: ignore[arg-type]
+    deadline = time.monotonic() + WAIT
+    while source.offset < 2000 and time.monotonic() < deadline:
+        time.sleep(0.01)  # one block queued, the next read and waiting to be put
+    mine = [t for t in threading.enumerate() if t.name == "freight-read-ahead" and t.is_alive()]
+    reader.close()
+    for thread in mine:
+        thread.join(WAIT)
+    assert not any(t.is_alive() for t in mine)
