@@ -95,3 +95,15 @@ def test_a_registry_that_is_no_host_is_a_usage_error(text: str) -> None:
         registry_host(text)
     assert str(caught.value) == \
         f"{text!r} is not a registry (examples: localhost:5000, ghcr.io)"
+
+
+def test_a_refusal_keeps_the_registry_code_and_detail(registry: StubRegistry,
+                                                      tmp_path: Path) -> None:
+    body = json.dumps({"errors": [{"code": "DENIED", "message": "locked",
+                                   "detail": {"reason": "too many attempts"}}]}).encode()
+    registry.script.append(lambda seen: (403, {"Content-Type": "application/json"}, body)
+                           if "authorization" in seen.headers else None)
+    with pytest.raises(AuthError) as caught:
+        login(registry.host, "alice", "s3cret", plain_http=True, config=tmp_path / "c.json")
+    assert caught.value.code == "DENIED"
+    assert caught.value.detail == {"reason": "too many attempts"}
