@@ -323,6 +323,7 @@ def test_an_index_is_walked_whole_without_a_platform(repo: Repo, reader: Registr
     assert [d.platform for d, _ in image.root.children] == [
         Platform("linux", "amd64"), Platform("linux", "arm64")]
     assert all(isinstance(child, ImageNode) for _, child in image.root.children)
+    assert len(image.root.index.manifests) == 2  # the index itself, pushed as it came
 
 
 def test_a_platform_is_chosen_before_the_others_are_fetched(
@@ -386,3 +387,12 @@ def test_tags_are_listed(stub: StubRegistry, reader: RegistryReader) -> None:
     assert reader.tags() == ["b", "a"]
     [get] = stub.requests("GET", "/tags/list")
     assert get.path == "/v2/app/tags/list?n=1000"
+
+
+def test_a_registry_gone_mid_pull_is_a_network_error_naming_the_blob(
+        repo: Repo, reader: RegistryReader, stub: StubRegistry) -> None:
+    stub.stop()
+    digest = Digest.of(LAYER)
+    with pytest.raises(NetworkError) as caught:
+        reader.open_blob(digest)
+    assert str(caught.value).startswith(f"cannot download blob {digest} from {stub.host}: ")
