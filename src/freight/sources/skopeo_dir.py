@@ -12,6 +12,7 @@ skopeo keeps the media types it was given, so a layer labelled gzip may be a pla
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from freight import mediatypes as mt
 from freight.digest import Digest
@@ -63,9 +64,7 @@ def read_skopeo_dir(files: Files, *, platform: Platform | None = None) -> list[S
         raise SourceError(f"{files.label}: {exc} is not in the directory") from None
 
 
-def _media_type(doc: object, label: str) -> str:
-    if not isinstance(doc, dict):
-        raise SourceError(f"{label}: {MANIFEST} is not a manifest (not a JSON object)")
+def _media_type(doc: dict[str, Any], label: str) -> str:
     declared = doc.get("mediaType")
     if isinstance(declared, str) and (mt.is_manifest(declared) or mt.is_index(declared)):
         return declared

@@ -101,6 +101,7 @@ def write_images(path: str | os.PathLike[str], images: Sequence[ImageSpec], *,
     of one). `symlink_duplicates=False` writes repeated layers again in a legacy archive.
     """
     out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)  # a test's tmp_path / "sub" / "app.tar"
     prepared = tuple(_prepare(spec, compression) for spec in images)
     write(out, prepared, format, symlink_duplicates=symlink_duplicates)
     written = tuple(WrittenImage(p.tags, p.config, p.layers, p.manifest) for p in prepared)
