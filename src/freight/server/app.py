@@ -16,6 +16,7 @@ from freight.server import blobs, listing, manifests, referrers
 from freight.server.auth import BasicAuth
 from freight.server.exchange import (
     MAX_HEADER_BYTES,
+    ZEROCOPY,
     ClientGone,
     Context,
     Handler,
@@ -126,7 +127,8 @@ class Registry:
         if route is not None and route.kind in UPLOAD_ROUTES:
             self.sessions.record(route, request.method, response)
         try:
-            sent = await response.send(send, receive, head=request.method == "HEAD")
+            sent = await response.send(send, receive, head=request.method == "HEAD",
+                                       zerocopy=ZEROCOPY in scope.get("extensions", {}))
         except (ClientGone, OSError):
             sent = -1
         self._done(request, route, response.status, sent, started, user)

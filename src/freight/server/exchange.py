@@ -34,6 +34,7 @@ Send = Callable[[Message], Awaitable[None]]
 API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
 STREAM_CHUNK = 1 << 20  # 1 MiB per body message: few event-loop turns, bounded memory
 MAX_HEADER_BYTES = 64 * 1024  # request line + headers, as distribution and nginx allow
+ZEROCOPY = "http.response.zerocopysend"  # the ASGI extension protocol.py serves
 
 
 class HTTPError(Exception):
@@ -143,10 +144,13 @@ class Response:
         return cls(exc.status, [("Content-Type", "application/json"), *exc.headers],
                    error_body(exc.code, exc.message, exc.detail))
 
-    async def send(self, send: Send, receive: Receive, *, head: bool) -> int:
+    async def send(self, send: Send, receive: Receive, *, head: bool,
+                   zerocopy: bool = False) -> int:
         """Send the response (headers only for HEAD); return the number of body bytes sent.
 
         `receive` is watched while a file streams, to stop reading it if the client leaves.
+        With `zerocopy` (the server offers the ASGI extension, protocol.py), a file that is an
+        OS file goes to the socket in one `http.response.zerocopysend` message.
         """
         size = self.length if self.file is not None else len(self.body)
         names = {name.lower() for name, _ in self.headers}
@@ -161,6 +165,13 @@ class Response:
         if self.file is None:
             await send({"type": "http.response.body", "body": self.body})
             return size
+        if zerocopy and _is_os_file(self.file):
+            try:
+                await send({"type": ZEROCOPY, "file": self.file, "offset": self.offset,
+                            "count": self.length, "more_body": False})
+            finally:
+                self.file.close()
+            return self.length
         return await self._stream(send, receive)
 
     async def _stream(self, send: Send, receive: Receive) -> int:
@@ -182,6 +193,15 @@ class Response:
             gone.cancel()
             self.file.close()
         return sent
+
+
+def _is_os_file(file: BinaryIO) -> bool:
+    """Whether `file` has a descriptor sendfile can read (an S3 reader has none)."""
+    try:
+        file.fileno()
+    except OSError:  # io.UnsupportedOperation is one
+        return False
+    return True
 
 
 async def _disconnect(receive: Receive) -> None:

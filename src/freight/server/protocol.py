@@ -7,18 +7,26 @@ done) and disarms it once h11 has the whole head; a connection still inside its 
 the deadline is closed. h11's `max_incomplete_event_size` bounds the bytes buffered meanwhile;
 the app refuses a head that grew larger in one read (exchange.MAX_HEADER_BYTES, 431).
 
+It also serves the ASGI "Zero Copy Send" extension (`http.response.zerocopysend`) on plain
+HTTP connections: a file body goes from the page cache to the socket with `loop.sendfile`
+(os.sendfile), with no read into Python, no thread hop and no copy through h11 or the
+transport's buffer, which is what bounded large blob GETs on the filesystem. h11 is kept in
+step with its documented sendfile idiom: a `Data` event whose payload is only a length.
+
 uvicorn is imported here only when a server starts (start-up speed of the CLI).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import functools
+from typing import Any, cast
 
 import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.h11_impl import H11Protocol, RequestResponseCycle
 
 from freight.distribution.errors import error_body
+from freight.server.exchange import ZEROCOPY
 
 TLS_HANDSHAKE = b"\x16"  # the first byte of a TLS handshake record (a ClientHello)
 
@@ -29,6 +37,10 @@ def guarded_h11(header_timeout: float, max_header_bytes: int) -> type[asyncio.Pr
 
     class GuardedH11(H11Protocol):
         _deadline: asyncio.TimerHandle | None = None
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.app = _with_zerocopy(self.app)
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -94,6 +106,64 @@ def guarded_h11(header_timeout: float, max_header_bytes: int) -> type[asyncio.Pr
                 self.transport.close()
 
     return GuardedH11
+
+
+class _Length:
+    """h11's sendfile placeholder: a body piece that is only a length (h11 counts it against
+    Content-Length and hands it back from `send_with_data_passthrough`, untouched)."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+
+def _with_zerocopy(app: Any) -> Any:
+    """`app`, offered the zero-copy extension on connections without TLS (sendfile writes
+    to the socket itself, so it cannot go through a TLS transport)."""
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        cycle = getattr(send, "__self__", None)
+        if scope.get("type") == "http" and isinstance(cycle, RequestResponseCycle) \
+                and cycle.transport.get_extra_info("sslcontext") is None:
+            scope.setdefault("extensions", {})[ZEROCOPY] = {}
+            send = functools.partial(_send, cycle, send)
+        await app(scope, receive, send)
+
+    return wrapped
+
+
+async def _send(cycle: RequestResponseCycle, send: Any, message: Any) -> None:
+    """uvicorn's `send`, plus the zero-copy message: `count` bytes of `file` from `offset`.
+
+    A file shorter than `count` or a write that fails closes the connection (the body ends
+    short, never padded) and raises OSError; the response then counts as cut by the client.
+    """
+    if message["type"] != ZEROCOPY:
+        await send(message)
+        return
+    if cycle.disconnected:
+        return
+    if not cycle.response_started or cycle.response_complete:
+        raise RuntimeError(f"unexpected ASGI message {ZEROCOPY!r}")
+    if cycle.flow.write_paused:
+        await cycle.flow.drain()
+    count, offset = int(message["count"]), int(message.get("offset", 0))
+    pieces = cycle.conn.send_with_data_passthrough(h11.Data(data=cast(bytes, _Length(count)))) or []
+    try:
+        for piece in pieces:
+            if not isinstance(piece, _Length):
+                cycle.transport.write(piece)
+            elif count and await asyncio.get_running_loop().sendfile(
+                    cycle.transport, message["file"], offset, count) != count:
+                raise OSError("the file ended before the body did")
+    except (OSError, RuntimeError):  # RuntimeError: the transport closed meanwhile
+        cycle.disconnected = True
+        cycle.transport.close()
+        raise OSError("zero-copy body cut short") from None
+    if not message.get("more_body", False):
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def protocol_options(header_timeout: float, max_header_bytes: int) -> dict[str, Any]:
