@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from freight.errors import UsageError
+from freight.server.storage.s3_direct import DirectReads
 
 MAX_CONNECTIONS = 64  # botocore's pool (default 10) would queue the app's worker threads
 MAX_ATTEMPTS = 5  # botocore "standard" retries: throttling and 5xx from the store
@@ -50,13 +51,16 @@ class Listed:
     mtime: float
 
 
-def make_client() -> Any:
+def make_client() -> tuple[Any, Any]:
     """An S3 client configured from the AWS environment (AWS_ENDPOINT_URL, AWS_REGION,
-    AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_CA_BUNDLE, AWS_PROFILE, config files)."""
+    AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_CA_BUNDLE, AWS_PROFILE, config files),
+    and its botocore session."""
     import boto3
+    import botocore.session
     from botocore.config import Config
 
-    session = boto3.session.Session()
+    core = botocore.session.get_session()  # public get_config_variable (the CA bundle)
+    session = boto3.session.Session(botocore_session=core)
     custom_endpoint = bool(os.environ.get("AWS_ENDPOINT_URL")
                            or os.environ.get("AWS_ENDPOINT_URL_S3"))
     config = Config(
@@ -76,7 +80,18 @@ def make_client() -> Any:
     from botocore.handlers import add_expect_header
 
     client.meta.events.unregister("before-call.s3", add_expect_header)
-    return client
+    return core, client
+
+
+def _direct_reads(session: Any, client: Any, bucket: str) -> DirectReads | None:
+    """The lean path for small reads (s3_direct.py), with the session's credentials and CA
+    bundle; None for anonymous access (nothing to sign with: boto3 does it all)."""
+    credentials = session.get_credentials()
+    if credentials is None:
+        return None
+    verify = session.get_config_variable("ca_bundle") or True
+    return DirectReads(client, bucket, credentials, max_connections=MAX_CONNECTIONS,
+                       verify=verify)
 
 
 def _code(exc: Exception) -> str:
@@ -96,7 +111,11 @@ class S3Objects:
 
         self.location = location
         self.bucket, self.prefix = location.bucket, location.prefix
-        self.client = client if client is not None else make_client()
+        self.direct: DirectReads | None = None
+        if client is None:
+            session, client = make_client()
+            self.direct = _direct_reads(session, client, self.bucket)
+        self.client = client
         self.ClientError = ClientError
 
     def full(self, key: str) -> str:
@@ -112,6 +131,9 @@ class S3Objects:
             raise UsageError(f"cannot use bucket {self.bucket!r}: {exc}") from None
 
     def get(self, key: str, *, byte_range: str | None = None) -> bytes | None:
+        quick = self.direct.request("GET", self.full(key), byte_range) if self.direct else None
+        if quick is not None:
+            return quick.body if quick.found else None
         extra = {"Range": byte_range} if byte_range else {}
         try:
             reply = self.client.get_object(Bucket=self.bucket, Key=self.full(key), **extra)
@@ -124,6 +146,9 @@ class S3Objects:
         return data
 
     def head(self, key: str) -> Listed | None:
+        quick = self.direct.request("HEAD", self.full(key)) if self.direct else None
+        if quick is not None:
+            return Listed(key, quick.size, quick.mtime) if quick.found else None
         try:
             reply = self.client.head_object(Bucket=self.bucket, Key=self.full(key))
         except self.ClientError as exc:
