@@ -1,6 +1,6 @@
-"""The lean GET/HEAD path of the S3 backend (s3_direct.py) against SeaweedFS: the same
-answers as boto3 for present, absent and oddly named keys, and boto3's failures (never an
-"absent") for wrong credentials and a missing bucket."""
+"""The lean GET/HEAD/PUT/DELETE path of the S3 backend (s3_direct.py) against SeaweedFS:
+the same answers as boto3 for present, absent and oddly named keys, conditional writes, and
+boto3's failures (never an "absent") for wrong credentials and a missing bucket."""
 
 from __future__ import annotations
 
@@ -38,6 +38,22 @@ def test_same_answers_as_boto3(seaweed: Seaweed) -> None:
     assert objects.head("absent") is None
 
 
+def test_writes_conditional_puts_and_deletes(seaweed: Seaweed) -> None:
+    objects = S3Objects(S3Location.parse(seaweed.url()))
+    for key in KEYS:
+        assert objects.put(key, b"first", exclusive=True) is True
+        assert objects.put(key, b"second", exclusive=True) is False  # 412: kept the first
+        assert boto3_get(objects, key) == b"first"
+        assert objects.put(key, b"third") is True
+        assert boto3_get(objects, key) == b"third"
+        objects.delete(key)
+        assert boto3_get(objects, key) is None
+        objects.delete(key)  # absent: as boto3's delete_object, no error
+    big = bytes(range(256)) * 4096  # a body of a MiB, signed as boto3 signs it
+    assert objects.put("big", big, exclusive=True) is True
+    assert boto3_get(objects, "big") == big
+
+
 def test_wrong_credentials_fail_as_boto3_does(seaweed: Seaweed,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     good = S3Objects(S3Location.parse(seaweed.url()))
@@ -49,6 +65,11 @@ def test_wrong_credentials_fail_as_boto3_does(seaweed: Seaweed,
         bad.get("tag")
     with pytest.raises(bad.ClientError):
         bad.head("tag")
+    with pytest.raises(bad.ClientError):
+        bad.put("other", b"x", exclusive=True)
+    with pytest.raises(bad.ClientError):
+        bad.delete("tag")
+    assert good.get("tag") == b"present" and good.get("other") is None
 
 
 def test_missing_bucket_is_an_error_not_an_absent_key(seaweed: Seaweed) -> None:

@@ -159,6 +159,10 @@ class S3Objects:
 
     def put(self, key: str, data: bytes, *, exclusive: bool = False) -> bool:
         """Store `data` at `key`; with `exclusive`, only if absent (False when it existed)."""
+        done = self.direct.write("PUT", self.full(key), data, exclusive=exclusive) \
+            if self.direct else None
+        if done is not None:
+            return done
         extra = {"IfNoneMatch": "*"} if exclusive else {}
         try:
             self.client.put_object(Bucket=self.bucket, Key=self.full(key), Body=data, **extra)
@@ -173,6 +177,8 @@ class S3Objects:
                                 CopySource={"Bucket": self.bucket, "Key": self.full(source)})
 
     def delete(self, key: str) -> None:
+        if self.direct is not None and self.direct.write("DELETE", self.full(key)):
+            return
         self.client.delete_object(Bucket=self.bucket, Key=self.full(key))
 
     def delete_many(self, keys: list[str]) -> None:
@@ -255,6 +261,11 @@ class S3Reader(io.RawIOBase):
         return len(data)
 
     def _open(self) -> None:
+        direct = self.objects.direct
+        if direct is not None:
+            self.body = direct.stream(self.objects.full(self.key), self.position)
+            if self.body is not None:
+                return
         extra = {"Range": f"bytes={self.position}-"} if self.position else {}
         try:
             reply = self.objects.client.get_object(
