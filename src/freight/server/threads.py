@@ -12,10 +12,11 @@ import asyncio
 import functools
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
 STORAGE_THREADS = 64  # = s3_objects.MAX_CONNECTIONS: one thread per connection to the store
+SIDE_THREADS = 16  # second requests in flight at once (past it they queue: slower, not stuck)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -31,10 +32,25 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
+_side: ThreadPoolExecutor | None = None
+
+
+def beside(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+    """Start `func(*args, **kwargs)` in a second pool, for a blocking storage call that
+    needs two independent store requests: one waits here while the caller makes the other
+    (one round trip instead of two). Its own pool: a call already in a worker thread never
+    waits for a thread of the pool it holds (no deadlock when all are busy)."""
+    global _side
+    with _pool_lock:
+        if _side is None:
+            _side = ThreadPoolExecutor(SIDE_THREADS, thread_name_prefix="freight-side")
+    return _side.submit(func, *args, **kwargs)
+
+
 async def offload(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """`func(*args, **kwargs)` in a worker thread, never blocking the event loop."""
     call = functools.partial(func, *args, **kwargs)
     return await asyncio.get_running_loop().run_in_executor(_executor(), call)
 
 
-__all__ = ["STORAGE_THREADS", "offload"]
+__all__ = ["STORAGE_THREADS", "beside", "offload"]

@@ -71,10 +71,16 @@ class Multipart:
 
 class DirectWriter:
     """A body into one object: kept in memory up to `SEGMENT`, then a multipart upload of
-    `SEGMENT`-sized parts (one in flight) completed by `finish` if the digest matches."""
+    `SEGMENT`-sized parts (one in flight) completed by `finish` if the digest matches.
 
-    def __init__(self, objects: Any, key: str, hasher: Hasher, *, store: bool) -> None:
-        self.objects, self.key, self.hasher, self.store = objects, key, hasher, store
+    `exists` answers whether the object is there already (then the body is only hashed);
+    it is awaited only when the first bytes are to be stored, so the store's answer comes
+    while the body arrives instead of before it."""
+
+    def __init__(self, objects: Any, key: str, hasher: Hasher, *,
+                 exists: asyncio.Future[bool]) -> None:
+        self.objects, self.key, self.hasher, self.exists = objects, key, hasher, exists
+        self.store = False
         self.batch: list[bytes] = []
         self.batch_size = 0
         self.upload_id: str | None = None
@@ -92,6 +98,7 @@ class DirectWriter:
             pending, self.pending = self.pending, None
             await pending
         if self.batch:
+            self.store = not await self.exists
             data = b"".join(self.batch)
             self.batch, self.batch_size = [], 0
             self.pending = asyncio.ensure_future(offload(self._part, data))
@@ -113,7 +120,7 @@ class DirectWriter:
             data = b"".join(self.batch)
             self.batch = []
             await offload(self.hasher.update, data)
-            if self.hasher.digest == digest and self.store:
+            if self.hasher.digest == digest and not await self.exists:
                 await offload(self.objects.put, self.key, data, exclusive=True)
             return self.hasher.digest
         await self._flush()
@@ -136,6 +143,8 @@ class DirectWriter:
 
     async def abort(self) -> None:
         """Drop an unfinished multipart upload (a failed stream or a wrong digest)."""
+        with contextlib.suppress(Exception):  # its error, if any, was raised to the caller
+            await self.exists
         if self.pending is not None:
             with contextlib.suppress(Exception):
                 await self.pending

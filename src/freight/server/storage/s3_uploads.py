@@ -31,7 +31,7 @@ from freight.server.storage.s3_multipart import (
     Multipart,
     Segment,
 )
-from freight.server.threads import offload
+from freight.server.threads import beside, offload
 from freight.server.uploads import SESSION_ID
 
 if TYPE_CHECKING:
@@ -55,6 +55,15 @@ class S3Uploads(SessionState):
         self.objects.put(self._dir(session) + "info", info, exclusive=True)
         self._live.new(session)
         return session
+
+    def size(self, repo: str, session: str) -> int | None:
+        """As SessionState.size, with the session record and its segments read at once."""
+        if not SESSION_ID.fullmatch(session):
+            return None
+        stored = beside(self._stored, session)
+        if self._owner(session) != repo:
+            return None
+        return stored.result()
 
     def _owner(self, session: str) -> str | None:
         info = self.objects.get(self._dir(session) + "info")
@@ -140,9 +149,9 @@ class S3Uploads(SessionState):
                      chunks: AsyncIterator[bytes]) -> tuple[Digest, int]:
         """Straight to the blob's key: one PUT (small) or a multipart upload completed only
         once the bytes hash to `digest`; if the blob exists, the body is only hashed."""
-        exists = await offload(self.storage.has_blob, digest)
+        exists = asyncio.ensure_future(offload(self.storage.has_blob, digest))
         writer = DirectWriter(self.objects, base.blob_key(digest), Hasher(digest.algorithm),
-                               store=not exists)
+                              exists=exists)
         try:
             async for chunk in chunks:
                 await writer.add(chunk)
