@@ -68,9 +68,21 @@ def push_blob(host: str, repo: str, data: bytes) -> str:
     return digest
 
 
+PIECE = 1 << 20  # a pulled body is read in pieces and dropped: 50 x 100 MB never in memory
+
+
 def pull_blob(host: str, repo: str, digest: str) -> None:
-    status, _, _ = _request(host, "GET", f"/v2/{repo}/blobs/{digest}")
-    assert status == 200, status
+    conn = http.client.HTTPConnection(host, timeout=300)
+    try:
+        conn.request("GET", f"/v2/{repo}/blobs/{digest}")
+        reply = conn.getresponse()
+        assert reply.status == 200, reply.status
+        expected, got = int(reply.getheader("content-length") or -1), 0
+        while piece := reply.read(PIECE):
+            got += len(piece)
+        assert got == expected, (got, expected)
+    finally:
+        conn.close()
 
 
 def cell(host: str, op: str, size: int, concurrency: int, seconds: float) -> dict[str, object]:
