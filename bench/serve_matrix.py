@@ -269,6 +269,21 @@ def _distribution(kind: str, work: Path, store: Seaweed | None,
     return host
 
 
+def cells(args: argparse.Namespace) -> list[tuple[str, int, int]]:
+    """(op, size in bytes, concurrency) to run: `--cells` (op:MB:c,...) or the product of
+    --ops, --sizes and --concurrency (size-independent ops once, at the first size)."""
+    if args.cells:
+        picked = []
+        for spec in args.cells.split(","):
+            op, size, concurrency = spec.split(":")
+            picked.append((op, int(float(size) * MB), int(concurrency)))
+        return picked
+    sizes = [int(float(s) * MB) for s in args.sizes.split(",")]
+    return [(op, size, int(c)) for op in args.ops.split(",") for size in sizes
+            for c in args.concurrency.split(",")
+            if op not in ("manifest", "manifest-hey", "head-hey") or size == sizes[0]]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", default="freight-fs,distribution-fs,freight-s3:1,"
@@ -276,6 +291,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,10,100", help="blob sizes in MB")
     parser.add_argument("--concurrency", default="1,10,50")
     parser.add_argument("--ops", default="push,pull,mixed,manifest")
+    parser.add_argument("--cells", default="", help="op:MB:concurrency,... instead of the "
+                        "product of --ops, --sizes and --concurrency")
     parser.add_argument("--seconds", type=float, default=8.0)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="serve-matrix-"))
@@ -283,17 +300,15 @@ def main() -> None:
     (work / "weed").mkdir()
     store = start_seaweed(work / "weed") if any("s3" in n for n in names) else None
     try:
-        for name in names:
-            with target(name, work, store) as host:
-                for op in args.ops.split(","):
-                    for size in (int(float(s) * MB) for s in args.sizes.split(",")):
-                        first = int(float(args.sizes.split(",")[0]) * MB)
-                        if op in ("manifest", "manifest-hey", "head-hey") and size != first:
-                            continue  # these rates do not depend on blob size
-                        for concurrency in (int(c) for c in args.concurrency.split(",")):
-                            run = hey_cell if op in HEY_OPS else cell
-                            result = run(host, op, size, concurrency, args.seconds)
-                            print(json.dumps({"target": name, **result}), flush=True)
+        # Every target runs at once and each cell runs on each in turn, so a change in the
+        # machine's load meanwhile falls on all of them, not on the one that ran last.
+        with contextlib.ExitStack() as stack:
+            hosts = {name: stack.enter_context(target(name, work, store)) for name in names}
+            for op, size, concurrency in cells(args):
+                for name, host in hosts.items():
+                    run = hey_cell if op in HEY_OPS else cell
+                    result = run(host, op, size, concurrency, args.seconds)
+                    print(json.dumps({"target": name, **result}), flush=True)
     finally:
         if store is not None:
             store.stop()
