@@ -91,7 +91,7 @@ def test_blob_removed_during_its_download_arrives_whole(live_fs: Live) -> None:
 
 @contextmanager
 def _tls_registry(root: Path, tmp_path: Path) -> Iterator[tuple[str, ssl.SSLContext]]:
-    trustme = pytest.importorskip("trustme")
+    import trustme
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1")
     cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
