@@ -307,7 +307,11 @@ def main() -> None:
             for op, size, concurrency in cells(args):
                 for name, host in hosts.items():
                     run = hey_cell if op in HEY_OPS else cell
-                    result = run(host, op, size, concurrency, args.seconds)
+                    try:
+                        result = run(host, op, size, concurrency, args.seconds)
+                    except Exception as exc:  # the cell's set-up failed (a broken target)
+                        result = {"op": op, "size_mb": size / MB, "concurrency": concurrency,
+                                  "rate_per_s": 0.0, "errors": -1, "failed": repr(exc)}
                     print(json.dumps({"target": name, **result}), flush=True)
     finally:
         if store is not None:
