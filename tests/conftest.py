@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -32,28 +31,6 @@ RegistryFactory = Callable[..., Registry]
 # a busy machine. Tests that need these get this instead of the default (pyproject.toml).
 SLOW_SETUP_FIXTURES = frozenset({"docker", "docker_puller", "containerd"})
 SLOW_SETUP_TIMEOUT = 1200  # seconds
-
-# The embedded registry runs its blocking calls on one process-wide thread pool
-# (freight/server/threads.py). A child forked after the pool was used inherits the pool but
-# not its threads, and every request to a registry it starts waits for ever: that is how
-# mutmut runs each mutant (forked from a process that ran the tests), and it turned the
-# in-process push tests into hangs for every surviving mutant. Until the pool is made
-# fork-safe (tests/unit/test_fork.py), a forked test process starts with no pool (unless
-# KEEP_POOL_ENV is set: the test that shows the bug).
-KEEP_POOL_ENV = "FREIGHT_TEST_KEEP_POOL_AFTER_FORK"
-
-
-def _forget_registry_pool_after_fork() -> None:
-    import sys
-    import threading
-
-    threads = sys.modules.get("freight.server.threads")
-    if threads is not None and not os.environ.get(KEEP_POOL_ENV):
-        threads._pool = None  # type: ignore[attr-defined]
-        threads._pool_lock = threading.Lock()  # type: ignore[attr-defined]
-
-
-os.register_at_fork(after_in_child=_forget_registry_pool_after_fork)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,8 +1,8 @@
-"""A process that used the embedded registry and then forks: the child's own registry must
-answer. The registry's thread pool (freight/server/threads.py) is one per process and is
-not reset in a forked child, whose pool then has no threads: each request that touches
-storage waits for ever. tests/conftest.py works around it for the test suite (mutmut forks
-a child per mutant); the first test turns the workaround off to show the bug."""
+"""A process that used the embedded registry and then forks (multiprocessing, mutmut's
+one child per mutant): the child's own registry must answer. The registry's thread pool
+(freight/server/threads.py) is one per process; a forked child inherits it without its
+threads, so each request touching storage would wait for ever, unless the pool is
+forgotten at fork (it is)."""
 
 from __future__ import annotations
 
@@ -59,16 +59,13 @@ def _pool_used_and_idle() -> None:
         time.sleep(0.01)
 
 
-@pytest.mark.xfail(strict=True, reason="freight.server.threads keeps its pool across fork")
-def test_a_forked_child_can_still_use_the_registry_pool(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FREIGHT_TEST_KEEP_POOL_AFTER_FORK", "1")  # see tests/conftest.py
+def test_a_forked_child_can_still_use_the_registry_pool() -> None:
     _pool_used_and_idle()
     assert _in_a_child(lambda: threads._executor().submit(lambda: 2).result(
         timeout=CHILD_WAIT) == 2)
 
 
-def test_with_the_workaround_a_forked_child_s_registry_answers() -> None:
+def test_a_forked_child_s_registry_answers() -> None:
     _pool_used_and_idle()
 
     def registry_answers() -> bool:

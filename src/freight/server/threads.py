@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -45,6 +46,16 @@ def beside(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Future[T]
         if _side is None:
             _side = ThreadPoolExecutor(SIDE_THREADS, thread_name_prefix="freight-side")
     return _side.submit(func, *args, **kwargs)
+
+
+def _forget_pools_in_a_child() -> None:
+    """A forked child inherits the pools but none of their threads: every call would wait
+    for ever (a registry started in the child never answers). It starts its own instead."""
+    global _pool, _side, _pool_lock
+    _pool, _side, _pool_lock = None, None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pools_in_a_child)
 
 
 async def offload(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
