@@ -4,9 +4,6 @@ its error), and nothing waits for ever (a hang fails with every thread's stack).
 
 from __future__ import annotations
 
-import io
-import threading
-
 import httpx
 import pytest
 from hypothesis import given, settings
@@ -15,37 +12,9 @@ from hypothesis import strategies as st
 from freight.engine.readahead import ReadAhead
 from freight.errors import NetworkError
 from freight.sources.registry import BlobStream
+from support.recorders import Pieces as Source
 
 from .test_engine_properties import run_with_deadline
-
-
-class Source(io.RawIOBase):
-    """Bytes in pieces of at most `piece`, failing after `fail_at` bytes if given; a read
-    blocks until close() when `stall` (a network read that never answers)."""
-
-    def __init__(self, data: bytes, piece: int, fail_at: int | None = None,
-                 stall: bool = False) -> None:
-        self.data, self.piece, self.fail_at, self.stall = data, piece, fail_at, stall
-        self.offset = 0
-        self.closed_event = threading.Event()
-
-    def read(self, n: int = -1) -> bytes:
-        if self.stall:
-            self.closed_event.wait()
-            raise OSError("closed while reading")
-        end = len(self.data)
-        if self.fail_at is not None and self.fail_at < end:
-            if self.offset >= self.fail_at:
-                raise OSError("connection reset")
-            end = self.fail_at  # the bytes before the failure arrive, then it fails
-        take = min(self.piece, n if n >= 0 else self.piece, end - self.offset)
-        chunk = self.data[self.offset:self.offset + take]
-        self.offset += len(chunk)
-        return chunk
-
-    def close(self) -> None:
-        self.closed_event.set()
-        super().close()
 
 
 def _drain(reader: ReadAhead, size: int) -> bytes:

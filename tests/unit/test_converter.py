@@ -9,7 +9,6 @@ import io
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,28 +19,13 @@ from freight.engine.converter import CheckedReader, Converter
 from freight.engine.plan import LayerStep, MemoKey
 from freight.engine.workers import Cancelled, CancelToken
 from freight.errors import DigestMismatch, FreightError
-from freight.progress import Phase, Silent
-from freight.results import Action
+from freight.progress import Phase
 from freight.sources.model import Blob
 from freight.testing.layers import compressed, random_layer
+from support.recorders import Rows
 
 WAIT = 5  # seconds: every wait here is bounded, a lost conversion fails instead of hanging
 pytestmark = pytest.mark.timeout(20)
-
-
-class Rows(Silent):
-    def __init__(self) -> None:
-        self.events: list[tuple[Any, ...]] = []
-        self.advanced: dict[str, int] = {}
-
-    def blob_start(self, key: str, label: str, total: int, phase: Phase) -> None:
-        self.events.append(("start", key, label, total, phase))
-
-    def blob_advance(self, key: str, n: int) -> None:
-        self.advanced[key] = self.advanced.get(key, 0) + n
-
-    def blob_done(self, key: str, action: Action | None) -> None:
-        self.events.append(("done", key, action))
 
 
 class StreamSink:

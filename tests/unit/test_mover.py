@@ -18,8 +18,9 @@ from freight.digest import Digest
 from freight.engine.converter import ConvertedLayer
 from freight.engine.mover import Mover
 from freight.engine.workers import Cancelled, CancelToken
-from freight.progress import Phase, Silent
+from freight.progress import Phase
 from freight.results import Action
+from support.recorders import Rows
 
 WAIT = 5  # seconds; generous bound for a thread to reach a point
 pytestmark = pytest.mark.timeout(20)
@@ -96,23 +97,6 @@ class StreamStub:
 
     def abort(self) -> None:
         self.aborted += 1
-
-
-class Rows(Silent):
-    """Records progress rows: (event, key, ...)."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[Any, ...]] = []
-        self.advanced: dict[str, int] = {}
-
-    def blob_start(self, key: str, label: str, total: int, phase: Phase) -> None:
-        self.events.append(("start", key, label, total, phase))
-
-    def blob_advance(self, key: str, n: int) -> None:
-        self.advanced[key] = self.advanced.get(key, 0) + n
-
-    def blob_done(self, key: str, action: Action | None) -> None:
-        self.events.append(("done", key, action))
 
 
 def _mover(tmp_path: Path, progress: Rows | None = None,

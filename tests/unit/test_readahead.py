@@ -4,44 +4,16 @@ memory bounded by the depth, and a close that ends everything, a stalled read in
 
 from __future__ import annotations
 
-import io
 import threading
 import time
 
 import pytest
 
 from freight.engine.readahead import ReadAhead
+from support.recorders import Pieces as Source
 
 pytestmark = pytest.mark.timeout(20)
 WAIT = 5  # seconds
-
-
-class Source(io.RawIOBase):
-    """`data` in pieces of at most `piece`; fails with `error` after `fail_at` bytes; a read
-    blocks until close() when `stall`."""
-
-    def __init__(self, data: bytes, piece: int = 1000, *, fail_at: int | None = None,
-                 stall: bool = False) -> None:
-        self.data, self.piece, self.fail_at, self.stall = data, piece, fail_at, stall
-        self.offset, self.reads = 0, 0
-        self.closed_event = threading.Event()
-
-    def read(self, n: int = -1) -> bytes:
-        self.reads += 1
-        if self.stall:
-            self.closed_event.wait(WAIT * 2)
-            raise OSError("closed while reading")
-        if self.fail_at is not None and self.offset >= self.fail_at:
-            raise OSError("connection reset")
-        end = len(self.data) if self.fail_at is None else min(len(self.data), self.fail_at)
-        take = min(self.piece, n if n >= 0 else self.piece, end - self.offset)
-        chunk = self.data[self.offset:self.offset + take]
-        self.offset += len(chunk)
-        return chunk
-
-    def close(self) -> None:
-        self.closed_event.set()
-        super().close()
 
 
 DATA = bytes(range(256)) * 100  # 25600 bytes
