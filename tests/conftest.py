@@ -38,6 +38,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         names = set(getattr(item, "fixturenames", ()))
         if names & SLOW_SETUP_FIXTURES and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(SLOW_SETUP_TIMEOUT))
+    if items:  # the last test's time also pays every session fixture's tear-down (docker
+        # engines, SeaweedFS...: a minute), whatever short limit its module sets
+        items[-1].add_marker(pytest.mark.timeout(SLOW_SETUP_TIMEOUT))
 
 
 def _short_tempdir(prefix: str) -> Path:
