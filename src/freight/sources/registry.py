@@ -111,25 +111,8 @@ class RegistryReader:
     def manifest(self, reference: str) -> Fetched:
         """GET a manifest or index by tag or digest; verified when asked for by digest."""
         sep = "@" if ":" in reference else ":"
-        reply = self.client.request(
-            "GET", urls.manifest_path(self.repository, reference), ok=(200,),
-            headers={"Accept": ", ".join(mt.ACCEPT_MANIFESTS)},
-            what=f"fetching the manifest {self.repository}{sep}{reference}")
-        raw = reply.content
-        if len(raw) > MAX_MANIFEST_SIZE:
-            raise RegistryError(f"{self.client.host} sent a {len(raw)}-byte manifest; too large")
-        content_type = reply.headers.get("Content-Type", "")
-        if not raw.lstrip()[:1] == b"{":  # every manifest and index is a JSON object
-            raise RegistryError(f"{self.client.host} answered the manifest request for "
-                                f"{self.repository}{sep}{reference} with something that is "
-                                f"not a manifest ({content_type or 'no Content-Type'}, "
-                                f"{len(raw)} bytes, not JSON); is it a registry?")
-        digest = Digest.of(raw)
-        if Digest.is_valid(reference) and Digest.parse(reference) != digest:
-            raise RegistryError(f"{self.client.host} sent a manifest whose digest is {digest}, "
-                                f"not the {reference} asked for")
-        media_type = content_type.split(";")[0].strip()
-        return Fetched(raw, media_type or _declared_type(raw), digest)
+        return fetch_manifest(self.client, self.repository, reference,
+                              f"{self.repository}{sep}{reference}")
 
     def open_blob(self, digest: Digest) -> BlobStream:
         """Start downloading a blob (following redirects); the caller verifies the bytes."""
@@ -201,6 +184,31 @@ def pick(index: Index, platform: Platform, ref: Reference) -> Descriptor:
     have = ", ".join(str(d.platform) for d in index.manifests if d.platform)
     raise UsageError(f"{ref} has no image for {platform} (it has: {have or 'no platforms'}); "
                      "choose one with --platform")
+
+
+def fetch_manifest(client: RegistryClient, repository: str, reference: str,
+                   name: str) -> Fetched:
+    """GET the manifest or index `reference` (a tag or digest) of `repository`, checked: at
+    most MAX_MANIFEST_SIZE bytes, a JSON object, and the digest asked for. `name` says
+    which in messages."""
+    reply = client.request("GET", urls.manifest_path(repository, reference), ok=(200,),
+                           headers={"Accept": ", ".join(mt.ACCEPT_MANIFESTS)},
+                           what=f"fetching the manifest {name}")
+    raw = reply.content
+    if len(raw) > MAX_MANIFEST_SIZE:
+        raise RegistryError(f"{client.host} sent a {len(raw)}-byte manifest; too large")
+    content_type = reply.headers.get("Content-Type", "")
+    if raw.lstrip()[:1] != b"{":  # every manifest and index is a JSON object
+        said = content_type or "no Content-Type"
+        raise RegistryError(f"{client.host} answered the manifest request for {name} with "
+                            f"something that is not a manifest ({said}, {len(raw)} bytes, "
+                            "not JSON); is it a registry?")
+    digest = Digest.of(raw)
+    if Digest.is_valid(reference) and Digest.parse(reference) != digest:
+        raise RegistryError(f"{client.host} sent a manifest whose digest is {digest}, not "
+                            f"the {reference} asked for")
+    media_type = content_type.split(";")[0].strip()
+    return Fetched(raw, media_type or _declared_type(raw), digest)
 
 
 def _declared_type(raw: bytes) -> str:

@@ -21,10 +21,10 @@ from freight import mediatypes as mt
 from freight.digest import EMPTY_SHA256, Digest, Hasher
 from freight.distribution import urls
 from freight.errors import DigestMismatch, NotFound, RegistryError, registry_sent_wrong_bytes
+from freight.sources.registry import fetch_manifest
 from freight.transport.client import RegistryClient
 
 READ_BLOCK = 1 << 20  # bytes per chunk of a streamed blob
-MAX_MANIFEST_SIZE = 4 << 20  # distribution's limit; anything larger is not a manifest
 ACCEPT = ", ".join(mt.ACCEPT_MANIFESTS)
 # client -> whether its registry has the referrers API (a registry does not change while a
 # client lives; keyed by client, not host: a port may be another registry tomorrow)
@@ -119,17 +119,9 @@ class RegistryStore:
         return Found(Digest.parse(said), kind, int(reply.headers.get("Content-Length") or 0))
 
     def get_manifest(self, reference: str) -> tuple[bytes, str]:
-        reply = self.client.request("GET", urls.manifest_path(self.repository, reference),
-                                    ok=(200,), headers={"Accept": ACCEPT},
-                                    what=f"fetching the manifest {self.name}:{reference}")
-        raw = reply.content
-        if len(raw) > MAX_MANIFEST_SIZE:
-            raise RegistryError(f"{self.client.host} sent a {len(raw)}-byte manifest; too large")
-        if Digest.is_valid(reference) and Digest.of(raw) != Digest.parse(reference):
-            raise RegistryError(f"{self.client.host} sent a manifest whose digest is "
-                                f"{Digest.of(raw)}, not the {reference} asked for")
-        kind = reply.headers.get("Content-Type", "").split(";")[0].strip()
-        return raw, kind or declared_type(raw)
+        fetched = fetch_manifest(self.client, self.repository, reference,
+                                 f"{self.name}:{reference}")
+        return fetched.raw, fetched.media_type or declared_type(fetched.raw)
 
     def put_manifest(self, reference: str, raw: bytes, media_type: str) -> Stored:
         reply = self.client.request(
