@@ -18,7 +18,7 @@ from freight import mediatypes as mt
 from freight.connect import Connection
 from freight.digest import Digest, Hasher
 from freight.distribution import urls
-from freight.errors import NotFound, RegistryError, SourceError, UsageError
+from freight.errors import NotARegistry, NotFound, RegistryError, SourceError, UsageError
 from freight.locations import LocalLocation
 from freight.manifest import Descriptor, Index, Manifest, Platform, host_platform
 from freight.reference import Reference
@@ -247,12 +247,13 @@ def missing_tag(client: RegistryClient, ref: Reference, exc: NotFound) -> Regist
     tag = ref.tag or "latest"
     implicit = "" if ref.tag else " (no tag was given, so :latest)"
     try:
-        found, complete = list_all(client, urls.tags_path(ref.repository), "tags",
-                                   limit=TAGS_SHOWN, page_size=TAGS_SHOWN,
-                                   what=f"listing the tags of {ref.repository}")
+        with registry_or_not(client):
+            found, complete = list_all(client, urls.tags_path(ref.repository), "tags",
+                                       limit=TAGS_SHOWN, page_size=TAGS_SHOWN,
+                                       what=f"listing the tags of {ref.repository}")
+    except NotARegistry as wrong:  # a web server's 404 pages, not a registry's
+        return wrong
     except NotFound:
-        if exc.code is None and not client.speaks_the_api():
-            return client.not_a_registry(exc)  # a web server's 404 page, not a registry's
         message = (f"{ref.name} does not exist{said}: no repository {ref.repository!r} on "
                    f"{ref.registry} (freight catalog {ref.registry} lists them)")
         return NotFound(message, status=exc.status, code=exc.code, detail=exc.detail)
