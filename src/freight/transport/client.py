@@ -77,6 +77,7 @@ class RegistryClient:
         self._tls = (insecure, ca_cert, client_cert)
         self._max_connections = max_connections
         self._answered = False  # has this registry answered any request yet?
+        self._proxies = environment_proxies()  # read once: the scheme and every transport
         self._auto_scheme = plain_http is None and (is_loopback(host) or insecure)
         self.plain_http = self._choose_scheme() if plain_http is None else plain_http
         source = credentials if credentials is not None or not config_credentials \
@@ -90,7 +91,7 @@ class RegistryClient:
         if not self._auto_scheme:
             return False
         name, port = split_host(self.host)
-        if proxy_for("https", name, port, environment_proxies()) is not None:
+        if proxy_for("https", name, port, self._proxies) is not None:
             return False  # reached through a proxy: no direct probe, HTTPS as elsewhere
         tls = speaks_tls(self.host)
         return is_loopback(self.host) if tls is None else not tls
@@ -102,7 +103,7 @@ class RegistryClient:
         timeout = httpx.Timeout(IO_TIMEOUT, connect=CONNECT_TIMEOUT)
         limits = httpx.Limits(max_connections=self._max_connections,
                               max_keepalive_connections=self._max_connections)
-        proxies = environment_proxies()
+        proxies = self._proxies
         url = httpx.URL(self.base)
         self.proxy = proxy_for(url.scheme, url.host, url.port, proxies)
 
