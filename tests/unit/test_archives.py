@@ -70,19 +70,24 @@ def test_an_entry_untagged_in_manifest_json_stays_unnamed(tmp_path: Path) -> Non
         assert image.names == () and image.label.startswith("image ")
 
 
-def test_a_one_entry_index_is_looked_through_for_the_config(tmp_path: Path) -> None:
-    """docker with the containerd store saves an index over the manifest."""
-    root = _unpacked_docker25(tmp_path)
-    _strip_names(root)
-    manifest_desc = _index(root)["manifests"][0]
+def _nest(root: Path, entries: list[dict[str, object]]) -> None:
+    """Make index.json point at one inner index (as a Docker 25 save by digest does)
+    holding `entries`."""
     inner = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX,
-                        "manifests": [{**manifest_desc, "platform": {
-                            "os": "linux", "architecture": "amd64"}}]}).encode()
+                        "manifests": entries}).encode()
     digest = Digest.of(inner)
     (root / "blobs" / "sha256" / digest.encoded).write_bytes(inner)
     (root / "index.json").write_text(json.dumps({
         "schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [
             {"mediaType": mt.OCI_INDEX, "digest": str(digest), "size": len(inner)}]}))
+
+
+def test_a_one_entry_index_is_looked_through_for_the_config(tmp_path: Path) -> None:
+    """docker with the containerd store saves an index over the manifest."""
+    root = _unpacked_docker25(tmp_path)
+    _strip_names(root)
+    manifest_desc = _index(root)["manifests"][0]
+    _nest(root, [{**manifest_desc, "platform": {"os": "linux", "architecture": "amd64"}}])
     with open_archive(root) as source:
         [image] = source.images
         assert isinstance(image.root, IndexNode)
@@ -96,13 +101,7 @@ def test_an_unnamed_index_of_several_images_stays_unnamed(tmp_path: Path) -> Non
     manifest_desc = _index(root)["manifests"][0]
     entries = [{**manifest_desc, "platform": {"os": "linux", "architecture": arch}}
                for arch in ("amd64", "arm64")]
-    inner = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX,
-                        "manifests": entries}).encode()
-    digest = Digest.of(inner)
-    (root / "blobs" / "sha256" / digest.encoded).write_bytes(inner)
-    (root / "index.json").write_text(json.dumps({
-        "schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [
-            {"mediaType": mt.OCI_INDEX, "digest": str(digest), "size": len(inner)}]}))
+    _nest(root, entries)
     with open_archive(root) as source:
         [image] = source.images
         assert isinstance(image.root, IndexNode) and image.names == ()
