@@ -95,3 +95,15 @@ def _stop_all() -> None:
     for service in list(reversed(_running)):
         with contextlib.suppress(Exception):
             service.stop()
+
+
+def assert_script_exits(script: str, timeout: float = 10) -> None:
+    """`python -c SCRIPT` finishes by itself (no thread keeps the interpreter alive at
+    exit) and prints "returned" last."""
+    import sys
+    import textwrap
+
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(script)],
+                          capture_output=True, text=True, timeout=timeout, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "returned"

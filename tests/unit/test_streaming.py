@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -14,6 +11,7 @@ import pytest
 from freight.digest import Digest
 from freight.engine.streaming import SpoolStream
 from freight.errors import NetworkError
+from support.procs import assert_script_exits
 
 
 class FakeSink:
@@ -190,7 +188,7 @@ def test_a_stuck_stream_does_not_keep_the_interpreter_alive() -> None:
     stream.abort()
     sink.gate.set()
     stream.wait(10)
-    script = textwrap.dedent("""
+    script = """
         import threading
         from freight.engine.streaming import SpoolStream
 
@@ -206,8 +204,5 @@ def test_a_stuck_stream_does_not_keep_the_interpreter_alive() -> None:
         stream.abort()
         stream.wait(0.05)
         print("returned")
-    """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=10, check=False)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "returned"
+    """
+    assert_script_exits(script)

@@ -6,9 +6,6 @@ is what mutation testing of this module used to cost)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +14,7 @@ import pytest
 
 from freight.engine.workers import Cancelled, CancelToken, Workers
 from freight.errors import EXIT_INTERRUPTED, Interrupted
+from support.procs import assert_script_exits
 
 WAIT = 5  # seconds: far more than any of these waits needs, far less than the suite timeout
 pytestmark = pytest.mark.timeout(20)
@@ -103,7 +101,7 @@ def test_workers_are_daemons_named_after_the_pool() -> None:
 
 def test_a_stuck_worker_does_not_keep_the_interpreter_alive() -> None:
     """An interrupted transfer exits even while a worker sits in a call that never returns."""
-    script = textwrap.dedent("""
+    script = """
         import threading
         from freight.engine.workers import Workers
         pool = Workers(1)
@@ -112,11 +110,8 @@ def test_a_stuck_worker_does_not_keep_the_interpreter_alive() -> None:
         started.wait(5)
         pool.shutdown(0.05)
         print("returned")
-    """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=10, check=False)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "returned"
+    """
+    assert_script_exits(script)
 
 
 def test_a_future_cancelled_before_it_starts_is_skipped() -> None:
