@@ -37,8 +37,8 @@ def pull(
         raise UsageError(f"unknown format {format!r}: use docker, oci or oci-archive")
     refs = [references] if isinstance(references, str) else list(references)
     sources = [_registry(r) for r in refs]
-    destination = LocalLocation(_KINDS[format], output)
-    if all_platforms and format == "docker":
+    destination = _output(output, format)
+    if all_platforms and destination.kind is Kind.DOCKER_ARCHIVE:
         raise UsageError("docker load takes one platform: use --format oci or oci-archive "
                          "with --all-platforms")
     # as docker pull does, an index is narrowed to this machine's platform by default
@@ -48,6 +48,21 @@ def pull(
     return transfer(sources, destination, options=options, connection=connection,
                     progress=progress, verb="pull",
                     after=referrer_hook(referrers, connection, progress))
+
+
+def _output(text: str, format: str) -> LocalLocation:
+    """OUTPUT as a path in `format`, or as a location that says its own kind
+    (`oci:DIR[:TAG]`, `oci-archive:FILE`, `docker-archive:FILE`), as `freight copy` reads it;
+    a `--format` other than the default must then agree with it."""
+    location = parse_location(text, local=True)
+    if not isinstance(location, LocalLocation) or location.kind is Kind.SNIFFED:
+        return LocalLocation(_KINDS[format], text)
+    if location.kind not in _KINDS.values():
+        raise UsageError(f"{text!r}: pull writes docker-archive:, oci: or oci-archive:")
+    if format != "docker" and _KINDS[format] is not location.kind:
+        raise UsageError(f"--format {format} and {text!r} name different kinds of output: "
+                         "give one of them")
+    return location
 
 
 def _registry(text: str) -> RegistryLocation:

@@ -35,8 +35,9 @@ def _freight(dirs: UserDirs, *args: str) -> subprocess.CompletedProcess[bytes]:
 
 @pytest.mark.parametrize("args", [["pull", "{ref}", "-"],
                                   ["pull", "--format", "oci-archive", "{ref}", "-"],
+                                  ["pull", "{ref}", "docker-archive:-"],
                                   ["copy", "{ref}", "docker-archive:-"]],
-                         ids=["pull", "pull-oci-archive", "copy"])
+                         ids=["pull", "pull-oci-archive", "pull-location", "copy"])
 def test_the_tar_goes_to_stdout_and_pushes_back(registry: Registry, tmp_path: Path,
                                                 args: list[str]) -> None:
     ref = _pushed(registry, tmp_path, "app")

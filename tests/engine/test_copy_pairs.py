@@ -177,3 +177,48 @@ def test_bytes_a_registry_sends_that_do_not_match_are_a_registry_error(tmp_path:
     assert run.exit_code == EXIT_REGISTRY, run.output
     assert "do not match" in run.stderr and len(run.stderr.strip().splitlines()) == 1
     assert not out.exists() and list(tmp_path.glob(".pulled.tar*")) == []
+
+
+@pytest.mark.parametrize("kind", ["oci", "oci-archive"])
+def test_a_tag_given_to_a_layout_finds_the_image_again(registry: str, tmp_path: Path,
+                                                       kind: str) -> None:
+    """`oci:DIR:v9` names the image `v9` in the layout (beside its full name, for docker
+    and containerd): freight reads it back by that tag, as skopeo does."""
+    diff_ids = oci_layout(tmp_path / "origin", SPECS, "v1")
+    out = f"{kind}:{tmp_path / ('layout' if kind == 'oci' else 'layout.tar')}"
+    (written,) = freight.copy(f"oci:{tmp_path / 'origin'}", f"{out}:v9")
+    (back,) = freight.copy(f"{out}:v9", f"{registry}/pairs/again-{kind}:v1")
+    assert back.digest == written.digest
+    verify(f"http://{registry}", f"pairs/again-{kind}", "v1", diff_ids)
+    with pytest.raises(freight.UsageError, match="no image 'v8'"):
+        freight.copy(f"{out}:v8", f"{registry}/pairs/again-{kind}:v2")
+
+
+@pytest.mark.parametrize("kind", ["oci", "oci-archive", "docker-archive"])
+def test_pull_reads_an_output_that_names_its_kind(registry: str, tmp_path: Path,
+                                                  kind: str) -> None:
+    """`freight pull REF oci:DIR` is what a skopeo user types: the same as --format oci."""
+    diff_ids = oci_layout(tmp_path / "origin", SPECS, "v1")
+    freight.copy(f"oci:{tmp_path / 'origin'}", f"{registry}/pairs/pulled-{kind}:v1")
+    where = tmp_path / ("out" if kind == "oci" else "out.tar")
+    (pulled,) = freight.pull(f"{registry}/pairs/pulled-{kind}:v1", f"{kind}:{where}")
+    if kind == "oci":
+        assert (where / "index.json").is_file()
+    else:
+        with tarfile.open(where) as tar:
+            names = set(tar.getnames())
+        assert ("manifest.json" in names) == (kind == "docker-archive")
+    (back,) = freight.copy(f"{kind}:{where}", f"{registry}/pairs/pulled-back-{kind}:v1")
+    assert back.digest == pulled.digest
+    verify(f"http://{registry}", f"pairs/pulled-back-{kind}", "v1", diff_ids)
+
+
+def test_pull_refuses_an_output_kind_it_cannot_write_or_that_contradicts_format(
+        registry: str, tmp_path: Path) -> None:
+    ref = f"{registry}/pairs/none:v1"
+    run = CliRunner().invoke(main, ["pull", ref, f"dir:{tmp_path / 'd'}"])
+    assert run.exit_code == EXIT_USAGE and "pull writes" in run.stderr
+    run = CliRunner().invoke(main, ["pull", ref, f"oci:{tmp_path / 'd'}", "--format",
+                                    "oci-archive"])
+    assert run.exit_code == EXIT_USAGE and "different kinds" in run.stderr
+    assert not (tmp_path / "d").exists()

@@ -8,7 +8,7 @@ from freight.cli.options import connection_options, copy_connection_options
 from freight.cli.output import print_results, progress_for, progress_option
 from freight.connect import Connection
 from freight.convert import SETTINGS
-from freight.locations import STDOUT, writes_stdout
+from freight.locations import writes_stdout
 from freight.pulling import DEFAULT_JOBS, FORMATS, pull
 
 
@@ -35,7 +35,8 @@ def pull_command(references: tuple[str, ...], output: str, fmt: str, platform: s
                  all_platforms: bool, jobs: int, force: bool, no_referrers: bool, quiet: bool,
                  as_json: bool, progress_mode: str, connection: Connection) -> None:
     """Pull REFERENCES into OUTPUT (a tar, or a directory with --format oci); `-` sends
-    the tar to standard output (`freight pull REF - | docker load`).
+    the tar to standard output (`freight pull REF - | docker load`). OUTPUT may also say
+    its kind as copy reads it: oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE.
 
     Signatures, SBOMs and attestations of each image come along into --format oci and
     oci-archive (a docker tar cannot hold them: a note says so); --no-referrers skips them.
@@ -47,7 +48,7 @@ def pull_command(references: tuple[str, ...], output: str, fmt: str, platform: s
         results = pull(list(references), output, format=fmt, platform=platform,
                        all_platforms=all_platforms, jobs=jobs, connection=connection,
                        progress=progress, force=force, referrers=not no_referrers)
-    print_results(results, as_json=as_json, err=output == STDOUT)
+    print_results(results, as_json=as_json, err=writes_stdout(output))
 
 
 @click.command("copy")

@@ -172,8 +172,8 @@ def _group(entries: tuple[Descriptor, ...]) -> list[_Named]:
             names.append(full)
         elif ref and ("/" in ref or ":" in ref):
             names.append(ref)
-        elif ref:
-            bare.append(ref)
+        if ref and "/" not in ref and ":" not in ref:
+            bare.append(ref)  # `oci:DIR:v1` finds it by `v1`, as skopeo does
     return [(d, tuple(dict.fromkeys(n)), tuple(dict.fromkeys(b))) for d, n, b in order.values()]
 
 
