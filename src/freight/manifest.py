@@ -68,6 +68,10 @@ class Descriptor:
             raise SourceError(f"{where}: {exc}") from None
         if size < 0:
             raise SourceError(f"{where}: negative size in descriptor")
+        urls = data.get("urls")
+        if urls is not None and not (isinstance(urls, list)
+                                     and all(isinstance(u, str) for u in urls)):
+            raise SourceError(f"{where}: a descriptor's urls must be a list of strings")
         platform = data.get("platform")
         known = {"mediaType", "digest", "size", "platform", "annotations"}
         return cls(
@@ -78,6 +82,12 @@ class Descriptor:
             dict(data.get("annotations") or {}),
             {k: v for k, v in data.items() if k not in known},
         )
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Where a non-distributable layer's bytes are fetched from; empty for the rest."""
+        found = self.extra.get("urls")
+        return tuple(found) if isinstance(found, list) else ()
 
     def to_json(self) -> JSONDict:
         out: JSONDict = {

@@ -43,6 +43,18 @@ _LAYER_COMPRESSION = {
 }
 
 
+_EXTERNAL_AS = {  # a non-distributable layer's type in the other manifest family
+    (OCI_LAYER_ND_GZIP, True): DOCKER_FOREIGN_LAYER_GZIP,
+    (DOCKER_FOREIGN_LAYER_GZIP, False): OCI_LAYER_ND_GZIP,
+}
+
+
+def external_layer_type(media_type: str, *, docker: bool) -> str:
+    """A non-distributable layer's type in a Docker (or OCI) manifest: the same bytes,
+    named as that family names them (OCI's nondistributable gzip is Docker's foreign)."""
+    return _EXTERNAL_AS.get((media_type, docker), media_type)
+
+
 def is_manifest(media_type: str) -> bool:
     return media_type in MANIFESTS
 

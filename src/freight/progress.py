@@ -48,6 +48,7 @@ class Summary:
     bytes_sent: int
     seconds: float
     dry_run: bool = False
+    external: int = 0  # non-distributable layers, left at their URLs
 
 
 class Progress(Protocol):

@@ -18,6 +18,7 @@ class Action(StrEnum):
     DOWNLOADED = "downloaded"  # from a registry into a local layout or archive
     WRITTEN = "written"  # from one local layout or archive into another
     PLANNED = "planned"  # a dry run: would be sent
+    EXTERNAL = "external"  # a non-distributable layer, left at its URLs (never copied)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ DIGEST = Digest.of(DATA)
 class RecordingSink:
     """A registry repository (or a local sink with `registry=None`) that logs every call."""
 
+    holds_external = True
+
     def __init__(self, repository: str = "app", registry: str | None = "reg.test:5000", *,
                  holds: set[Digest] | None = None, mounts: bool = True,
                  stored: Action = Action.UPLOADED, chunk: int = 4096) -> None:

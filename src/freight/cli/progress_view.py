@@ -187,6 +187,8 @@ def summary_text(summary: Summary) -> str:
     blobs = (f"{_n(summary.uploaded, 'blob')} {'to send' if summary.dry_run else sent}, "
              f"{summary.skipped} skipped, {summary.mounted} "
              f"{'to mount' if summary.dry_run else 'mounted'}")
+    if summary.external:
+        blobs += f", {summary.external} non-distributable left at {_its(summary.external)} URLs"
     if summary.dry_run:
         return (f"dry run: would {summary.verb} {_n(summary.images, 'image')}: {blobs}; "
                 f"{human_bytes(summary.bytes_sent)}")
@@ -194,6 +196,10 @@ def summary_text(summary: Summary) -> str:
     return (f"{_PAST.get(summary.verb, summary.verb)} {_n(summary.images, 'image')}: {blobs}; "
             f"{human_bytes(summary.bytes_sent)} in {summary.seconds:.1f} s"
             + (f" ({rate})" if rate else ""))
+
+
+def _its(count: int) -> str:
+    return "its" if count == 1 else "their"
 
 
 def _n(count: int, noun: str) -> str:

@@ -42,7 +42,7 @@ from freight.engine.plan import (
 from freight.engine.readahead import ReadAhead
 from freight.engine.streaming import StreamingSink
 from freight.engine.workers import CancelToken, Workers
-from freight.errors import DigestMismatch, registry_sent_wrong_bytes
+from freight.errors import DigestMismatch, UsageError, registry_sent_wrong_bytes
 from freight.manifest import Descriptor, Index, Manifest
 from freight.progress import Plan, Progress
 from freight.results import Action, BlobResult
@@ -122,6 +122,7 @@ class Engine:
         """Plan, report the plan, probe the destination and start the conversions."""
         blobs = 0
         for n, target in enumerate(self.targets):
+            _check_external(self._steps[id(target)], target.sink)
             for blob in distinct_blobs(self._steps[id(target)]):
                 self._tally.sizes[(n, blob_key(blob))] = blob.size
                 blobs += 1
@@ -159,6 +160,8 @@ class Engine:
             (blob_key(config), lambda: self._digest_of(config), config.what)]
         for layer in step.layers:
             blob = layer.blob
+            if layer.external:
+                continue  # never sent: nothing to look up
             if layer.target is None:
                 found.append((blob_key(blob), lambda b=blob: self._digest_of(b),  # type: ignore[misc]
                               blob.what))
@@ -267,6 +270,8 @@ class Engine:
 
     def _layer(self, n: int, layer: LayerStep, sink: Sink) -> _Placed:
         blob = layer.blob
+        if layer.external:
+            return self._external(layer)
         if layer.memo is None:
             digest = self._digest_of(blob)
             action = self._as_is(n, blob, digest, sink)
@@ -281,6 +286,13 @@ class Engine:
         action = self.mover.place_converted(sink, converted, blob.what)
         self._tally.finish((n, blob_key(blob)))
         return _Placed(Descriptor(layer.media_type, converted.digest, converted.size), action)
+
+    def _external(self, layer: LayerStep) -> _Placed:
+        """A layer left at its URLs: its descriptor, URLs included, and nothing moved."""
+        blob = layer.blob
+        desc = Descriptor(layer.media_type, self._digest_of(blob), blob.size,
+                          extra={"urls": list(blob.urls)})
+        return _Placed(desc, Action.EXTERNAL)
 
     def _as_is(self, n: int, blob: Blob, digest: Digest, sink: Sink) -> Action:
         key = (n, blob_key(blob))
@@ -328,6 +340,8 @@ class Engine:
 
     def _planned(self, n: int, blob: Blob, layer: LayerStep | None, media_type: str) -> _Placed:
         key: object
+        if layer is not None and layer.external:
+            return self._external(layer)
         if layer is not None and layer.memo is not None:
             known, key = self._cached(layer), layer.memo
             digest, size = known if known else (None, blob.size)
@@ -369,6 +383,21 @@ class _Placed:
     def result(self) -> BlobResult:
         d = self.descriptor
         return BlobResult(d.media_type, d.digest, d.size, self.action)
+
+
+def _check_external(steps: list[ImageStep], sink: Sink) -> None:
+    """Refuse, before anything moves, a layer left at its URLs for a sink that must hold
+    every layer (a docker archive: `docker load` reads each layer from the tar)."""
+    if sink.holds_external:
+        return
+    for step in steps:
+        for layer in step.layers:
+            if layer.external:
+                raise UsageError(
+                    f"{layer.blob.what} is non-distributable (fetched from "
+                    f"{layer.blob.urls[0]} by whoever runs the image; freight never "
+                    "downloads such layers), and a docker archive must hold every layer: "
+                    "write to oci:DIR, oci-archive:FILE or a registry instead")
 
 
 def _read_ahead(blob: Blob) -> Callable[[], BinaryIO]:

@@ -27,6 +27,11 @@ class LayerStep:
     media_type: str  # the layer's media type in the manifest written
 
     @property
+    def external(self) -> bool:
+        """A non-distributable layer: named in the manifest, its bytes left at its URLs."""
+        return bool(self.blob.urls)
+
+    @property
     def memo(self) -> MemoKey | None:
         """Identifies the conversion: identical layers (docker's symlinked duplicates, a
         base layer shared by several images) share one."""
@@ -48,7 +53,8 @@ def memo_key(blob: Blob, target: str) -> MemoKey:
 
 
 def plan_image(node: ImageNode, setting: str) -> ImageStep:
-    targets = [target_compression(setting, b.media_type) for b in node.layers]
+    targets = [None if b.urls else target_compression(setting, b.media_type)
+               for b in node.layers]
     kind = manifest_kind(node, targets)
     layers = tuple(LayerStep(b, t, _layer_type(b, t, kind))
                    for b, t in zip(node.layers, targets, strict=True))
@@ -76,6 +82,8 @@ def manifest_kind(node: ImageNode, targets: list[str | None]) -> str | None:
 
 
 def _layer_type(blob: Blob, target: str | None, kind: str | None) -> str:
+    if blob.urls and kind is not None:
+        return mt.external_layer_type(blob.media_type, docker=kind == mt.DOCKER_MANIFEST)
     final = target or mt.layer_compression(blob.media_type)
     if kind is None or final is None:
         return blob.media_type  # not a filesystem layer, or the manifest is kept
@@ -115,9 +123,11 @@ def blob_key(blob: Blob) -> Digest | Blob:
 
 
 def distinct_blobs(steps: Iterable[ImageStep]) -> list[Blob]:
-    """Every config and layer once, in first-seen order."""
+    """Every config and layer that moves once, in first-seen order (not the layers left at
+    their URLs)."""
     found: dict[Digest | Blob, Blob] = {}
     for step in steps:
         for blob in (step.node.config, *step.node.layers):
-            found.setdefault(blob_key(blob), blob)
+            if not blob.urls:
+                found.setdefault(blob_key(blob), blob)
     return list(found.values())

@@ -282,4 +282,5 @@ def _summary(verb: str, results: list[ImageResult], seconds: float,
     sent = sum(count[a] for a in sending)
     moved = sum(b.size for b in seen.values() if b.action in sending)
     return Summary(verb, len({str(r.digest) for r in results}), sent,
-                   count[Action.SKIPPED], count[Action.MOUNTED], moved, seconds, dry_run)
+                   count[Action.SKIPPED], count[Action.MOUNTED], moved, seconds, dry_run,
+                   count[Action.EXTERNAL])

@@ -18,6 +18,9 @@ class Sink(Protocol):
     repository: str  # the repository written to ("" for a local layout)
     registry: str | None  # the registry host, for mounts and the location cache; None if local
     stored: Action  # what storing a blob is called here (uploaded, downloaded, written)
+    # May a manifest stored here name a layer not stored here (a non-distributable layer,
+    # left at its URLs)? A registry and an OCI layout may; a docker archive may not.
+    holds_external: bool
 
     def has_blob(self, digest: Digest) -> bool:
         """True when the blob is already there (and so need not be sent)."""

@@ -55,6 +55,7 @@ class DockerTarSink:
     def __init__(self, output: Path | None, *, docker: bool = True,
                  stored: Action = Action.DOWNLOADED) -> None:
         self.output, self.docker, self.stored = output, docker, stored
+        self.holds_external = not docker  # `docker load` reads every layer from the tar
         if output is None:
             fd, tmp = tempfile.mkstemp(prefix="freight-stdout-", suffix=".tar")
         else:

@@ -43,6 +43,7 @@ class LayoutSink:
     """Writes blobs and manifests into `root`; `finish()` writes `index.json`."""
 
     registry: str | None = None
+    holds_external = True  # the image-layout spec lets blobs be fetched from elsewhere
 
     def __init__(self, root: Path, repository: str = "", *,
                  stored: Action = Action.DOWNLOADED) -> None:

@@ -58,6 +58,7 @@ class RegistrySink:
     """One repository on one registry."""
 
     stored = Action.UPLOADED
+    holds_external = True  # registries store no non-distributable layer
 
     def __init__(self, client: RegistryClient, repository: str, *,
                  chunk_size: int | None = None, journal: UploadJournal | None = None,

@@ -23,6 +23,9 @@ class Blob:
     diff_id: Digest | None = None  # for filesystem layers: digest of the uncompressed tar
     what: str = ""  # for messages: "layer 2 of app:1 (abc/layer.tar)"
     origin: str | None = None  # the registry host the bytes come from; None for local files
+    # A non-distributable layer (Windows base layers, `nondistributable` OCI types): fetched
+    # from these URLs by whoever runs the image, never copied, as docker and skopeo do.
+    urls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -102,14 +102,15 @@ class LayoutReader:
             descs = _docker_25_0_order(descs, diff_ids)
         blobs = []
         for i, desc in enumerate(descs):
-            if not self.exists(desc):
+            if not desc.urls and not self.exists(desc):  # else fetched from its URLs
                 raise Missing(f"layer {desc.digest}")
             diff_id = None
             if diff_ids is not None and i < len(diff_ids):
                 diff_id = diff_ids[i]
             what = f"layer {i + 1} of {label} ({desc.digest.short})"
-            blobs.append(Blob(self._true_type(desc, what), desc.size,
-                              self._opener(desc.digest), desc.digest, diff_id, what))
+            kind = desc.media_type if desc.urls else self._true_type(desc, what)
+            blobs.append(Blob(kind, desc.size, self._opener(desc.digest), desc.digest,
+                              diff_id, what, urls=desc.urls))
         return tuple(blobs)
 
     def _true_type(self, desc: Descriptor, what: str) -> str:
