@@ -23,6 +23,7 @@ import hashlib
 import http.client
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -316,6 +317,7 @@ def main() -> None:
     finally:
         if store is not None:
             store.stop()
+        shutil.rmtree(work, ignore_errors=True)  # the store and every registry's storage
 
 
 if __name__ == "__main__":

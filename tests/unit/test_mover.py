@@ -126,7 +126,7 @@ def test_a_missing_blob_is_asked_about_once_sent_once_then_skipped(tmp_path: Pat
 def test_a_blob_the_sink_holds_is_skipped_and_never_asked_about_again(tmp_path: Path) -> None:
     mover, cache = _mover(tmp_path)
     sink = RecordingSink(holds={DIGEST})
-    assert mover.reuse(sink, DIGEST, "config") is Action.SKIPPED
+    assert mover.reuse(sink, DIGEST) is Action.SKIPPED
     assert mover.ensure(sink, DIGEST, len(DATA), _opener(), "config") is Action.SKIPPED
     assert sink.calls == [("has_blob", DIGEST)]
     assert cache.locations("reg.test:5000", DIGEST) == ["app"]  # found there counts too
@@ -135,8 +135,8 @@ def test_a_blob_the_sink_holds_is_skipped_and_never_asked_about_again(tmp_path: 
 def test_a_probe_that_found_nothing_is_not_repeated_before_the_upload(tmp_path: Path) -> None:
     mover, _ = _mover(tmp_path)
     sink = RecordingSink()
-    assert mover.reuse(sink, DIGEST, "layer") is None
-    assert mover.reuse(sink, DIGEST, "layer") is None
+    assert mover.reuse(sink, DIGEST) is None
+    assert mover.reuse(sink, DIGEST) is None
     assert mover.ensure(sink, DIGEST, len(DATA), _opener(), "layer") is Action.UPLOADED
     assert len(sink.named("has_blob")) == 1
 
@@ -170,8 +170,8 @@ def test_one_refused_mount_ends_the_mounting_and_is_not_tried_again(tmp_path: Pa
     mover.known_in(DIGEST, "one")
     mover.known_in(DIGEST, "two")
     sink = RecordingSink("app", mounts=False)
-    assert mover.reuse(sink, DIGEST, "layer") is None
-    assert mover.reuse(sink, DIGEST, "layer") is None
+    assert mover.reuse(sink, DIGEST) is None
+    assert mover.reuse(sink, DIGEST) is None
     assert sink.named("mount") == [("mount", DIGEST, "one")]
     assert mover.ensure(sink, DIGEST, len(DATA), _opener(), "layer") is Action.UPLOADED
     assert len(sink.named("mount")) == 1
@@ -181,14 +181,14 @@ def test_one_refused_mount_ends_the_mounting_and_is_not_tried_again(tmp_path: Pa
 def test_a_dry_run_says_it_would_mount_and_mounts_nothing(tmp_path: Path) -> None:
     mover, _ = _mover(tmp_path)
     sink = RecordingSink("app")
-    assert mover.reuse(sink, DIGEST, "layer", mount=False) is None  # known nowhere else
+    assert mover.reuse(sink, DIGEST, mount=False) is None  # known nowhere else
     mover.known_in(DIGEST, "app")
-    assert mover.reuse(sink, DIGEST, "layer", mount=False) is None  # only here: no mount
+    assert mover.reuse(sink, DIGEST, mount=False) is None  # only here: no mount
     mover.known_in(DIGEST, "base")
-    assert mover.reuse(sink, DIGEST, "layer", mount=False) is Action.MOUNTED
+    assert mover.reuse(sink, DIGEST, mount=False) is Action.MOUNTED
     assert not sink.named("mount")  # a dry run writes nothing
     # no refusal was recorded: a real run mounts
-    assert mover.reuse(sink, DIGEST, "layer") is Action.MOUNTED
+    assert mover.reuse(sink, DIGEST) is Action.MOUNTED
     assert sink.named("mount") == [("mount", DIGEST, "base")]
 
 
@@ -248,7 +248,7 @@ def test_a_cancelled_transfer_asks_and_sends_nothing(tmp_path: Path) -> None:
     with pytest.raises(Cancelled):
         mover.ensure(sink, DIGEST, len(DATA), _opener(), "layer")
     with pytest.raises(Cancelled):
-        mover.reuse(sink, DIGEST, "layer")
+        mover.reuse(sink, DIGEST)
     assert sink.calls == []
 
 

@@ -144,29 +144,29 @@ class Engine:
         asks: dict[tuple[int, object], Future[Action | None]] = {}
         for n, target in enumerate(self.targets):
             for step in self._steps[id(target)]:
-                for key, find, what in self._known(step):
+                for key, find in self._known(step):
                     if (n, key) not in asks:
                         asks[(n, key)] = self.workers.submit(
-                            lambda s=target.sink, f=find, w=what:  # type: ignore[misc]
-                            self.mover.reuse(s, f(), w, mount=not self.dry_run))
+                            lambda s=target.sink, f=find:  # type: ignore[misc]
+                            self.mover.reuse(s, f(), mount=not self.dry_run))
         for key, future in asks.items():
             action = future.result()
             if action is not None:
                 self._present[key] = action
 
-    def _known(self, step: ImageStep) -> list[tuple[object, Callable[[], Digest], str]]:
+    def _known(self, step: ImageStep) -> list[tuple[object, Callable[[], Digest]]]:
         config = step.node.config
-        found: list[tuple[object, Callable[[], Digest], str]] = [
-            (blob_key(config), lambda: self._digest_of(config), config.what)]
+        found: list[tuple[object, Callable[[], Digest]]] = [
+            (blob_key(config), lambda: self._digest_of(config))]
         for layer in step.layers:
             blob = layer.blob
             if layer.external:
                 continue  # never sent: nothing to look up
             if layer.target is None:
-                found.append((blob_key(blob), lambda b=blob: self._digest_of(b),  # type: ignore[misc]
-                              blob.what))
+                found.append((blob_key(blob),
+                              lambda b=blob: self._digest_of(b)))  # type: ignore[misc]
             elif layer.memo is not None and (known := self._cached(layer)) is not None:
-                found.append((layer.memo, lambda d=known[0]: d, blob.what))  # type: ignore[misc]
+                found.append((layer.memo, lambda d=known[0]: d))  # type: ignore[misc]
         return found
 
     def _digest_of(self, blob: Blob) -> Digest:

@@ -49,14 +49,14 @@ class Mover:
         with self._guard:
             return self._locks.setdefault(_key(sink, digest), threading.Lock())
 
-    def reuse(self, sink: Sink, digest: Digest, what: str, *, mount: bool = True) -> Action | None:
+    def reuse(self, sink: Sink, digest: Digest, *, mount: bool = True) -> Action | None:
         """SKIPPED if the sink holds the blob, MOUNTED if a mount worked, else None. Without
         `mount` (a dry run), MOUNTED where the cache knows another repository of the same
         registry that holds the blob (the real run mounts from there, or else uploads)."""
         with self._lock(sink, digest):
-            return self._reuse(sink, digest, what, mount=mount)
+            return self._reuse(sink, digest, mount=mount)
 
-    def _reuse(self, sink: Sink, digest: Digest, what: str, *, mount: bool = True) -> Action | None:
+    def _reuse(self, sink: Sink, digest: Digest, *, mount: bool = True) -> Action | None:
         self._cancel.check()
         key = _key(sink, digest)
         with self._guard:
@@ -88,7 +88,7 @@ class Mover:
                *, verify: bool = True, counted: Callable[[int], None] | None = None) -> Action:
         """Make sure the sink holds the blob: skip, mount or send it (verified)."""
         with self._lock(sink, digest):
-            action = self._reuse(sink, digest, what)
+            action = self._reuse(sink, digest)
             if action is not None:
                 return action
             self._send(sink, digest, size, opener, what, verify, counted)
@@ -114,7 +114,7 @@ class Mover:
         """Put a converted layer into `sink`: finish its stream if it went there, else skip,
         mount or upload its spool file."""
         with self._lock(sink, layer.digest):
-            action = self._reuse(sink, layer.digest, what)
+            action = self._reuse(sink, layer.digest)
             if action is not None:
                 if layer.stream is not None and _same(layer.streamed_to, sink):
                     layer.stream.abort()  # the registry had it all along
