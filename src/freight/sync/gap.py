@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from freight.connect import Connection
+from freight.engine.workers import all_of
 from freight.errors import RegistryError, SourceError
 from freight.manifest import Descriptor, load_json
 from freight.referrers import descriptor_for
@@ -62,9 +62,10 @@ def restore_bundle(path: str, registry: str, *, jobs: int | None = None,
         tagged = [e for e in reader.entries if reader.tag(e)]
         roots = [e for e in reader.entries if not reader.tag(e)]
         outcomes: list[Outcome] = []
+        restore = _restorer(reader, client, dry_run)
         for group in (tagged, roots):
-            with ThreadPoolExecutor(max_workers=jobs) as pool:
-                outcomes += pool.map(_restorer(reader, client, dry_run), group)
+            outcomes += all_of([lambda e=entry: restore(e) for entry in group],  # type: ignore[misc]
+                               at_once=jobs, name="freight-restore")
         return Report(tuple(outcomes))
     finally:
         client.close()

@@ -8,7 +8,6 @@ the last one.
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from freight import mediatypes as mt
 from freight.connect import Connection
 from freight.digest import Digest
 from freight.distribution import urls
+from freight.engine.workers import all_of
 from freight.errors import SourceError
 from freight.manifest import Index, Manifest
 from freight.referrers import Finder
@@ -103,8 +103,8 @@ def take_inventory(registry: str, *, jobs: int = 4,
     try:
         names, _ = list_all(client, urls.catalog_path(), "repositories", limit=None,
                             page_size=CATALOG_PAGE, what=f"listing the catalog of {registry}")
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            held = list(pool.map(lambda n: _repository(client, n), names))
+        held = all_of([lambda n=name: _repository(client, n) for name in names],  # type: ignore[misc]
+                      at_once=jobs, name="freight-inventory")
         return Inventory(dict(zip(names, held, strict=True)))
     finally:
         client.close()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
@@ -245,8 +244,8 @@ def run(tasks: list[Task], target: Target, clients: Clients, options: Options, *
             on_done(outcome)
         return outcome
 
-    with ThreadPoolExecutor(max_workers=options.jobs) as pool:
-        return list(pool.map(one, tasks))
+    return all_of([lambda t=task: one(t) for task in tasks],  # type: ignore[misc]
+                  at_once=options.jobs, name="freight-sync")
 
 
 def _with_retries(task: Task, target: Target, clients: Clients, options: Options) -> Outcome:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from freight import mediatypes as mt
 from freight.digest import Digest
+from freight.engine.workers import all_of
 from freight.manifest import Descriptor, Index, Manifest
 from freight.sync.store import Source, Store, Stored
 
@@ -95,10 +95,5 @@ def _copy_blobs(src: Source, dst: Store, blobs: list[Descriptor], tally: Tally) 
             if not dst.has_blob(blob.digest) and dst.put_blob(blob.digest, blob.size, src):
                 tally.add(blobs=1, size=blob.size)  # sent: a mount costs no bytes
 
-    if len(blobs) <= 1:
-        for blob in blobs:
-            one(blob)
-        return
-    with ThreadPoolExecutor(max_workers=BLOB_JOBS) as pool:
-        for future in [pool.submit(one, blob) for blob in blobs]:
-            future.result()
+    all_of([lambda b=blob: one(b) for blob in blobs], at_once=BLOB_JOBS,  # type: ignore[misc]
+           name="freight-sync-blob")
