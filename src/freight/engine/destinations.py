@@ -186,6 +186,9 @@ def _local_sink(location: LocalLocation, *, force: bool,
         raise UsageError(f"{parent} does not exist: create it first (freight never creates "
                          "parent directories)")
     if kind is Kind.OCI_LAYOUT:
+        if path.is_symlink() and not path.exists():
+            raise UsageError(f"{path} is a symbolic link to {os.readlink(path)}, which does "
+                             "not exist: create that directory, or give another path")
         if path.exists() and not path.is_dir():
             raise UsageError(f"{path} exists and is not a directory (an OCI layout is one)")
         if path.is_dir() and any(path.iterdir()) and not (path / "oci-layout").exists() \

@@ -86,13 +86,14 @@ def _registry(location: RegistryLocation, connection: Connection, platform: Plat
 def _image(reader: RegistryReader, client: RegistryClient, ref: Reference,
            platform: Platform | None) -> SourceImage:
     try:
-        return reader.image(ref, platform=platform)
-    except NotFound as exc:
-        if ref.digest is not None or "platform" in str(exc):
+        root = reader.manifest(ref.reference)
+    except NotFound as exc:  # the tag itself: say which tags there are
+        if ref.digest is not None:
             raise
         from freight.inspect import missing_tag
 
         raise missing_tag(client, ref, exc) from None
+    return reader.image(ref, platform=platform, fetched=root)  # a missing child says which
 
 
 def select(images: list[SourceImage], wanted: str | None) -> list[SourceImage]:

@@ -164,9 +164,11 @@ class RegistryReader:
                     desc.digest, what=f"{what} of {self.repository} ({desc.digest.short})",
                     origin=self.client.host, urls=desc.urls)
 
-    def image(self, ref: Reference, *, platform: Platform | None = None) -> SourceImage:
-        """The image `ref` names; with `platform`, an index narrows to that child."""
-        fetched = self.manifest(ref.reference)
+    def image(self, ref: Reference, *, platform: Platform | None = None,
+              fetched: Fetched | None = None) -> SourceImage:
+        """The image `ref` names (its manifest or index already `fetched`, if given); with
+        `platform`, an index narrows to that child."""
+        fetched = fetched or self.manifest(ref.reference)
         names = (str(ref),) if ref.tag else ()
         if platform is not None and mt.is_index(fetched.media_type):
             # choose before walking: the other platforms' manifests are never fetched
