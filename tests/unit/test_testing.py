@@ -118,6 +118,23 @@ def test_in_thread_registry_takes_a_push_and_logs_it(tmp_path: Path,
         httpx.get(f"{registry.url}/v2/", timeout=2)
 
 
+def test_in_thread_registry_serves_as_freight_serve_does(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The same guarded protocol: a client's TLS probe is refused without a log line (plain
+    uvicorn logs "Invalid HTTP request received." for each), and headers are bounded."""
+    import socket
+
+    with serve_in_thread() as registry, caplog.at_level("INFO", logger="uvicorn.error"):
+        host, port = registry.host.rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5) as probe:
+            probe.sendall(b"\x16\x03\x01\x00\x05hello")  # the start of a TLS ClientHello
+            probe.recv(1024)  # answered or closed, never held
+        huge = {"X-Pad": "a" * (70 << 10)}
+        assert httpx.get(f"{registry.url}/v2/", headers=huge, timeout=5).status_code == 431
+        assert httpx.get(f"{registry.url}/v2/", timeout=5).status_code == 200
+    assert not [r for r in caplog.records if "Invalid HTTP request" in r.getMessage()]
+
+
 def test_plugin_fixtures(freight_registry, freight_image) -> None:  # type: ignore[no-untyped-def]
     made = freight_image("p.tar", layers=1)
     assert made.path.exists()

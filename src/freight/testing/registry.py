@@ -75,13 +75,15 @@ def _start(root: Path, *, auth: BasicAuth | None, read_only: bool) -> Registry:
     import uvicorn  # only when a registry starts: it is not light
 
     from freight.server import FilesystemStorage, make_app
-    from freight.server.runner import listen
+    from freight.server.runner import listen, uvicorn_config
 
     log = io.StringIO()
     app = make_app(FilesystemStorage(root), auth=auth, read_only=read_only, access_log=log)
     sock = listen(LOOPBACK, 0)  # listening before the thread starts: no wait for readiness
-    config = uvicorn.Config(app, lifespan="off", log_config=None, access_log=False,
-                            timeout_graceful_shutdown=int(STOP_WAIT))
+    # as `freight serve` runs: its guarded protocol (header limits, quiet refusal of a TLS
+    # probe, sendfile bodies), stopping sooner
+    config = uvicorn_config(app)
+    config.timeout_graceful_shutdown = int(STOP_WAIT)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
                               name=f"freight-registry-{sock.getsockname()[1]}")
