@@ -18,6 +18,7 @@ from support.freightcli import run_isolated as run
 from support.kinds import both_kinds
 from support.synthreg import (
     OCI_CONFIG,
+    OCI_INDEX,
     OCI_MANIFEST,
     Pushed,
     digest_of,
@@ -215,3 +216,34 @@ def test_every_platform_keeps_its_own_signatures(make_registry, http,
              for where, host in (("copy", b), ("pull+push", c), ("sync", d))
              for n, digest in enumerate(signed)}
     assert set(found.values()) == {1}, sorted(found.items())
+
+
+def test_a_rebuilt_index_keeps_the_signatures_of_the_platforms_it_kept(
+        registry_factory, http, tmp_path: Path) -> None:
+    """amd64 has gzip layers (kept as they are), arm64 plain tars (gzipped by a default
+    push): the index is rebuilt, arm64 gets a new digest, amd64 keeps its own. amd64's
+    signature still names a manifest the destination holds, so it travels; the index's and
+    arm64's are left behind, and a note counts them."""
+    a, b = registry_factory(name="a").host, registry_factory(name="b").host
+    src = http(a)
+    amd64 = _gzipped(src, "app", "amd64", ["base", "amd64"])
+    arm64 = push_image(src, "app", None, ["base", "arm64"], arch="arm64")
+    raw = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": c.digest, "size": c.size,
+         "platform": {"os": "linux", "architecture": arch}}
+        for c, arch in ((amd64, "amd64"), (arm64, "arm64"))]}).encode()
+    push_manifest(src, "app", "v1", raw, OCI_INDEX)
+    keys = cosign.Keys.make()
+    for digest in (digest_of(raw), amd64.digest, arm64.digest):
+        cosign.sign_tag(src, "app", digest, keys)
+    archive = tmp_path / "app.tar"
+    pulled = run("pull", f"{a}/app:v1", str(archive), "--format", "oci-archive",
+                 "--all-platforms", "-q")
+    assert pulled.returncode == 0, pulled.stderr
+    pushed = run("push", str(archive), f"{b}/app:v1", "-q")
+    assert pushed.returncode == 0, pushed.stderr
+    assert "2 of its 3 referrer(s)" in pushed.stderr and "left behind" in pushed.stderr
+    dst = http(b)
+    assert cosign.verified_signatures(dst, "app", amd64.digest, keys.public) == 1
+    assert cosign.verified_signatures(dst, "app", arm64.digest, keys.public) == 0
+    assert cosign.verified_signatures(dst, "app", digest_of(raw), keys.public) == 0

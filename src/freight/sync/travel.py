@@ -120,17 +120,18 @@ class CarryReferrers:
                                "write oci-archive:FILE or oci:DIR to keep them")
             return
         for result in item.results:
-            if result.digest != root:
-                self.progress.note(
-                    f"{item.image.label}: its {count} referrer(s) name {root.short} (or its "
-                    f"platforms' manifests), but it was written as {result.digest.short} "
-                    "(layers changed on the way), so they were left behind; use "
-                    "--compression keep to keep the digest")
-                continue
             target = _target(destination, result, item.image, layouts)
             if target is None:
                 continue
-            for listing in listings:
+            kept = listings if result.digest == root else _still_there(listings, target)
+            left = count - sum(1 for listing in kept for _ in listing.walk())
+            if left:
+                self.progress.note(
+                    f"{item.image.label}: {left} of its {count} referrer(s) name manifests "
+                    f"that were not written as they were (it became {result.digest.short}: "
+                    "layers changed on the way), so they were left behind; use "
+                    "--compression keep to keep the digests")
+            for listing in kept:
                 if (target.name, listing.subject) not in done:
                     done.add((target.name, listing.subject))
                     carry(listing, side.store(item.image), target)
@@ -209,6 +210,15 @@ def _compressed(path: str) -> bool:
 
 def _is_docker(sink: LocalSink) -> bool:
     return isinstance(sink, DockerTarSink) and sink.docker
+
+
+def _still_there(listings: list[Listing], target: Store) -> list[Listing]:
+    """The listings whose subject the destination holds as it was: an index rebuilt on the
+    way (one platform's layers compressed) keeps its other platforms' manifests, and with
+    them their signatures."""
+    held = all_of([partial(target.head_manifest, str(listing.subject)) for listing in listings],
+                  at_once=PLATFORM_LOOKUPS)
+    return [listing for listing, found in zip(listings, held, strict=True) if found is not None]
 
 
 def _target(destination: Destination, result: ImageResult, image: SourceImage,
