@@ -27,6 +27,7 @@ from typing import BinaryIO, cast
 from freight import mediatypes as mt
 from freight.cache import Cache
 from freight.digest import Digest, Hasher
+from freight.engine.attestations import attested, left_out
 from freight.engine.converter import CheckedReader, Converter
 from freight.engine.mover import Mover
 from freight.engine.plan import (
@@ -227,14 +228,28 @@ class Engine:
         return self._image(n, next(steps), sink)
 
     def _index(self, n: int, node: IndexNode, sink: Sink, steps: Iterator[ImageStep]) -> Moved:
+        """Children in index order; attestations after the images they describe, and left
+        out when that image was rewritten (engine/attestations.py)."""
+        placed: dict[int, Moved] = {}
+        later: list[tuple[int, ImageStep, Digest]] = []
+        for i, (desc, child) in enumerate(node.children):
+            named = attested(desc)
+            if named is not None and isinstance(child, ImageNode):
+                later.append((i, next(steps), named))  # its steps, in tree order
+            else:
+                placed[i] = self._stored(sink, self._node(n, child, sink, steps))
+        became = {node.children[i][0].digest: m.descriptor.digest for i, m in placed.items()}
+        for i, step, named in later:
+            if became.get(named, named) != named:
+                self._skip(n, step)
+                self.progress.note(left_out(node.children[i][0].digest, named, became[named]))
+            else:
+                placed[i] = self._stored(sink, self._image(n, step, sink))
         children: list[Descriptor] = []
         results: list[BlobResult] = []
-        for desc, child in node.children:
-            moved = self._node(n, child, sink, steps)
-            sink.put_manifest(str(moved.descriptor.digest), moved.raw,
-                              moved.descriptor.media_type)
-            results.extend(moved.blobs)
-            d = moved.descriptor
+        for i in sorted(placed):
+            desc, d = node.children[i][0], placed[i].descriptor
+            results.extend(placed[i].blobs)
             children.append(Descriptor(d.media_type, d.digest, d.size, desc.platform,
                                        desc.annotations, desc.extra))
         if children == list(node.index.manifests):
@@ -244,6 +259,16 @@ class Engine:
             kind = mt.OCI_INDEX
         index = Index.build(kind, children, node.index.annotations or None)
         return Moved(index.descriptor(), index.raw, tuple(results))
+
+    @staticmethod
+    def _stored(sink: Sink, moved: Moved) -> Moved:
+        sink.put_manifest(str(moved.descriptor.digest), moved.raw, moved.descriptor.media_type)
+        return moved
+
+    def _skip(self, n: int, step: ImageStep) -> None:
+        """An image planned but not moved: its blobs count as done in the overall bar."""
+        for blob in (step.node.config, *step.node.layers):
+            self._tally.finish((n, blob_key(blob)))
 
     def _image(self, n: int, step: ImageStep, sink: Sink) -> Moved:
         order = sorted(range(len(step.layers)), key=lambda i: -step.layers[i].blob.size)
