@@ -222,3 +222,38 @@ def test_pull_refuses_an_output_kind_it_cannot_write_or_that_contradicts_format(
                                     "oci-archive"])
     assert run.exit_code == EXIT_USAGE and "different kinds" in run.stderr
     assert not (tmp_path / "d").exists()
+
+
+def test_an_artifact_is_refused_for_a_docker_archive_and_kept_elsewhere(
+        registry: str, tmp_path: Path) -> None:
+    """A Helm chart (its config is no image config) is an OCI artifact: a docker archive
+    cannot hold it (`docker load` reads every config as an image's), so that output is
+    refused before anything is written; an OCI archive keeps it byte for byte."""
+    import hashlib
+
+    import httpx
+
+    def digest(data: bytes) -> str:
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+
+    chart, config = b"\x1f\x8b chart bytes", b'{"name": "chart", "version": "0.1.0"}'
+    with httpx.Client(base_url=f"http://{registry}") as http:
+        for blob in (chart, config):
+            started = http.post("/v2/pairs/chart/blobs/uploads/")
+            http.put(started.headers["location"], params={"digest": digest(blob)},
+                     content=blob).raise_for_status()
+        raw = json.dumps({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.cncf.helm.config.v1+json",
+                       "digest": digest(config), "size": len(config)},
+            "layers": [{"mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+                        "digest": digest(chart), "size": len(chart)}]}).encode()
+        http.put("/v2/pairs/chart/manifests/0.1.0", content=raw, headers={
+            "Content-Type": "application/vnd.oci.image.manifest.v1+json"}).raise_for_status()
+    out = tmp_path / "chart.tar"
+    run = CliRunner().invoke(main, ["pull", f"{registry}/pairs/chart:0.1.0", str(out)])
+    assert run.exit_code == EXIT_USAGE, run.output
+    assert "not a container image" in run.stderr and "oci-archive:FILE" in run.stderr
+    assert not out.exists() and [p.name for p in tmp_path.iterdir() if p.name != "cache"] == []
+    (kept,) = freight.pull(f"{registry}/pairs/chart:0.1.0", f"oci-archive:{out}")
+    assert str(kept.digest) == digest(raw)

@@ -33,6 +33,7 @@ class RecordingSink:
     """A registry repository (or a local sink with `registry=None`) that logs every call."""
 
     holds_external = True
+    images_only = False
 
     def __init__(self, repository: str = "app", registry: str | None = "reg.test:5000", *,
                  holds: set[Digest] | None = None, mounts: bool = True,

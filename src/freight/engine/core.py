@@ -123,7 +123,7 @@ class Engine:
         """Plan, report the plan, probe the destination and start the conversions."""
         blobs = 0
         for n, target in enumerate(self.targets):
-            _check_external(self._steps[id(target)], target.sink)
+            _check_sink(self._steps[id(target)], target.sink)
             for blob in distinct_blobs(self._steps[id(target)]):
                 self._tally.sizes[(n, blob_key(blob))] = blob.size
                 blobs += 1
@@ -410,12 +410,19 @@ class _Placed:
         return BlobResult(d.media_type, d.digest, d.size, self.action)
 
 
-def _check_external(steps: list[ImageStep], sink: Sink) -> None:
-    """Refuse, before anything moves, a layer left at its URLs for a sink that must hold
-    every layer (a docker archive: `docker load` reads each layer from the tar)."""
-    if sink.holds_external:
-        return
+def _check_sink(steps: list[ImageStep], sink: Sink) -> None:
+    """Refuse, before anything moves, what the sink cannot hold: an artifact (a Helm chart,
+    an SBOM) or a layer left at its URLs for a docker archive, since `docker load` reads
+    every config as an image's and every layer from the tar."""
     for step in steps:
+        config = step.node.config
+        if sink.images_only and config.media_type not in (mt.DOCKER_CONFIG, mt.OCI_CONFIG):
+            raise UsageError(
+                f"{config.what.removeprefix('config of ') or 'the image'} is not a container "
+                f"image (its config is {config.media_type or 'untyped'}): docker load cannot "
+                "take it; write oci-archive:FILE or oci:DIR instead")
+        if sink.holds_external:
+            continue
         for layer in step.layers:
             if layer.external:
                 raise UsageError(

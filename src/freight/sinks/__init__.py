@@ -21,6 +21,9 @@ class Sink(Protocol):
     # May a manifest stored here name a layer not stored here (a non-distributable layer,
     # left at its URLs)? A registry and an OCI layout may; a docker archive may not.
     holds_external: bool
+    # Only container images (a docker archive: `docker load` reads every config as an
+    # image's), not artifacts such as Helm charts or SBOMs?
+    images_only: bool
 
     def has_blob(self, digest: Digest) -> bool:
         """True when the blob is already there (and so need not be sent)."""

@@ -56,6 +56,7 @@ class DockerTarSink:
                  stored: Action = Action.DOWNLOADED) -> None:
         self.output, self.docker, self.stored = output, docker, stored
         self.holds_external = not docker  # `docker load` reads every layer from the tar
+        self.images_only = docker  # and every config as an image's
         if output is None:
             fd, tmp = tempfile.mkstemp(prefix="freight-stdout-", suffix=".tar")
         else:

@@ -44,6 +44,7 @@ class LayoutSink:
 
     registry: str | None = None
     holds_external = True  # the image-layout spec lets blobs be fetched from elsewhere
+    images_only = False
 
     def __init__(self, root: Path, repository: str = "", *,
                  stored: Action = Action.DOWNLOADED) -> None:

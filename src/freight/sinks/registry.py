@@ -59,6 +59,7 @@ class RegistrySink:
 
     stored = Action.UPLOADED
     holds_external = True  # registries store no non-distributable layer
+    images_only = False
 
     def __init__(self, client: RegistryClient, repository: str, *,
                  chunk_size: int | None = None, journal: UploadJournal | None = None,
