@@ -21,7 +21,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import BinaryIO, cast
 
 from freight import mediatypes as mt
@@ -29,6 +29,7 @@ from freight.cache import Cache
 from freight.digest import Digest, Hasher
 from freight.engine.attestations import attested, left_out
 from freight.engine.converter import CheckedReader, Converter
+from freight.engine.fits import check_fits
 from freight.engine.mover import Mover
 from freight.engine.plan import (
     ImageStep,
@@ -42,8 +43,9 @@ from freight.engine.plan import (
 )
 from freight.engine.readahead import ReadAhead
 from freight.engine.streaming import StreamingSink
+from freight.engine.tally import Tally
 from freight.engine.workers import CancelToken, Workers
-from freight.errors import DigestMismatch, UsageError, registry_sent_wrong_bytes
+from freight.errors import DigestMismatch, registry_sent_wrong_bytes
 from freight.manifest import Descriptor, Index, Manifest
 from freight.progress import Plan, Progress
 from freight.results import Action, BlobResult
@@ -72,29 +74,6 @@ class Moved:
     blobs: tuple[BlobResult, ...]
 
 
-@dataclass
-class _Tally:
-    """Overall progress in source bytes: each (target, blob) counts its size exactly once."""
-
-    progress: Progress
-    sizes: dict[tuple[int, object], int] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def advance(self, key: tuple[int, object], n: int) -> None:
-        with self.lock:
-            left = self.sizes.get(key, 0)
-            n = min(n, left)
-            self.sizes[key] = left - n
-        if n:
-            self.progress.overall(n)
-
-    def finish(self, key: tuple[int, object]) -> None:
-        with self.lock:
-            left = self.sizes.pop(key, 0)
-        if left:
-            self.progress.overall(left)
-
-
 class Engine:
     """One run over `targets`; use as a context manager, then `move` each target in turn."""
 
@@ -108,7 +87,7 @@ class Engine:
         self._steps = {id(t): [plan_image(i, setting) for i in images_in(t.node)]
                        for t in targets}
         self._present: dict[tuple[int, object], Action] = {}
-        self._tally = _Tally(progress)
+        self._tally = Tally(progress)
         self._first_use: dict[MemoKey, tuple[int, object]] = {}
         self._spool_dir = spool_dir
         self._converter: Converter | None = None
@@ -123,7 +102,7 @@ class Engine:
         """Plan, report the plan, probe the destination and start the conversions."""
         blobs = 0
         for n, target in enumerate(self.targets):
-            _check_sink(self._steps[id(target)], target.sink)
+            check_fits(self._steps[id(target)], target.sink)
             for blob in distinct_blobs(self._steps[id(target)]):
                 self._tally.sizes[(n, blob_key(blob))] = blob.size
                 blobs += 1
@@ -408,28 +387,6 @@ class _Placed:
     def result(self) -> BlobResult:
         d = self.descriptor
         return BlobResult(d.media_type, d.digest, d.size, self.action)
-
-
-def _check_sink(steps: list[ImageStep], sink: Sink) -> None:
-    """Refuse, before anything moves, what the sink cannot hold: an artifact (a Helm chart,
-    an SBOM) or a layer left at its URLs for a docker archive, since `docker load` reads
-    every config as an image's and every layer from the tar."""
-    for step in steps:
-        config = step.node.config
-        if sink.images_only and config.media_type not in (mt.DOCKER_CONFIG, mt.OCI_CONFIG):
-            raise UsageError(
-                f"{config.what.removeprefix('config of ') or 'the image'} is not a container "
-                f"image (its config is {config.media_type or 'untyped'}): docker load cannot "
-                "take it; write oci-archive:FILE or oci:DIR instead")
-        if sink.holds_external:
-            continue
-        for layer in step.layers:
-            if layer.external:
-                raise UsageError(
-                    f"{layer.blob.what} is non-distributable (fetched from "
-                    f"{layer.blob.urls[0]} by whoever runs the image; freight never "
-                    "downloads such layers), and a docker archive must hold every layer: "
-                    "write to oci:DIR, oci-archive:FILE or a registry instead")
 
 
 def _read_ahead(blob: Blob) -> Callable[[], BinaryIO]:
