@@ -420,3 +420,152 @@ def test_a_nested_index_is_walked(layout: Layout) -> None:
     (_, child), = image.root.children
     assert isinstance(child, IndexNode)
     assert isinstance(child.children[0][1], ImageNode)
+
+
+# -- what a broken layout says ----------------------------------------------------------
+
+
+def _junk(layout: Layout, media_type: str, data: bytes = b"not json", **extra: Any) -> Json:
+    return layout.put(data, media_type, **extra)
+
+
+def test_broken_layout_files_are_named(layout: Layout) -> None:
+    (layout.root / "oci-layout").write_text("not json")
+    layout.write(layout.image(A))
+    with pytest.raises(SourceError, match=r"^oci-layout is not valid JSON"):
+        layout.read()
+    (layout.root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (layout.root / "index.json").write_text("not json")
+    with pytest.raises(SourceError, match=r"^index\.json is not valid JSON"):
+        layout.read()
+
+
+def _too_large(path: Path) -> None:
+    with path.open("wb") as f:
+        f.truncate((64 << 20) + 1)  # sparse: nothing is written, nothing read
+
+
+@pytest.mark.parametrize(("name", "what"), [("oci-layout", "layout header"),
+                                            ("index.json", "index")])
+def test_oversized_layout_files_are_named(layout: Layout, name: str, what: str) -> None:
+    layout.write(layout.image(A))
+    _too_large(layout.root / name)
+    with pytest.raises(SourceError, match=rf"^{layout.root}: {what} '{name}' is too large"):
+        layout.read()
+
+
+def test_an_oversized_manifest_is_named(layout: Layout) -> None:
+    entry = layout.image(A)
+    layout.write(entry)
+    path = f"blobs/sha256/{entry['digest'].split(':')[1]}"
+    _too_large(layout.root / path)
+    with pytest.raises(SourceError, match=rf"^{layout.root}: manifest '{path}' is too large"):
+        layout.read()
+
+
+def test_a_root_index_that_is_not_json_is_named(layout: Layout) -> None:
+    layout.write(_junk(layout, mt.OCI_INDEX, **_named(ref="v1")))
+    with pytest.raises(SourceError, match=r"^index of v1 is not valid JSON"):
+        layout.read()
+
+
+def test_a_nested_index_that_is_broken_is_named(layout: Layout) -> None:
+    layout.write(layout.index(_junk(layout, mt.OCI_INDEX), **_named(ref="v1")))
+    with pytest.raises(SourceError, match=r"^index of v1 is not valid JSON"):
+        layout.read()
+    deeper = layout.index(_junk(layout, mt.OCI_MANIFEST, platform=AMD))
+    layout.write(layout.index(deeper, **_named(ref="v1")))
+    with pytest.raises(SourceError, match=r"^manifest of v1 is not valid JSON"):
+        layout.read()
+    nested = _junk(layout, mt.OCI_INDEX)
+    layout.write(layout.index({**nested, "size": 3}, **_named(ref="v1")))
+    path = f"blobs/sha256/{nested['digest'].split(':')[1]}"
+    with pytest.raises(SourceError, match=rf"^{layout.root}: index {path} does not match "):
+        layout.read()
+
+
+def test_a_manifest_in_an_index_that_is_broken_is_named(layout: Layout) -> None:
+    layout.write(layout.index(_junk(layout, mt.OCI_MANIFEST, platform=AMD),
+                              **_named(ref="v1")))
+    with pytest.raises(SourceError, match=r"^manifest of v1 is not valid JSON"):
+        layout.read()
+
+
+def test_a_manifest_or_config_that_is_broken_is_named(layout: Layout) -> None:
+    layout.write(_junk(layout, mt.OCI_MANIFEST, **_named(ref="v1")))
+    with pytest.raises(SourceError, match=r"^manifest of v1 is not valid JSON"):
+        layout.read()
+    config = layout.put(b'{"os": "linux"}', mt.OCI_CONFIG)
+    manifest = json.dumps({"schemaVersion": 2, "config": config, "layers": []}).encode()
+    layout.write(layout.put(manifest, mt.OCI_MANIFEST, **_named(ref="v1")))
+    with pytest.raises(SourceError, match=r"^config of v1 has no rootfs\.diff_ids$"):
+        layout.read()
+    wrong = json.dumps({"schemaVersion": 2, "layers": [],
+                        "config": {**config, "size": 3}}).encode()
+    layout.write(layout.put(wrong, mt.OCI_MANIFEST, **_named(ref="v1")))
+    path = f"blobs/sha256/{config['digest'].split(':')[1]}"
+    with pytest.raises(SourceError, match=rf"^{layout.root}: config {path} does not match "):
+        layout.read()
+
+
+def test_documents_without_a_media_type_take_their_descriptors(layout: Layout) -> None:
+    config = config_for(ImageSpec([A]))
+    manifest = json.dumps({"schemaVersion": 2, "config": layout.put(config, mt.DOCKER_CONFIG),
+                           "layers": [layout.put(A, mt.DOCKER_LAYER)]}).encode()
+    child = layout.put(manifest, mt.DOCKER_MANIFEST, platform=AMD)
+    inner = json.dumps({"schemaVersion": 2, "manifests": [child]}).encode()
+    nested = layout.put(inner, mt.DOCKER_MANIFEST_LIST)
+    layout.write(layout.put(inner, mt.DOCKER_MANIFEST_LIST, **_named(ref="v1")),
+                 layout.put(json.dumps({"schemaVersion": 2, "manifests": [nested]}).encode(),
+                            mt.DOCKER_MANIFEST_LIST, **_named(ref="v2")))
+    flat, deep = layout.read()
+    assert isinstance(flat.root, IndexNode)
+    assert flat.root.index.media_type == mt.DOCKER_MANIFEST_LIST
+    (_, image), = flat.root.children
+    assert isinstance(image, ImageNode) and image.manifest is not None
+    assert image.manifest.media_type == mt.DOCKER_MANIFEST
+    assert isinstance(deep.root, IndexNode)
+    (_, inner_node), = deep.root.children
+    assert isinstance(inner_node, IndexNode)
+    assert inner_node.index.media_type == mt.DOCKER_MANIFEST_LIST
+    assert inner_node.index.manifests[0].digest == Digest.parse(child["digest"])
+
+
+def test_a_ref_name_with_a_tag_is_a_name(layout: Layout) -> None:
+    layout.write(layout.image(A, **_named(ref="app:1")))
+    (image,) = layout.read()
+    assert (image.names, image.bare_tags) == (("app:1",), ())
+
+
+def test_a_referrer_named_with_a_registry_port_is_left_out(layout: Layout) -> None:
+    layout.write(layout.image(A, **_named("localhost:5000/app:1")),
+                 layout.image(B, **_named(f"localhost:5000/app:{SIG_TAG}")))
+    assert [i.label for i in layout.read()] == ["localhost:5000/app:1"]
+
+
+def test_a_referrer_named_only_by_digest_is_left_out(layout: Layout) -> None:
+    subject = layout.image(A, **_named("docker.io/library/app:1"))
+    pinned = f"docker.io/library/app@sha256:{'cd' * 32}"
+    referrer = _referrer(layout, {k: subject[k] for k in ("mediaType", "digest", "size")},
+                         **_named(pinned))
+    layout.write(subject, referrer)
+    assert [i.label for i in layout.read()] == ["docker.io/library/app:1"]
+
+
+def test_an_untagged_index_with_a_subject_is_an_image(layout: Layout) -> None:
+    subject = layout.image(A, **_named("docker.io/library/app:1"))
+    raw = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX,
+                      "manifests": [layout.image(B, platform=AMD)],
+                      "subject": {k: subject[k] for k in ("mediaType", "digest", "size")}})
+    layout.write(subject, layout.put(raw.encode(), mt.OCI_INDEX))
+    assert len(layout.read()) == 2
+
+
+def test_every_missing_platform_is_listed(layout: Layout) -> None:
+    _multi(layout, (ARM, False), ({"os": "linux", "architecture": "s390x"}, False),
+           (AMD, True))
+    (image,) = layout.read()
+    assert "lacks linux/arm64 (manifest sha256:" in image.notes[0]
+    assert " absent); linux/s390x (manifest sha256:" in image.notes[0]
+    with pytest.raises(SourceError, match=r" absent\); linux/s390x \(manifest sha256:"):
+        layout.read(Platform("linux", "arm64"))
