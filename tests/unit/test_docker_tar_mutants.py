@@ -304,3 +304,104 @@ def test_a_reader_that_stops_early_is_a_usage_error(tmp_path: Path,
             assert os.path.samefile(f"/proc/self/fd/{write}", os.devnull)
         finally:
             os.close(fd)
+
+
+# -- found by the mutants ---------------------------------------------------------------
+
+
+def test_a_mismatch_names_both_digests_and_blob_by_default(tmp_path: Path) -> None:
+    sink = DockerTarSink(tmp_path / "out.tar")
+    data = b"x" * 100
+    expected = Digest.of(data)
+    with pytest.raises(DigestMismatch) as caught:
+        sink.upload(expected, 100, lambda: io.BytesIO(b"y" * 100))
+    assert str(caught.value) == (
+        f"blob (100 bytes, expected 100): the content does not match (its digest is "
+        f"{Digest.of(b'y' * 100)}, expected {expected}); the input is damaged or was modified")
+    with pytest.raises(DigestMismatch) as caught:
+        sink.upload(expected, 10, lambda: io.BytesIO(data))
+    assert (caught.value.expected, caught.value.actual) == (str(expected), "(not computed)")
+    assert str(caught.value).startswith("blob (more than the 10 bytes expected)")
+    sink.abort()
+
+
+def test_a_big_blob_is_read_and_reported_block_by_block(tmp_path: Path) -> None:
+    sink = DockerTarSink(tmp_path / "out.tar")
+    data = os.urandom(3 << 20)
+    seen: list[int] = []
+    sink.upload(Digest.of(data), len(data), lambda: io.BytesIO(data), progress=seen.append)
+    assert sum(seen) == len(data) and len(seen) == 3
+    sink.abort()
+
+
+def test_index_json_is_an_oci_index(tmp_path: Path) -> None:
+    out = tmp_path / "out.tar"
+    sink = DockerTarSink(out, docker=False)
+    _image(sink, "docker.io/library/app:1")
+    sink.finish()
+    assert json.loads(_read(out, "index.json"))["mediaType"] == mt.OCI_INDEX
+
+
+def test_the_tar_ends_with_two_zero_blocks_padded_to_a_record_and_no_more(
+        tmp_path: Path) -> None:
+    boundary = 0
+    for n in range(0, tarfile.RECORDSIZE, tarfile.BLOCKSIZE):  # every residue once
+        out = tmp_path / f"{n}.tar"
+        sink = DockerTarSink(out, docker=False)
+        _put(sink, b"p" * (n or 1))
+        sink.finish()
+        with tarfile.open(out) as tar:
+            tar.getmembers()
+            end = tar.offset  # where the last member's data ends
+        wanted = -(-(end + 2 * tarfile.BLOCKSIZE) // tarfile.RECORDSIZE) * tarfile.RECORDSIZE
+        assert out.stat().st_size == wanted
+        boundary += (end + 2 * tarfile.BLOCKSIZE) % tarfile.RECORDSIZE == 0
+    assert boundary == 1  # the case where one more block would cost a whole record
+
+
+def test_abort_twice_is_harmless(tmp_path: Path) -> None:
+    sink = DockerTarSink(tmp_path / "out.tar")
+    sink.abort()
+    sink.abort()
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_untagged_root_before_tagged_ones_leaves_their_tags(tmp_path: Path) -> None:
+    out = tmp_path / "out.tar"
+    sink = DockerTarSink(out)
+    untagged = _image(sink, None, config=CONFIG.replace(b"[]", b"[ ]"))
+    tagged = _image(sink, "localhost:5000/team/app:1", "localhost:5000/team/app:2")
+    sink.finish()
+    entries = json.loads(_read(out, "manifest.json"))
+    assert [e["RepoTags"] for e in entries] == [
+        [], ["localhost:5000/team/app:1", "localhost:5000/team/app:2"]]
+    assert entries[0]["Config"] == _member(untagged.config.digest)
+    assert json.loads(_read(out, "repositories")) == {  # a registry port is no tag
+        "localhost:5000/team/app": {"1": tagged.config.digest.encoded,
+                                    "2": tagged.config.digest.encoded}}
+
+
+def test_a_buffered_standard_output_is_flushed(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", _Buffered(io.BufferedWriter(raw, 1 << 20)))
+    fd = _source(tmp_path, b"q" * 1000)
+    try:
+        send_to_stdout(fd, 1000)
+    finally:
+        os.close(fd)
+    assert raw.getvalue() == b"q" * 1000
+
+
+def test_the_first_bytes_are_sent_wherever_the_descriptor_is(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "stdout"
+    with out.open("wb") as stdout:
+        monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(stdout))
+        fd = _source(tmp_path, b"0123456789")
+        os.lseek(fd, 0, os.SEEK_END)
+        try:
+            send_to_stdout(fd, 6)
+        finally:
+            os.close(fd)
+    assert out.read_bytes() == b"012345"

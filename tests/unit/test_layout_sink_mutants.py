@@ -185,3 +185,44 @@ def test_a_layout_into_a_new_nested_directory(tmp_path: Path) -> None:
     LayoutSink(tmp_path / "a" / "b")
     assert (tmp_path / "a" / "b" / "blobs").is_dir()
     LayoutSink(tmp_path / "a" / "b")  # an existing layout is fine
+
+
+# -- found by the mutants ---------------------------------------------------------------
+
+
+def test_a_mismatch_names_both_digests_and_blob_by_default(tmp_path: Path) -> None:
+    sink = LayoutSink(tmp_path)
+    expected = Digest.of(b"x" * 10)
+    with pytest.raises(DigestMismatch) as caught:
+        sink.upload(expected, 10, lambda: io.BytesIO(b"y" * 10))
+    assert str(caught.value) == (
+        f"blob (10 bytes, expected 10): the content does not match (its digest is "
+        f"{Digest.of(b'y' * 10)}, expected {expected}); the input is damaged or was modified")
+
+
+class _Watching(io.BytesIO):
+    """A source that notes, as it is read, what the blob's directory holds."""
+
+    def __init__(self, data: bytes, directory: Path) -> None:
+        super().__init__(data)
+        self.directory = directory
+        self.seen: list[list[str]] = []
+
+    def read(self, n: int | None = -1) -> bytes:
+        self.seen.append(sorted(os.listdir(self.directory)))
+        return super().read(n)
+
+
+def test_a_blob_is_written_under_a_hidden_name_beside_its_place(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "no-such-tmpdir"))
+    sink = LayoutSink(tmp_path / "out")
+    data = b"w" * 10
+    source = _Watching(data, tmp_path / "out" / "blobs" / "sha256")
+    sink.upload(Digest.of(data), len(data), lambda: source)
+    (during,) = source.seen[0]
+    assert during.startswith(".tmp-")
+    assert os.listdir(tmp_path / "out" / "blobs" / "sha256") == [Digest.of(data).encoded]
+    _root(sink, RAW, "docker.io/library/app:1")
+    sink.finish()  # index.json too is written beside itself, never in TMPDIR
+    assert (tmp_path / "out" / "index.json").is_file()
