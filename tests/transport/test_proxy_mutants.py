@@ -133,12 +133,38 @@ def test_environment_proxies_keeps_only_what_freight_reads(
     ("10.0.0.1", None, "10.0.0.10", True),
     ("registry.test", None, ",,", True),
     ("xreg.corp", None, "reg.corp", True),
+    ("b.corp", None, "a.corp,b.corp", False),  # commas alone separate entries
+    ("10.9.9.9", None, "10.1.2.3/8", False),  # a range written with host bits set
 ])
 def test_no_proxy_entries(host: str, port: int | None, entry: str, proxied: bool) -> None:
     proxies = {"https": "http://proxy:1", "no": entry}
     assert (proxy_for("https", host, port, proxies) is not None) is proxied
     if proxied:
         assert proxy_for("https", host, port, proxies) == "http://proxy:1"
+
+
+def test_without_no_proxy_every_other_host_is_proxied() -> None:
+    for host in ("xxxx", "reg.io", ""):
+        assert proxy_for("https", host, None, {"https": "http://p:1"}) == "http://p:1"
+
+
+def test_the_router_checks_no_proxy_with_the_port_of_the_url() -> None:
+    router = ProxyRouter(lambda route: httpx.HTTPTransport(),
+                         {"http": "http://p:1", "no": "reg.example:5000"})
+    assert router.proxy(httpx.URL("http://reg.example:5000/v2/")) is None
+    assert router.proxy(httpx.URL("http://reg.example:5001/v2/")) == "http://p:1"
+
+
+def test_the_router_builds_a_proxied_route_once(registry: Registry,
+                                               proxy: ForwardProxy) -> None:
+    name = _named(registry, proxy)
+    log: list[str] = []
+    router = ProxyRouter(lambda route: _Recorded(route, log), {"http": proxy.url})
+    with httpx.Client(transport=router) as client:
+        for _ in range(2):
+            client.get(f"http://{name}/v2/")  # a 404: the proxy passes absolute-form on
+    assert log == [f"built {proxy.url}", f"closed {proxy.url}"]
+    assert proxy.seen == [f"GET http://{name}/v2/ HTTP/1.1"]  # one connection, kept alive
 
 
 def test_no_proxy_set_is_direct_for_a_scheme_without_proxy() -> None:
@@ -150,7 +176,7 @@ class _Recorded(httpx.BaseTransport):
     """A real transport that notes its route and whether it was closed."""
 
     def __init__(self, route: str | None, log: list[str]) -> None:
-        self._inner = httpx.HTTPTransport()
+        self._inner = httpx.HTTPTransport(proxy=route)
         self.route, self.log = route, log
         log.append(f"built {route}")
 

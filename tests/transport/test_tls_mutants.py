@@ -47,12 +47,10 @@ def ca() -> trustme.CA:
     return trustme.CA()
 
 
-def _serve(ca: trustme.CA, *names: str, client_ca: trustme.CA | None = None,
-           cn_only: bool = False) -> Iterator[str]:
+def _serve(ca: trustme.CA, *names: str, client_ca: trustme.CA | None = None) -> Iterator[str]:
     httpd = HTTPServer(("127.0.0.1", 0), _Ok)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    cert = ca.issue_cert(common_name="only-a-cn.test") if cn_only else ca.issue_cert(*names)
-    cert.configure_cert(context)
+    ca.issue_cert(*names).configure_cert(context)
     if client_ca is not None:
         client_ca.configure_trust(context)
         context.verify_mode = ssl.CERT_REQUIRED
@@ -235,15 +233,48 @@ def test_certificate_names_reads_the_alt_names(server: str, ca: trustme.CA) -> N
     assert not context.check_hostname
 
 
-def test_certificate_names_falls_back_to_the_common_name(ca: trustme.CA) -> None:
-    served = _serve(ca, cn_only=True)
-    host = next(served)
+def _self_signed_without_alt_names(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate naming its host only in the subject's CN (no
+    subjectAltName), as old private registries have them."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "only-a-cn.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "cn.pem", tmp_path / "cn.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_certificate_names_falls_back_to_the_common_name(tmp_path: Path) -> None:
+    cert, key = _self_signed_without_alt_names(tmp_path)
+    httpd = HTTPServer(("127.0.0.1", 0), _Ok)
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.load_cert_chain(str(cert), str(key))
+    httpd.socket = served.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
     try:
-        context = ssl.create_default_context()
-        ca.configure_trust(context)
-        assert certificate_names(host, context) == ["only-a-cn.test"]
+        context = ssl.create_default_context(cafile=str(cert))
+        assert certificate_names(f"127.0.0.1:{httpd.server_address[1]}",
+                                 context) == ["only-a-cn.test"]
     finally:
-        next(served, None)
+        httpd.shutdown()
+        httpd.server_close()
 
 
 def test_certificate_names_of_an_untrusted_or_absent_server_is_none(server: str) -> None:
