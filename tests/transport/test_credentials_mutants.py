@@ -34,6 +34,10 @@ if mode == "silent":
     sys.exit(4)
 if mode == "garbage":
     print("not json"); sys.exit(0)
+if mode == "hang":
+    import time; time.sleep(10); sys.exit(0)
+if mode == "anonymous":
+    print(json.dumps({"Secret": "s"})); sys.exit(0)
 if mode == "list":
     print("[1, 2]"); sys.exit(0)
 if action == "get":
@@ -230,7 +234,7 @@ def test_auth_wins_over_the_fields_and_keeps_colons_in_the_password(home: Path) 
     assert creds.lookup("a.example") == Credentials("u", "p:q")
 
 
-@pytest.mark.parametrize("auth", ["not-base64!", _b64("nocolon"),
+@pytest.mark.parametrize("auth", ["not-base64!", "dTpw!", _b64("nocolon"),
                                   base64.b64encode(b"\xff\xfe:x").decode()])
 def test_a_damaged_auth_is_refused(home: Path, auth: str) -> None:
     _config(home, {"auths": {"a.example": {"auth": auth}}})
@@ -238,6 +242,11 @@ def test_a_damaged_auth_is_refused(home: Path, auth: str) -> None:
                                         r"\(auth is not base64 of user:password\); run "
                                         r"freight login again$"):
         creds.lookup("a.example")
+
+
+def test_only_nul_padding_is_trimmed_from_a_password(home: Path) -> None:
+    _config(home, {"auths": {"a.example": {"auth": _b64("u:PASSX\x00")}}})
+    assert creds.lookup("a.example") == Credentials("u", "PASSX")
 
 
 def test_tokens_alone_are_credentials(home: Path) -> None:
@@ -307,6 +316,31 @@ def test_a_helper_answer_that_is_not_json_is_refused(home: Path, helper: Path,
     with pytest.raises(AuthError, match=r"^the credential helper docker-credential-unit "
                                         r"gave an answer that is not JSON$"):
         creds.lookup("a.example")
+
+
+def test_a_helper_that_hangs_is_given_up_on(home: Path, helper: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HELPER_MODE", "hang")
+    monkeypatch.setattr(creds, "HELPER_TIMEOUT", 0.5)
+    _config(home, {"credsStore": "unit"})
+    with pytest.raises(AuthError, match=r"^the credential helper docker-credential-unit did "
+                                        r"not answer within 0s$"):
+        creds.lookup("a.example")
+
+
+def test_a_helper_answer_without_a_user_is_a_secret_alone(home: Path, helper: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    monkeypatch.setenv("HELPER_MODE", "anonymous")
+    _config(home, {"credsStore": "unit"})
+    assert creds.lookup("a.example") == Credentials("", "s")
+
+
+def test_a_config_is_written_beside_itself_never_in_tmpdir(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tempfile.tempdir", str(home / "no-such-tmpdir"))
+    creds.store("a.example", Credentials("me", "pw"))
+    assert creds.lookup("a.example") == Credentials("me", "pw")
 
 
 def test_a_helper_without_a_secret_or_the_entry_gives_none(home: Path, helper: Path) -> None:
