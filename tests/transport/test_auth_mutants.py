@@ -19,14 +19,16 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-from freight.errors import AuthError
+from freight.errors import AuthError, RegistryError
 from freight.transport.auth import (
     CLIENT_ID,
     DEFAULT_TOKEN_LIFETIME,
+    MAX_TOKEN_BODY,
     MIN_TOKEN_LIFETIME,
     REFRESH_MARGIN,
     RegistryAuth,
 )
+from freight.transport.capped import CappedTransport
 from freight.transport.credentials import Credentials
 
 pytestmark = pytest.mark.timeout(20)
@@ -61,7 +63,8 @@ class Scripted:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode() if length else ""
                 parts = urlsplit(self.path)
-                script.asked.append(Asked(self.command, parts.path, parse_qsl(parts.query),
+                script.asked.append(Asked(self.command, parts.path,
+                                          parse_qsl(parts.query, keep_blank_values=True),
                                           {k.lower(): v for k, v in self.headers.items()},
                                           dict(parse_qsl(body))))
                 status, reply = script.replies[min(len(script.asked),
@@ -238,6 +241,8 @@ def test_a_token_is_kept_for_its_lifetime_less_the_margin(tokens: Scripted,
     assert _fetches_after(tokens, reply, kept_for - 0.5) == 1
     tokens.asked.clear()
     assert _fetches_after(tokens, reply, kept_for + 0.5) == 2
+    tokens.asked.clear()
+    assert _fetches_after(tokens, reply, kept_for) == 2  # renewed at the moment it is due
 
 
 def _issued(seconds_ago: float) -> str:
@@ -284,6 +289,16 @@ def test_an_answer_without_a_token_says_so(tokens: Scripted, status: int,
                                         rf"token \(HTTP {status}\)$") as caught:
         _bearer(tokens).header_for(_request())
     assert caught.value.status == status
+
+
+def test_a_token_answer_is_read_up_to_a_cap(tokens: Scripted) -> None:
+    tokens.replies = [(200, b'{"token": "' + b"a" * (MAX_TOKEN_BODY + 1) + b'"}')]
+    capped = httpx.Client(transport=CappedTransport(httpx.HTTPTransport()))
+    auth = RegistryAuth(ALICE, origin=ORIGIN, token_http=capped)
+    auth.learn(_challenge(f'Bearer realm="{tokens.realm}"'), _request(), None)
+    with pytest.raises(RegistryError, match=rf"sent more than {MAX_TOKEN_BODY} bytes"):
+        auth.header_for(_request())
+    capped.close()
 
 
 def test_a_token_server_that_is_down_is_named(tokens: Scripted) -> None:
