@@ -364,6 +364,33 @@ def test_the_flow_answers_a_401_once_and_sends_the_request_again(tokens: Scripte
         flow.send(httpx.Response(200, request=request))
 
 
+def test_the_flow_drops_a_refused_token_and_sends_a_new_one(tokens: Scripted) -> None:
+    tokens.replies = [(200, {"token": "old"}), (200, {"token": "new"})]
+    auth = _bearer(tokens)
+    request = _request()
+    flow = auth.auth_flow(request)
+    assert next(flow).headers["Authorization"] == "Bearer old"
+    refused = _challenge(f'Bearer realm="{tokens.realm}",service="svc",error="invalid_token"',
+                         request)
+    assert flow.send(refused).headers["Authorization"] == "Bearer new"
+
+
+def test_a_wider_scope_is_a_reason_to_retry(tokens: Scripted) -> None:
+    auth = _bearer(tokens)
+    wider = _challenge(f'Bearer realm="{tokens.realm}",service="svc",'
+                       'scope="repository:team/app:delete"')
+    assert auth.learn(wider, _request(), None) is True
+    assert "repository:team/app:delete" in auth.scopes()
+    assert auth.learn(wider, _request(), None) is False  # nothing new the second time
+
+
+def test_an_oauth_refusal_names_the_token_server(tokens: Scripted) -> None:
+    tokens.replies = [(403, {})]
+    auth = _bearer(tokens, creds=Credentials("<token>", "", identity_token="rt-1"))
+    with pytest.raises(AuthError, match=r"^the token server http://127\.0\.0\.1:\d+ refused "):
+        auth.header_for(_request())
+
+
 def test_a_challenge_of_no_known_scheme_is_not_answered() -> None:
     auth = RegistryAuth(ALICE, origin=ORIGIN)
     request = _request()
