@@ -469,6 +469,14 @@ def test_a_root_index_that_is_not_json_is_named(layout: Layout) -> None:
         layout.read()
 
 
+def test_a_root_index_that_does_not_match_is_named(layout: Layout) -> None:
+    root = layout.index(layout.image(A, platform=AMD), **_named(ref="v1"))
+    layout.write({**root, "size": root["size"] - 1})
+    path = f"blobs/sha256/{root['digest'].split(':')[1]}"
+    with pytest.raises(SourceError, match=rf"^{layout.root}: index {path} does not match "):
+        layout.read()
+
+
 def test_a_nested_index_that_is_broken_is_named(layout: Layout) -> None:
     layout.write(layout.index(_junk(layout, mt.OCI_INDEX), **_named(ref="v1")))
     with pytest.raises(SourceError, match=r"^index of v1 is not valid JSON"):
