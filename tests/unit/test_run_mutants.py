@@ -160,9 +160,10 @@ def test_a_registry_copy_and_a_local_copy_keep_the_bytes(tmp_path: Path,
     assert {layer["mediaType"] for layer in manifest["layers"]} == {mt.OCI_LAYER}
 
 
-def test_a_copy_within_a_registry_mounts_the_blobs(tmp_path: Path,
-                                                   registry: Registry) -> None:
+def test_a_copy_within_a_registry_mounts_the_blobs(tmp_path: Path, registry: Registry,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     transfer(_archive(tmp_path, seed=5), f"{registry.host}/run/base:1")
+    monkeypatch.setenv("FREIGHT_CACHE_DIR", str(tmp_path / "fresh"))  # the source says so
     progress = Ended()
     (result,) = transfer(f"{registry.host}/run/base:1", f"{registry.host}/run/mounted:1",
                          progress=progress)
@@ -256,6 +257,32 @@ def test_the_summary_counts_each_blob_once_per_repository(tmp_path: Path,
              options=TransferOptions(compression="none"))
     (summary,) = again.summaries
     assert (summary.uploaded, summary.skipped, summary.bytes_sent) == (0, 3, 0)
+
+
+def test_an_image_pulled_by_digest_is_stored_by_digest(tmp_path: Path,
+                                                        registry: Registry) -> None:
+    (pushed,) = transfer(_archive(tmp_path, seed=11), f"{registry.host}/run/pin:1")
+    (copied,) = transfer(f"{registry.host}/run/pin@{pushed.digest}",
+                         f"{registry.host}/run/pinned")
+    assert str(copied.reference) == f"{registry.host}/run/pinned@{pushed.digest}"
+    reply = httpx.get(f"{registry.url}/v2/run/pinned/manifests/{pushed.digest}", timeout=10,
+                      headers={"Accept": ",".join(mt.ACCEPT_MANIFESTS)})
+    assert reply.status_code == 200
+    assert (copied.digest, copied.size, copied.media_type) == (
+        pushed.digest, len(reply.content), reply.headers["Content-Type"])
+
+
+def test_two_tags_in_one_repository_count_each_blob_once(tmp_path: Path,
+                                                         registry: Registry) -> None:
+    one = _archive(tmp_path, "one.tar", seed=12, tags=["app:1"])
+    two = _archive(tmp_path, "two.tar", seed=12, tags=["app:2"])  # the same image
+    progress = Ended()
+    results = transfer([one, two], f"{registry.host}/run/twice", progress=progress)
+    assert [r.reference.tag for r in results if not isinstance(r.reference, str)] == [
+        "1", "2"]
+    (summary,) = progress.summaries
+    assert (summary.images, summary.uploaded + summary.skipped) == (1, 3)
+    assert isinstance(summary.seconds, float) and summary.seconds >= 0
 
 
 def test_a_dry_run_plans_names_and_writes_nothing(tmp_path: Path) -> None:
