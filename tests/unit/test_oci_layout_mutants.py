@@ -98,7 +98,7 @@ def test_names_come_from_the_image_name_then_a_reference_like_ref_name(
     three = layout.image(C, **_named(ref="team/web"))
     layout.write(one, two, three)
     assert [(i.names, i.bare_tags, i.label) for i in layout.read()] == [
-        (("docker.io/library/app:1",), (), "docker.io/library/app:1"),
+        (("docker.io/library/app:1",), ("1",), "docker.io/library/app:1"),
         (("quay.io/org/tool:2",), (), "quay.io/org/tool:2"),
         (("team/web",), (), "team/web")]
 
@@ -125,7 +125,7 @@ def test_entries_of_one_digest_are_one_image_with_every_name_once(layout: Layout
                  {**entry, **_named(ref="v3")}, {**entry, **_named(ref="v3")})
     (image,) = layout.read()
     assert image.names == ("docker.io/library/app:1", "docker.io/library/app:2")
-    assert image.bare_tags == ("v3",)
+    assert image.bare_tags == ("1", "2", "v3")  # a plain ref.name finds it, as skopeo does
 
 
 def test_a_layout_without_images_or_a_version_is_refused(layout: Layout) -> None:
