@@ -120,7 +120,9 @@ def test_two_images_that_would_share_a_name_are_refused(tmp_path: Path,
         ImageSpec([b"a" * 10], ("a/app:1",)), ImageSpec([b"b" * 10], ("b/app:1",))]).path)
     with pytest.raises(UsageError, match=r"^a/app:1 and b/app:1 would "
                                          rf"both be written as {registry.host}/team/app:1, "
-                                         r"the second replacing the first"):
+                                         r"the second replacing the first: give a bare "
+                                         r"registry \(each image keeps its own name\), or "
+                                         r"pick one with --image$"):
         transfer(source, f"{registry.host}/team/app")
 
 
@@ -293,6 +295,42 @@ def test_a_dry_run_plans_names_and_writes_nothing(tmp_path: Path) -> None:
     assert {b.action for b in results[0].blobs} == {Action.PLANNED}
     assert progress.summaries[0].dry_run and progress.summaries[0].uploaded == 3
     assert not (tmp_path / "planned").exists()
+
+
+def test_a_dry_run_says_the_digest_the_real_run_writes(tmp_path: Path) -> None:
+    source = _archive(tmp_path, seed=13)
+    progress = Ended()
+    (planned,) = transfer(source, f"oci:{tmp_path}/out", progress=progress,
+                          options=TransferOptions(dry_run=True))
+    (written,) = transfer(source, f"oci:{tmp_path}/out")
+    assert (planned.digest, planned.size, planned.media_type) == (
+        written.digest, written.size, written.media_type)
+    assert progress.summaries[0].verb == "copy"  # the default verb
+
+
+def test_local_blobs_are_written_and_registry_blobs_downloaded(tmp_path: Path,
+                                                              registry: Registry) -> None:
+    source = _archive(tmp_path, seed=14)
+    (local,) = transfer(source, f"oci:{tmp_path}/local")
+    assert {b.action for b in local.blobs} == {Action.WRITTEN}
+    transfer(source, f"{registry.host}/run/down:1")
+    (pulled,) = transfer(f"{registry.host}/run/down:1", f"oci:{tmp_path}/pulled")
+    assert {b.action for b in pulled.blobs} == {Action.DOWNLOADED}
+
+
+def test_the_chunk_size_reaches_the_registry(tmp_path: Path, registry: Registry) -> None:
+    before = len(registry.requests())
+    transfer(_archive(tmp_path, seed=15), f"{registry.host}/run/chunked:1",
+             options=TransferOptions(chunk_size=4096, compression="none"))
+    methods = [r["method"] for r in registry.requests()[before:]]
+    assert "PATCH" in methods
+
+
+def test_the_host_platform_narrows_but_refuses_nothing(tmp_path: Path) -> None:
+    arm = write_images(tmp_path / "arm.tar", [ImageSpec([b"a" * 10], ("arm:1",),
+                                                        architecture="arm64")]).path
+    (result,) = transfer(str(arm), str(tmp_path / "out.tar"))  # docker load: host narrows
+    assert str(result.reference) == "docker.io/library/arm:1"
 
 
 def test_a_dry_run_of_an_unnamed_image_is_named_by_the_destination(tmp_path: Path) -> None:
