@@ -198,7 +198,7 @@ def _local_sink(location: LocalLocation, *, force: bool,
         return LayoutSink(path, stored=stored)
     if path.is_dir():
         raise UsageError(f"{path} is a directory: give a file name for the tar")
-    if path.exists() and not force:
+    if os.path.lexists(path) and not force:  # a dangling symbolic link is there too
         raise UsageError(f"{path} exists: give another name, or --force to replace it")
     return DockerTarSink(path, docker=kind is Kind.DOCKER_ARCHIVE, stored=stored)
 

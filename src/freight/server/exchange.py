@@ -64,7 +64,7 @@ class Request:
     def __init__(self, scope: Scope, receive: Receive) -> None:
         self.scope, self._receive = scope, receive
         self.method: str = scope["method"]
-        self.path: str = scope["path"]
+        self.path: str = origin_form(scope["path"])
         raw_query: bytes = scope.get("query_string", b"")
         self.query = parse_qs(raw_query.decode("latin-1"), keep_blank_values=True)
         self.headers: dict[str, str] = {}
@@ -203,6 +203,16 @@ class Response:
             gone.cancel()
             _close_after(file, reading)
         return sent
+
+
+def origin_form(path: str) -> str:
+    """The path of a request target: a proxy forwards the absolute form
+    (`GET http://host/v2/ HTTP/1.1`), which HTTP/1.1 servers must accept (RFC 9112 3.2.2)."""
+    for scheme in ("http://", "https://"):
+        if path.startswith(scheme):
+            _, slash, rest = path[len(scheme):].partition("/")
+            return slash + rest if slash else "/"
+    return path
 
 
 def _close_after(file: BinaryIO, reading: Future[bytes] | None) -> None:

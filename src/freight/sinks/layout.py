@@ -8,6 +8,7 @@ written to `index.json` by `finish()`, with the annotations docker and container
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tempfile
@@ -137,6 +138,11 @@ def root_entries(tagged: list[Tagged]) -> list[Descriptor]:
 
 def _write(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, an interrupt: no .tmp-* left in the layout
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
