@@ -42,17 +42,22 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-@pytest.fixture
-def helper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def install_helper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> Path:
+    """`docker-credential-unit` on PATH running `script`; returns its store file."""
     bindir = tmp_path / "bin"
     bindir.mkdir()
     program = bindir / "docker-credential-unit"
-    program.write_text(f"#!{sys.executable}\n{HELPER}")
+    program.write_text(f"#!{sys.executable}\n{script}")
     program.chmod(program.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
     store = tmp_path / "store.json"
     monkeypatch.setenv("HELPER_STORE", str(store))
     return store
+
+
+@pytest.fixture
+def helper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return install_helper(tmp_path, monkeypatch, HELPER)
 
 
 def config(home: Path, data: dict[str, object]) -> Path:

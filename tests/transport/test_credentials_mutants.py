@@ -10,7 +10,6 @@ import base64
 import json
 import os
 import stat
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,8 @@ import pytest
 from freight.errors import AuthError
 from freight.transport import credentials as creds
 from freight.transport.credentials import Credentials
+
+from .test_credentials import install_helper
 
 # a helper that answers from HELPER_STORE, or as HELPER_MODE says
 HELPER = '''
@@ -67,15 +68,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def helper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    program = bindir / "docker-credential-unit"
-    program.write_text(f"#!{sys.executable}\n{HELPER}")
-    program.chmod(program.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
-    store = tmp_path / "store.json"
-    monkeypatch.setenv("HELPER_STORE", str(store))
-    return store
+    return install_helper(tmp_path, monkeypatch, HELPER)
 
 
 def _write(path: Path, data: object) -> Path:

@@ -10,7 +10,7 @@ import os
 import ssl
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import HTTPServer
 from pathlib import Path
 
 import httpx
@@ -29,22 +29,15 @@ from freight.transport.tls import (
     ssl_context,
 )
 
+from .test_tls import _Ok
+
 pytestmark = pytest.mark.timeout(20)
-
-
-class _Ok(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
 
 @pytest.fixture
 def ca() -> trustme.CA:
     return trustme.CA()
+
 
 
 def _serve(ca: trustme.CA, *names: str, client_ca: trustme.CA | None = None) -> Iterator[str]:
