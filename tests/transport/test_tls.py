@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -31,17 +31,25 @@ def ca() -> trustme.CA:
     return trustme.CA()
 
 
-@pytest.fixture
-def server(ca: trustme.CA) -> Iterator[str]:
+def serve_tls(configure: Callable[[ssl.SSLContext], None]) -> Iterator[str]:
+    """An HTTPS server on loopback answering 200 to every GET, its server context set up by
+    `configure` (certificate, client CAs): yields host:port, then stops."""
     httpd = HTTPServer(("127.0.0.1", 0), _Ok)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
+    configure(context)
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    yield f"127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    try:
+        yield f"127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture
+def server(ca: trustme.CA) -> Iterator[str]:
+    yield from serve_tls(ca.issue_cert("127.0.0.1").configure_cert)
 
 
 def get(host: str, context: ssl.SSLContext) -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import ssl
-import threading
 from collections.abc import Iterator
 from http.server import HTTPServer
 from pathlib import Path
@@ -29,7 +28,7 @@ from freight.transport.tls import (
     ssl_context,
 )
 
-from .test_tls import _Ok
+from .test_tls import _Ok, serve_tls
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -41,18 +40,13 @@ def ca() -> trustme.CA:
 
 
 def _serve(ca: trustme.CA, *names: str, client_ca: trustme.CA | None = None) -> Iterator[str]:
-    httpd = HTTPServer(("127.0.0.1", 0), _Ok)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert(*names).configure_cert(context)
-    if client_ca is not None:
-        client_ca.configure_trust(context)
-        context.verify_mode = ssl.CERT_REQUIRED
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    def configure(context: ssl.SSLContext) -> None:
+        ca.issue_cert(*names).configure_cert(context)
+        if client_ca is not None:
+            client_ca.configure_trust(context)
+            context.verify_mode = ssl.CERT_REQUIRED
+
+    return serve_tls(configure)
 
 
 @pytest.fixture
@@ -255,19 +249,13 @@ def _self_signed_without_alt_names(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_certificate_names_falls_back_to_the_common_name(tmp_path: Path) -> None:
     cert, key = _self_signed_without_alt_names(tmp_path)
-    httpd = HTTPServer(("127.0.0.1", 0), _Ok)
-    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    served.load_cert_chain(str(cert), str(key))
-    httpd.socket = served.wrap_socket(httpd.socket, server_side=True)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
+    served = serve_tls(lambda context: context.load_cert_chain(str(cert), str(key)))
+    host = next(served)
     try:
         context = ssl.create_default_context(cafile=str(cert))
-        assert certificate_names(f"127.0.0.1:{httpd.server_address[1]}",
-                                 context) == ["only-a-cn.test"]
+        assert certificate_names(host, context) == ["only-a-cn.test"]
     finally:
-        httpd.shutdown()
-        httpd.server_close()
+        next(served, None)
 
 
 def test_certificate_names_of_an_untrusted_or_absent_server_is_none(server: str) -> None:
