@@ -16,10 +16,10 @@ and a damaged entry is simply ignored. FREIGHT_CACHE_DIR moves it; an empty valu
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
+from freight.atomic import write_atomically
 from freight.digest import Digest
 
 MAX_LOCATIONS = 16  # repositories remembered per blob; more adds nothing to mount choices
@@ -92,10 +92,7 @@ class Cache:
         path = self.root.joinpath(*parts)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-            os.replace(tmp, path)
+            write_atomically(path, text.encode())
         except OSError:
             pass  # a cache that cannot be written only costs speed
 

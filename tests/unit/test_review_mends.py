@@ -57,3 +57,21 @@ def test_the_registry_answers_an_absolute_form_request_line() -> None:
             while chunk := conn.recv(65536):
                 answer += chunk
     assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+
+
+def test_an_atomic_write_is_whole_private_when_asked_and_leaves_nothing_on_failure(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from freight.atomic import write_atomically
+
+    target = tmp_path / "config.json"
+    write_atomically(target, b"secret", private=True)
+    assert target.read_bytes() == b"secret" and target.stat().st_mode & 0o077 == 0
+
+    def interrupted(src: str, dst: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically(target, b"other")
+    assert target.read_bytes() == b"secret"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]

@@ -8,7 +8,6 @@ written to `index.json` by `finish()`, with the annotations docker and container
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import tempfile
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from freight import mediatypes as mt
+from freight.atomic import write_atomically
 from freight.digest import Digest, Hasher
 from freight.engine.streaming import StreamingSink
 from freight.errors import DigestMismatch, SourceError
@@ -137,12 +137,4 @@ def root_entries(tagged: list[Tagged]) -> list[Descriptor]:
 
 
 def _write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:  # a full disk, an interrupt: no .tmp-* left in the layout
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_atomically(path, data)  # a full disk, an interrupt: no .tmp-* left in the layout

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from freight.atomic import write_atomically
 from freight.cache import path_component as _safe
 from freight.digest import Digest
 
@@ -62,11 +61,8 @@ class UploadJournal:
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            with os.fdopen(fd, "w") as f:
-                json.dump({"url": url, "offset": offset}, f)
-            os.chmod(tmp, 0o600)  # upload URLs may carry signatures
-            os.replace(tmp, path)
+            record = json.dumps({"url": url, "offset": offset}).encode()
+            write_atomically(path, record, private=True)  # upload URLs may carry signatures
         except OSError:
             pass
 

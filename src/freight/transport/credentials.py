@@ -17,12 +17,12 @@ import binascii
 import json
 import os
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from freight.atomic import write_atomically
 from freight.errors import AuthError
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
@@ -275,13 +275,5 @@ def erase(registry: str, path: Path | None = None) -> bool:
 def write_config(path: Path, config: dict[str, Any]) -> None:
     """Atomically, readable by the owner only (it holds secrets)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config-")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(config, f, indent="\t")
-            f.write("\n")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    text = json.dumps(config, indent="\t") + "\n"
+    write_atomically(path, text.encode(), private=True, prefix=".config-")
