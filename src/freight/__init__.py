@@ -14,26 +14,19 @@ from freight.errors import (
     UsageError,
 )
 from freight.reference import Reference
-from freight.results import BlobResult, ImageResult, PullResult, PushResult
 
 if TYPE_CHECKING:
     from freight.connect import Connection
     from freight.copying import copy
-    from freight.inspect import (
-        Catalog,
-        ConfigInfo,
-        DigestInfo,
-        ManifestInfo,
-        TagList,
-        catalog,
-        tags,
-    )
+    from freight.inspect import ConfigInfo, DigestInfo, ManifestInfo
 
     # get_*: `freight.digest` and `freight.manifest` would hide the submodules of those names
     from freight.inspect import config as get_config
     from freight.inspect import digest as get_digest
     from freight.inspect import manifest as get_manifest
+    from freight.listings import Catalog, TagList, catalog, tags
     from freight.manage import DeleteResult, TagResult, delete, tag
+    from freight.results import Action, BlobResult, ImageResult, PullResult, PushResult
 
 # the rest loads on first use: `import freight` stays cheap (start-up is part of every
 # command), and the modules behind push, pull and copy are named pushing, pulling and
@@ -44,9 +37,10 @@ _LAZY = {
     "pull": ("freight.pulling", "pull"),
     "transfer": ("freight.engine", "transfer"),
     "TransferOptions": ("freight.engine", "TransferOptions"),
-    "Action": ("freight.results", "Action"),
-    **{name: ("freight.inspect", name) for name in (
-        "Catalog", "ConfigInfo", "DigestInfo", "ManifestInfo", "TagList", "catalog", "tags")},
+    **{name: ("freight.results", name) for name in (
+        "Action", "BlobResult", "ImageResult", "PullResult", "PushResult")},
+    **{name: ("freight.inspect", name) for name in ("ConfigInfo", "DigestInfo", "ManifestInfo")},
+    **{name: ("freight.listings", name) for name in ("Catalog", "TagList", "catalog", "tags")},
     "get_config": ("freight.inspect", "config"),
     "get_digest": ("freight.inspect", "digest"),
     "get_manifest": ("freight.inspect", "manifest"),

@@ -58,6 +58,21 @@ def test_a_registry_command_loads_no_archive_reader(tmp_path: Path,
     assert not loaded & readers
 
 
+def test_a_listing_loads_no_manifest_model(tmp_path: Path, registry: Registry) -> None:
+    """`freight tags` and `freight catalog` read JSON lists of names: the manifest model,
+    the inspect and manage modules and the transfer results (each a few frozen dataclasses,
+    ~1 ms apiece to create) stay unloaded."""
+    archive = tmp_path / "image.tar"
+    random_image(archive, layers=1, seed=10)
+    _loaded(tmp_path, "push", "--quiet", str(archive), f"{registry.host}/startup/list:1")
+    heavy = {"freight.manifest", "freight.inspect", "freight.manage", "freight.results",
+             "freight.sources.model", "freight.sources.registry", "freight.cli.views"}
+    for command in (["tags", f"{registry.host}/startup/list"], ["catalog", registry.host]):
+        loaded = _loaded(tmp_path, *command)
+        assert "freight.listings" in loaded
+        assert not loaded & heavy, command
+
+
 def test_a_pull_loads_no_archive_reader_and_no_registry_sink(tmp_path: Path,
                                                              registry: Registry) -> None:
     archive = tmp_path / "image.tar"

@@ -6,11 +6,11 @@ import json
 
 import click
 
+from freight.cli.formatting import json_option
 from freight.cli.options import connection_options
 from freight.connect import Connection
 from freight.referrers import Listing, Referrer
 
-_json = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 _annotation = click.option("--annotation", "-a", "annotations", multiple=True,
                            metavar="KEY=VALUE", help="A manifest annotation (repeatable).")
 
@@ -29,7 +29,7 @@ def _annotations(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.argument("reference")
 @click.option("--artifact-type", metavar="TYPE", help="Only referrers of this artifactType.")
 @click.option("--no-recursive", is_flag=True, help="Only direct referrers.")
-@_json
+@json_option
 @connection_options
 def referrers_command(reference: str, artifact_type: str | None, no_recursive: bool,
                       as_json: bool, connection: Connection) -> None:
@@ -68,7 +68,7 @@ def _label(referrer: Referrer) -> str:
 @click.option("--artifact-type", required=True, metavar="TYPE",
               help="What the files are, e.g. application/spdx+json.")
 @_annotation
-@_json
+@json_option
 @connection_options
 def attach_command(reference: str, files: tuple[str, ...], artifact_type: str,
                    annotations: tuple[str, ...], as_json: bool,
@@ -98,7 +98,7 @@ def artifact_group() -> None:
 @click.option("--config", metavar="FILE[:MEDIATYPE]",
               help="A typed config instead of the empty one (a Helm chart's).")
 @_annotation
-@_json
+@json_option
 @connection_options
 def push_command(reference: str, files: tuple[str, ...], artifact_type: str | None,
                  config: str | None, annotations: tuple[str, ...], as_json: bool,
@@ -118,7 +118,7 @@ def push_command(reference: str, files: tuple[str, ...], artifact_type: str | No
 @artifact_group.command("pull")
 @click.argument("reference")
 @click.argument("directory")
-@_json
+@json_option
 @connection_options
 def pull_command(reference: str, directory: str, as_json: bool,
                  connection: Connection) -> None:

@@ -10,6 +10,7 @@ ls) apply the template once per entry, with the entry's fields (`{tag}`, `{repos
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -66,6 +67,29 @@ def epilog(*examples: str) -> str:
     """`--help`'s closing: examples, then the exit codes (\\b keeps click from rewrapping)."""
     lines = "\n".join(f"  {e}" for e in examples)
     return f"\b\nExamples:\n{lines}\n\n\b\n{EXIT_CODES}"
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+def emit(data: dict[str, object], template: str | None = None) -> None:
+    """One result: through `template` if given, else as one line of JSON."""
+    click.echo(render(template, data) if template else json.dumps(data))
+
+
+def exclusive(raw: bool, as_json: bool, template: str | None = None) -> None:
+    """--raw, --json and --format each choose the whole output: at most one of them."""
+    if sum((raw, as_json, template is not None)) > 1:
+        raise click.UsageError("--raw, --json and --format cannot be combined")
+
+
+def print_rows(template: str | None, rows: list[dict[str, Any]]) -> bool:
+    """Print each row through `template`; False when there is no template."""
+    if template is None:
+        return False
+    for row in rows:
+        click.echo(render(template, row))
+    return True
 
 
 def format_option(command: Any) -> Any:

@@ -7,19 +7,17 @@ import json
 import click
 
 from freight.cli import views
-from freight.cli.formatting import epilog
+from freight.cli.formatting import epilog, json_option
 from freight.cli.options import connection_options
 from freight.connect import Connection
 from freight.manage import delete, tag
-
-_json = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 
 @click.command("tag", epilog=epilog("freight tag localhost:5000/app:1 latest stable",
                                     "freight tag localhost:5000/app@sha256:… v2 --json"))
 @click.argument("reference")
 @click.argument("new_tags", metavar="NEWTAG...", nargs=-1, required=True)
-@_json
+@json_option
 @connection_options
 def tag_command(reference: str, new_tags: tuple[str, ...], as_json: bool,
                 connection: Connection) -> None:
@@ -39,7 +37,7 @@ def tag_command(reference: str, new_tags: tuple[str, ...], as_json: bool,
 @click.option("--resolve", is_flag=True,
               help="For a tag: delete the manifest it points at, by digest (this removes "
                    "every tag on that manifest). For registries without tag deletion.")
-@_json
+@json_option
 @connection_options
 def delete_command(reference: str, resolve: bool, as_json: bool,
                    connection: Connection) -> None:

@@ -5,23 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from freight.cli.formatting import human_size
-from freight.inspect import Catalog, ConfigInfo, DigestInfo, ManifestInfo, TagList
+from freight.inspect import ConfigInfo, DigestInfo, ManifestInfo
 from freight.manage import DeleteResult, TagResult
 from freight.manifest import Descriptor, Index, Manifest
 
 if TYPE_CHECKING:  # `freight ls` only: not loaded for registry commands
     from freight.local_inspect import ListedImage, ListedPlatform, Listing
 
-
-
-def tags_json(result: TagList) -> dict[str, Any]:
-    return {"repository": result.repository.name, "tags": list(result.tags),
-            "complete": result.complete}
-
-
-def catalog_json(result: Catalog) -> dict[str, Any]:
-    return {"registry": result.registry, "repositories": list(result.repositories),
-            "complete": result.complete}
 
 
 def descriptor_json(desc: Descriptor) -> dict[str, Any]:

@@ -90,7 +90,7 @@ def _image(reader: RegistryReader, client: RegistryClient, ref: Reference,
     except NotFound as exc:  # the tag itself: say which tags there are
         if ref.digest is not None:
             raise
-        from freight.inspect import missing_tag
+        from freight.listings import missing_tag
 
         raise missing_tag(client, ref, exc) from None
     return reader.image(ref, platform=platform, fetched=root)  # a missing child says which
