@@ -102,6 +102,18 @@ def test_foreign_layer_with_urls_need_not_exist(live: Live) -> None:
     assert reply.status_code == 201
 
 
+def test_an_empty_urls_list_makes_no_layer_foreign(live: Live) -> None:
+    """`urls: []` names nowhere to fetch the layer from: its blob must be here, as any
+    other layer's (the engine and sync read `urls` the same way)."""
+    config = live.push_blob("test/repo", b"{}")
+    absent = digest_of(b"remote")
+    body = json.loads(image_manifest(config, 2, [(absent, 6)]))
+    body["layers"][0]["urls"] = []
+    reply = live.push_manifest("test/repo", "v1", json.dumps(body).encode())
+    assert reply.status_code == 400
+    assert reply.json()["errors"][0]["code"] == "MANIFEST_BLOB_UNKNOWN"
+
+
 @pytest.mark.parametrize("media_type", [OCI_INDEX, DOCKER_LIST])
 def test_index_requires_children(live: Live, media_type: str) -> None:
     child, child_body = live.push_image("test/repo", "child")

@@ -213,7 +213,7 @@ def check_references(storage: Storage, repo: str, data: bytes, media_type: str,
         else:
             image = Manifest.parse(data)
             for blob in (image.config, *image.layers):
-                _require("urls" in blob.extra or storage.blob_size(repo, blob.digest) is not None,
+                _require(bool(blob.urls) or storage.blob_size(repo, blob.digest) is not None,
                          blob)
         subject = document.get("subject")
         return Descriptor.from_json(subject, "subject").digest if subject else None

@@ -60,7 +60,7 @@ def _blobs(manifest: Manifest) -> list[Descriptor]:
     """Config and layers, without foreign layers (registries do not store those)."""
     seen: dict[Digest, Descriptor] = {}
     for blob in (manifest.config, *manifest.layers):
-        if "urls" not in blob.extra:
+        if not blob.urls:
             seen.setdefault(blob.digest, blob)
     return list(seen.values())
 
