@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 from freight.cli.formatting import human_size
 from freight.inspect import ConfigInfo, DigestInfo, ManifestInfo
-from freight.manage import DeleteResult, TagResult
 from freight.manifest import Descriptor, Index, Manifest
 
-if TYPE_CHECKING:  # `freight ls` only: not loaded for registry commands
+if TYPE_CHECKING:  # not loaded for the commands that do not print them
     from freight.local_inspect import ListedImage, ListedPlatform, Listing
+    from freight.manage import DeleteResult, TagResult
 
 
 
