@@ -24,6 +24,7 @@ from freight.manifest import Manifest
 from freight.results import Action
 
 URL = "https://mcr.microsoft.test/v2/windows/servercore/blobs/"
+FOREIGN_ANNOTATIONS = {"org.opencontainers.image.title": "servercore base"}
 
 
 def _digest(data: bytes) -> str:
@@ -67,7 +68,8 @@ class Windowsish:
                        "size": len(self.config)},
             "layers": [
                 {"mediaType": foreign_type, "digest": self.foreign_digest,
-                 "size": len(self.foreign), "urls": [URL + self.foreign_digest]},
+                 "size": len(self.foreign), "urls": [URL + self.foreign_digest],
+                 "annotations": FOREIGN_ANNOTATIONS},
                 {"mediaType": top_type, "digest": _digest(self.top), "size": len(self.top)},
             ]}).encode()
 
@@ -159,6 +161,7 @@ def test_a_rebuilt_manifest_keeps_the_foreign_descriptor_and_its_urls(
     assert (foreign.media_type, str(foreign.digest), foreign.size) == (
         foreign_type, image.foreign_digest, len(image.foreign))
     assert foreign.urls == (URL + image.foreign_digest,)
+    assert foreign.annotations == FOREIGN_ANNOTATIONS
     assert mt.layer_compression(top.media_type) == compression
     assert top.digest != _digest(image.top)  # compressed now
 

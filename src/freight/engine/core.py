@@ -21,7 +21,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import BinaryIO, cast
 
 from freight import mediatypes as mt
@@ -270,7 +270,7 @@ class Engine:
         blob = step.node.config
         digest = self._digest_of(blob)
         action = self._as_is(n, blob, digest, sink)
-        return _Placed(Descriptor(step.config_type, digest, blob.size), action)
+        return _Placed(_unchanged(step.config_type, digest, blob), action)
 
     def _layer(self, n: int, layer: LayerStep, sink: Sink) -> _Placed:
         blob = layer.blob
@@ -279,7 +279,7 @@ class Engine:
         if layer.memo is None:
             digest = self._digest_of(blob)
             action = self._as_is(n, blob, digest, sink)
-            return _Placed(Descriptor(layer.media_type, digest, blob.size), action)
+            return _Placed(_unchanged(layer.media_type, digest, blob), action)
         present, known = self._present.get((n, layer.memo)), self._cached(layer)
         if present is not None and known is not None:
             self._tally.finish((n, blob_key(blob)))
@@ -294,8 +294,8 @@ class Engine:
     def _external(self, layer: LayerStep) -> _Placed:
         """A layer left at its URLs: its descriptor, URLs included, and nothing moved."""
         blob = layer.blob
-        desc = Descriptor(layer.media_type, self._digest_of(blob), blob.size,
-                          extra={"urls": list(blob.urls)})
+        desc = replace(_unchanged(layer.media_type, self._digest_of(blob), blob),
+                       extra={"urls": list(blob.urls)})
         return _Placed(desc, Action.EXTERNAL)
 
     def _as_is(self, n: int, blob: Blob, digest: Digest, sink: Sink) -> Action:
@@ -387,6 +387,12 @@ class _Placed:
     def result(self) -> BlobResult:
         d = self.descriptor
         return BlobResult(d.media_type, d.digest, d.size, self.action)
+
+
+def _unchanged(media_type: str, digest: Digest, blob: Blob) -> Descriptor:
+    """The descriptor of a blob sent as it is: its annotations still describe its bytes
+    (a converted blob gets none: they described the bytes it replaced)."""
+    return Descriptor(media_type, digest, blob.size, annotations=dict(blob.annotations))
 
 
 def _read_ahead(blob: Blob) -> Callable[[], BinaryIO]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -26,6 +26,9 @@ class Blob:
     # A non-distributable layer (Windows base layers, `nondistributable` OCI types): fetched
     # from these URLs by whoever runs the image, never copied, as docker and skopeo do.
     urls: tuple[str, ...] = ()
+    # The descriptor's annotations (zstd:chunked's table of contents, a title): about these
+    # bytes, so kept in a rebuilt manifest for as long as the bytes are sent unchanged.
+    annotations: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)

@@ -110,7 +110,7 @@ class LayoutReader:
             what = f"layer {i + 1} of {label} ({desc.digest.short})"
             kind = desc.media_type if desc.urls else self._true_type(desc, what)
             blobs.append(Blob(kind, desc.size, self._opener(desc.digest), desc.digest,
-                              diff_id, what, urls=desc.urls))
+                              diff_id, what, urls=desc.urls, annotations=desc.annotations))
         return tuple(blobs)
 
     def _true_type(self, desc: Descriptor, what: str) -> str:

@@ -162,7 +162,7 @@ class RegistryReader:
     def _blob(self, desc: Descriptor, what: str) -> Blob:
         return Blob(desc.media_type, desc.size, lambda: self.open_blob(desc.digest),  # type: ignore[arg-type, return-value]
                     desc.digest, what=f"{what} of {self.repository} ({desc.digest.short})",
-                    origin=self.client.host, urls=desc.urls)
+                    origin=self.client.host, urls=desc.urls, annotations=desc.annotations)
 
     def image(self, ref: Reference, *, platform: Platform | None = None,
               fetched: Fetched | None = None) -> SourceImage:
