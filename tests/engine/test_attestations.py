@@ -165,6 +165,30 @@ def test_every_image_rewritten_leaves_no_attestation(registry: str, tmp_path: Pa
     assert [e["platform"]["architecture"] for e in listed] == ["amd64", "arm64"]  # type: ignore[index]
 
 
+def _blob_digests(layout: Path, entry: dict[str, object]) -> set[str]:
+    raw = (layout / "blobs" / "sha256" / str(entry["digest"])[7:]).read_bytes()
+    manifest = json.loads(raw)
+    return {manifest["config"]["digest"], *(layer["digest"] for layer in manifest["layers"])}
+
+
+def test_a_dry_run_lists_what_the_run_sends(registry: str, tmp_path: Path) -> None:
+    """The dry run leaves out, and notes, the attestation that the real run leaves out: its
+    blobs are not listed as to be sent."""
+    root, entries, _ = _built(tmp_path)
+    progress = Notes()
+    (planned,) = freight.push(root, f"{registry}/att/dry:v1", dry_run=True, progress=progress)
+    listed = {str(b.digest) for b in planned.blobs}
+    assert _blob_digests(root, entries["amd64-att"]) <= listed  # kept: its image is kept
+    assert not _blob_digests(root, entries["arm64-att"]) & listed
+    (note,) = [n for n in progress.notes if "attestation" in n]
+    assert str(entries["arm64-att"]["digest"])[7:19] in note and "would be left out" in note
+    kept = Notes()
+    (all_kept,) = freight.push(root, f"{registry}/att/dry:v1", dry_run=True, progress=kept,
+                               compression="keep")
+    assert _blob_digests(root, entries["arm64-att"]) <= {str(b.digest) for b in all_kept.blobs}
+    assert not [n for n in kept.notes if "attestation" in n]
+
+
 def test_attested_reads_only_a_well_formed_attestation_entry() -> None:
     digest = Digest.parse("sha256:" + "a" * 64)
     entry = Descriptor(mt.OCI_MANIFEST, digest, 10, annotations={

@@ -27,7 +27,7 @@ from typing import BinaryIO, cast
 from freight import mediatypes as mt
 from freight.cache import Cache
 from freight.digest import Digest, Hasher
-from freight.engine.attestations import attested, left_out
+from freight.engine.attestations import attested, kept_steps, left_out
 from freight.engine.converter import CheckedReader, Converter
 from freight.engine.fits import check_fits
 from freight.engine.mover import Mover
@@ -325,7 +325,7 @@ class Engine:
         n = self.targets.index(target)
         results: list[BlobResult] = []
         manifests: list[Manifest | None] = []
-        for step in self._steps[id(target)]:
+        for step in kept_steps(target.node, iter(self._steps[id(target)]), self.progress.note):
             placed = [self._planned(n, step.node.config, None, step.config_type)]
             placed += [self._planned(n, layer.blob, layer, layer.media_type)
                        for layer in step.layers]
