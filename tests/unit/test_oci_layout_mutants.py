@@ -377,6 +377,8 @@ def test_a_partial_index_narrows_to_the_host_platform_with_a_note(layout: Layout
     assert image.notes[0].startswith("docker.io/library/app:1: pushing linux/amd64 only; "
                                      "the archive lacks linux/s390x (manifest sha256:")
     assert image.notes[0].endswith(" absent)")
+    (asked,) = layout.read(Platform("linux", "arm64"))
+    assert _arch(asked) == "arm64" and asked.notes == ()  # the one asked for: no note
 
 
 def test_a_partial_index_without_the_host_takes_the_first_complete_image(

@@ -235,7 +235,7 @@ def narrow(
         raise SourceError(f"{reader.files.label}: {label}: no complete image for {want} in the "
                           f"archive (missing: {'; '.join(missing) or 'none'})")
     notes: tuple[str, ...] = ()
-    if missing:
+    if missing and platform is None:  # asked for one platform: the others are no news
         notes = (f"{label}: pushing {chosen[0].platform} only; the archive lacks "
                  + "; ".join(missing),)
     return chosen[1], notes
