@@ -120,6 +120,8 @@ def test_select_picks_the_first_match_or_says_what_there_is() -> None:
     with pytest.raises(UsageError, match=r"^no image 'web' in the archive \(it holds: "
                                          r"app:1, app:1\)$"):
         select([first, second], "web")
+    with pytest.raises(UsageError, match=r"^no image 'web' in /data/app \(it holds: "):
+        select([first, second], "web", "/data/app")
 
 
 # -- which platform is refused ----------------------------------------------------------
@@ -290,7 +292,7 @@ def _fds() -> int:
 def test_a_local_source_that_refuses_closes_what_it_opened(tmp_path: Path) -> None:
     path = _archive(tmp_path)
     before = _fds()
-    with pytest.raises(UsageError, match=r"^no image 'nothing' in the archive"):
+    with pytest.raises(UsageError, match=r"^no image 'nothing' in .*two\.tar \(it holds: "):
         _open(str(path), image="nothing")
     with pytest.raises(UsageError, match="is for linux/arm64 only"):
         _open(str(path), image="web", platform=AMD64)

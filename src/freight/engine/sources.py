@@ -54,7 +54,7 @@ def _local(location: LocalLocation, platform: Platform | None, checked: Platform
 
     opened = open_archive(location.path, platform=platform)
     try:
-        images = select(opened.images, wanted)
+        images = select(opened.images, wanted, str(location.path))
         for img in images:
             check_platform(img, checked)
     except BaseException:
@@ -96,14 +96,16 @@ def _image(reader: RegistryReader, client: RegistryClient, ref: Reference,
     return reader.image(ref, platform=platform, fetched=root)  # a missing child says which
 
 
-def select(images: list[SourceImage], wanted: str | None) -> list[SourceImage]:
-    """The image `wanted` names (a name, a short name, a tag or an image ID), or all."""
+def select(images: list[SourceImage], wanted: str | None,
+           where: str = "the archive") -> list[SourceImage]:
+    """The image `wanted` names (a name, a short name, a tag or an image ID), or all;
+    `where` names the archive or layout in the error."""
     if wanted is None:
         return images
     chosen = [i for i in images if matches(i, wanted)]
     if not chosen:
         names = ", ".join(i.label for i in images)
-        raise UsageError(f"no image {wanted!r} in the archive (it holds: {names})")
+        raise UsageError(f"no image {wanted!r} in {where} (it holds: {names})")
     return chosen[:1]
 
 
