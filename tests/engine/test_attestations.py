@@ -10,11 +10,9 @@ import hashlib
 import io
 import json
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 import freight
 from freight import mediatypes as mt
@@ -22,6 +20,7 @@ from freight.digest import Digest
 from freight.engine.attestations import attested
 from freight.manifest import Descriptor
 from freight.progress import Silent
+from support.fixtures import module_registry, own_cache
 
 
 def _digest(data: bytes) -> str:
@@ -98,17 +97,8 @@ class Notes(Silent):
         self.notes.append(text)
 
 
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from server.conftest import serving
-
-    with serving(tmp_path_factory.mktemp("attest-registry")) as live:
-        yield live.url.removeprefix("http://")
-
-
-@pytest.fixture(autouse=True)
-def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FREIGHT_CACHE_DIR", str(tmp_path / "cache"))
+registry = module_registry("attest-registry")
+_own_cache = own_cache()
 
 
 def _index(registry: str, repository: str) -> list[dict[str, object]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import json
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,21 +14,12 @@ from click.testing import CliRunner
 import freight
 from freight.cli import main
 from freight.errors import EXIT_USAGE
+from support.fixtures import module_registry, own_cache
 
 from .test_engine_properties import LayerSpec, docker_archive, oci_layout, verify
 
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from server.conftest import serving
-
-    with serving(tmp_path_factory.mktemp("pairs-registry")) as live:
-        yield live.url.removeprefix("http://")
-
-
-@pytest.fixture(autouse=True)
-def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FREIGHT_CACHE_DIR", str(tmp_path / "cache"))
+registry = module_registry("pairs-registry")
+_own_cache = own_cache()
 
 
 SPECS = [LayerSpec(1, 50_000, "gzip"), LayerSpec(2, 20_000, "zstd"), LayerSpec(1, 50_000, "gzip")]

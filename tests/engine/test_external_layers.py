@@ -11,7 +11,6 @@ import hashlib
 import io
 import json
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -22,6 +21,7 @@ from freight import mediatypes as mt
 from freight.errors import SourceError, UsageError
 from freight.manifest import Manifest
 from freight.results import Action
+from support.fixtures import module_registry, own_cache
 
 URL = "https://mcr.microsoft.test/v2/windows/servercore/blobs/"
 FOREIGN_ANNOTATIONS = {"org.opencontainers.image.title": "servercore base"}
@@ -87,19 +87,8 @@ class Windowsish:
         return f"{registry}/{repository}:{tag}"
 
 
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from server.conftest import serving
-
-    with serving(tmp_path_factory.mktemp("external-registry")) as live:
-        yield live.url.removeprefix("http://")
-
-
-@pytest.fixture(autouse=True)
-def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FREIGHT_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
-    (tmp_path / "tmp").mkdir()
+registry = module_registry("external-registry")
+_own_cache = own_cache(own_tmpdir=True)
 
 
 def _blob_status(registry: str, repository: str, digest: str) -> int:
