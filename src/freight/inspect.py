@@ -8,11 +8,11 @@ trusted. An image config is read with a size cap and checked against its descrip
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+from freight import jsontext
 from freight import mediatypes as mt
 from freight.connect import Connection
 from freight.digest import Digest, Hasher
@@ -68,7 +68,7 @@ class ConfigInfo:
 
     def json(self) -> Any:
         """The config parsed as JSON."""
-        return json.loads(self.raw)
+        return jsontext.parse(self.raw)
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def check_platform(what: str, wanted: Platform, have: Platform | None) -> None:
 
 def _config_platform(raw: bytes) -> Platform | None:
     try:
-        data = json.loads(raw)
+        data = jsontext.parse(raw)
     except ValueError:
         return None
     return Platform.from_json(data) if isinstance(data, dict) else None

@@ -11,6 +11,7 @@ import platform as host
 from dataclasses import dataclass, field
 from typing import Any
 
+from freight import jsontext
 from freight import mediatypes as mt
 from freight.digest import Digest
 from freight.errors import SourceError
@@ -106,8 +107,8 @@ class Descriptor:
 
 def load_json(raw: bytes, what: str) -> JSONDict:
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = jsontext.parse(raw)
+    except ValueError as exc:
         raise SourceError(f"{what} is not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise SourceError(f"{what} must be a JSON object")

@@ -14,6 +14,15 @@ from pathlib import Path
 Handler = Callable[[BaseHTTPRequestHandler], None]
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up mid-reply (as freight does once it has what it needs) is
+    no error here: socketserver's default prints a traceback to stderr, which a test
+    running the CLI in-process (CliRunner) reads as freight's output."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass
+
+
 @dataclass
 class Scripted:
     """Runs `handler` for every request; `seen` holds (method, path, headers) in order."""
@@ -37,7 +46,7 @@ class Scripted:
 
             do_POST = do_HEAD = do_PUT = do_GET
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server = _QuietServer(("127.0.0.1", 0), _Handler)
         if self.cert is not None:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(str(self.cert[0]), str(self.cert[1]))

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from freight import jsontext
+
 # code -> (HTTP status, message), as the OCI spec and distribution register them.
 CODES: dict[str, tuple[int, str]] = {
     "BLOB_UNKNOWN": (404, "blob unknown to registry"),
@@ -52,7 +54,7 @@ def error_body(code: str, message: str | None = None, detail: Any = None) -> byt
 def parse_error_body(body: bytes) -> list[ErrorEntry]:
     """The errors in a registry's reply; an empty list if the body is not the spec's shape."""
     try:
-        data = json.loads(body)
+        data = jsontext.parse(body)
     except (ValueError, UnicodeDecodeError):
         return []
     if not isinstance(data, dict) or not isinstance(data.get("errors"), list):

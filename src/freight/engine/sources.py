@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from freight import jsontext
 from freight import mediatypes as mt
 from freight.connect import Connection
 from freight.digest import Digest
@@ -156,7 +156,7 @@ def _config_platform(node: ImageNode) -> Platform | None:
     with node.config.open() as f:
         raw = f.read(MAX_CONFIG_SIZE + 1)
     try:
-        data = json.loads(raw)
+        data = jsontext.parse(raw)
         os_, arch = data["os"], data["architecture"]
     except (ValueError, KeyError, TypeError):
         return None

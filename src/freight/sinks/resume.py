@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from freight import jsontext
 from freight.atomic import write_atomically
 from freight.cache import path_component as _safe
 from freight.digest import Digest
@@ -50,7 +51,7 @@ class UploadJournal:
         if path is None:
             return None
         try:
-            data = json.loads(path.read_text())
+            data = jsontext.parse(path.read_text())
             return Pending(str(data["url"]), int(data["offset"]))
         except (OSError, ValueError, KeyError, TypeError):
             return None

@@ -7,10 +7,10 @@ An uncompressed layer must hash to its diff_id; that is checked while it streams
 
 from __future__ import annotations
 
-import json
 import posixpath
 from typing import Any
 
+from freight import jsontext
 from freight import mediatypes as mt
 from freight.digest import Digest
 from freight.errors import SourceError
@@ -25,7 +25,7 @@ def read_manifest_json(files: Files) -> list[dict[str, Any]]:
     """The entries of `manifest.json`, checked for shape."""
     raw = read_small(files, MANIFEST_JSON, "manifest")
     try:
-        entries = json.loads(raw)
+        entries = jsontext.parse(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise SourceError(f"{files.label}: manifest.json is not valid JSON ({exc})") from None
     if not isinstance(entries, list) or not entries:

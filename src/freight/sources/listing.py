@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import httpx
 
+from freight import jsontext
 from freight.distribution import urls
 from freight.distribution.headers import parse_next_link
 from freight.errors import RegistryError, UsageError
@@ -42,7 +43,7 @@ def _check_counts(limit: int | None, page_size: int) -> None:
 
 def _page(reply: httpx.Response, key: str, host_name: str) -> list[str]:
     try:
-        data = reply.json()
+        data = jsontext.parse(reply.content)
     except ValueError:
         raise RegistryError(f"{host_name} sent a listing that is not JSON") from None
     values = data.get(key) if isinstance(data, dict) else None

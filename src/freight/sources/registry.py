@@ -9,14 +9,16 @@ consumes them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import httpx
 
+from freight import jsontext
 from freight import mediatypes as mt
 from freight.digest import Digest
 from freight.distribution import urls
-from freight.errors import NetworkError, RegistryError, UsageError
+from freight.errors import NetworkError, RegistryError, SourceError, UsageError
 from freight.manifest import Descriptor, Index, Manifest, Platform
 from freight.reference import Reference
 from freight.sources.listing import list_all
@@ -149,12 +151,14 @@ class RegistryReader:
         fetched = fetched or self.manifest(str(desc.digest))
         kind = fetched.media_type
         if mt.is_index(kind):
-            index = Index.parse(fetched.raw, kind, f"index {fetched.digest}")
+            with malformed_from(self.client.host):
+                index = Index.parse(fetched.raw, kind, f"index {fetched.digest}")
             return IndexNode(index, tuple((c, self.node(c)) for c in index.manifests))
         if not mt.is_manifest(kind):
             raise RegistryError(f"{self.repository}@{fetched.digest} has unsupported media type "
                                 f"{kind!r}")
-        manifest = Manifest.parse(fetched.raw, kind, f"manifest {fetched.digest}")
+        with malformed_from(self.client.host):
+            manifest = Manifest.parse(fetched.raw, kind, f"manifest {fetched.digest}")
         config = self._blob(manifest.config, "config")
         layers = tuple(self._blob(d, f"layer {i + 1}") for i, d in enumerate(manifest.layers))
         return ImageNode(config, layers, manifest, desc.platform)
@@ -172,10 +176,21 @@ class RegistryReader:
         names = (str(ref),) if ref.tag else ()
         if platform is not None and mt.is_index(fetched.media_type):
             # choose before walking: the other platforms' manifests are never fetched
-            index = Index.parse(fetched.raw, fetched.media_type, f"index of {ref}")
+            with malformed_from(self.client.host):
+                index = Index.parse(fetched.raw, fetched.media_type, f"index of {ref}")
             return SourceImage(self.node(pick(index, platform, ref)), names, str(ref))
         desc = Descriptor(fetched.media_type, fetched.digest, len(fetched.raw))
         return SourceImage(self.node(desc, fetched), names, str(ref))
+
+
+@contextmanager
+def malformed_from(host: str) -> Iterator[None]:
+    """A manifest or index a registry sent that does not parse is that registry's error
+    (exit 4), not bad local input."""
+    try:
+        yield
+    except SourceError as exc:
+        raise RegistryError(f"{host} sent a malformed document: {exc}") from None
 
 
 def pick(index: Index, platform: Platform, ref: Reference) -> Descriptor:
@@ -214,10 +229,8 @@ def fetch_manifest(client: RegistryClient, repository: str, reference: str,
 
 
 def _declared_type(raw: bytes) -> str:
-    import json
-
     try:
-        value = json.loads(raw).get("mediaType")
+        value = jsontext.parse(raw).get("mediaType")
     except (ValueError, AttributeError):
         return ""
     return value if isinstance(value, str) else ""

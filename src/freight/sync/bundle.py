@@ -24,6 +24,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from freight import jsontext
 from freight import mediatypes as mt
 from freight.digest import Digest
 from freight.errors import FreightError, NotFound, SourceError
@@ -329,7 +330,10 @@ class BundleReader:
 
         if self.files.size(INVENTORY) is None:
             raise SourceError(f"{self.path}: has no {INVENTORY}; not made by freight sync")
-        data = json.loads(read_small(self.files, INVENTORY, INVENTORY))
+        try:
+            data = jsontext.parse(read_small(self.files, INVENTORY, INVENTORY))
+        except ValueError as exc:
+            raise SourceError(f"{self.path}: {INVENTORY} is not valid JSON ({exc})") from None
         return Inventory.from_json(data, f"{self.path} {INVENTORY}")
 
     def store(self, repository: str) -> BundleSource:

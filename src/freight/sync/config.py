@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from freight import jsontext
 from freight.digest import Digest
 from freight.errors import FreightError, SourceError
 from freight.manifest import Platform
@@ -84,12 +85,10 @@ def load(path: str) -> Config:
 def _json(text: str) -> Any:
     """A config written as JSON (which is YAML too), read without loading the YAML parser
     (a tenth of a re-sync's start-up); None when it is not JSON."""
-    import json
-
     if not text.lstrip().startswith("{"):
         return None
     try:
-        return json.loads(text)
+        return jsontext.parse(text)
     except ValueError:
         return None  # YAML flow style, say: the YAML parser decides
 

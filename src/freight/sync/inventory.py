@@ -7,11 +7,11 @@ the last one.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from freight import jsontext
 from freight import mediatypes as mt
 from freight.connect import Connection
 from freight.digest import Digest
@@ -86,7 +86,7 @@ def load_since(path: str) -> Inventory:
         head = f.read(1)
     if head == b"{":
         try:
-            data = json.loads(Path(path).read_text())
+            data = jsontext.parse(Path(path).read_text())
         except ValueError as exc:
             raise SourceError(f"{path}: not valid JSON ({exc})") from None
         return Inventory.from_json(data, path)

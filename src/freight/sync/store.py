@@ -17,6 +17,7 @@ from typing import BinaryIO, Protocol
 
 import httpx
 
+from freight import jsontext
 from freight import mediatypes as mt
 from freight.digest import EMPTY_SHA256, Digest, Hasher
 from freight.distribution import urls
@@ -241,10 +242,8 @@ def verified(stream: BinaryIO, digest: Digest, size: int, source: BlobSource) ->
 
 def declared_type(raw: bytes) -> str:
     """The `mediaType` a manifest declares itself, or OCI manifest when it says none."""
-    import json
-
     try:
-        value = json.loads(raw).get("mediaType")
+        value = jsontext.parse(raw).get("mediaType")
     except (ValueError, AttributeError):
         return mt.OCI_MANIFEST
     return value if isinstance(value, str) and value else mt.OCI_MANIFEST

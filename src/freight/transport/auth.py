@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
+from freight import jsontext
 from freight.distribution.urls import same_origin
 from freight.errors import AuthError
 from freight.transport.capped import MAX_BODY
@@ -203,7 +204,7 @@ def _read_token(reply: httpx.Response, realm: str) -> tuple[str, float]:
                         f"(HTTP {reply.status_code}); check the user name and password, "
                         "or run freight login", status=reply.status_code)
     try:
-        data = reply.json()
+        data = jsontext.parse(reply.content)
         token = data.get("access_token") or data.get("token")
         lifetime = float(data.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
         issued = data.get("issued_at")

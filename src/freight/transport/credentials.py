@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from freight import jsontext
 from freight.atomic import write_atomically
 from freight.errors import AuthError
 
@@ -100,7 +101,7 @@ def environment_config() -> dict[str, Any] | None:
     if not text:
         return None
     try:
-        data = json.loads(text)
+        data = jsontext.parse(text)
     except ValueError as exc:
         raise AuthError(f"{AUTH_CONFIG_ENV} is not JSON ({exc}); it must hold a docker "
                         'config such as {"auths": {"HOST": {"auth": "BASE64"}}}') from None
@@ -111,7 +112,7 @@ def environment_config() -> dict[str, Any] | None:
 
 def read_config(path: Path) -> dict[str, Any] | None:
     try:
-        data = json.loads(path.read_text())
+        data = jsontext.parse(path.read_text())
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
@@ -201,7 +202,7 @@ def helper_get(name: str, server: str) -> Credentials | None:
             return None
         raise
     try:
-        data = json.loads(out)
+        data = jsontext.parse(out)
         username, secret = str(data.get("Username") or ""), str(data.get("Secret") or "")
     except (ValueError, AttributeError):
         raise AuthError(f"the credential helper docker-credential-{name} gave an answer "

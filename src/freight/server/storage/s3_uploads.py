@@ -21,6 +21,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
 
+from freight import jsontext
 from freight.digest import Digest, Hasher
 from freight.server.storage import base
 from freight.server.storage.base import SessionState
@@ -68,7 +69,7 @@ class S3Uploads(SessionState):
     def _owner(self, session: str) -> str | None:
         info = self.objects.get(self._dir(session) + "info")
         try:
-            repo = json.loads(info).get("repo") if info is not None else None
+            repo = jsontext.parse(info).get("repo") if info is not None else None
         except (ValueError, AttributeError):
             return None
         return repo if isinstance(repo, str) else None
