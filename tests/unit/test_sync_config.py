@@ -101,6 +101,8 @@ def test_several_platforms(tmp_path: Path) -> None:
     ("sync: [{source: a/b, colour: red}]", "sync[0]: unknown key 'colour'"),
     ("jobs: 0\nsync: [{source: a/b}]", "jobs: must be a whole number of at least 1"),
     ("destination: [1]\nsync: [{source: a/b}]", "destination: give a registry"),
+    ("sync: " + "[" * 5000 + "]" * 5000, "not valid YAML (nested too deeply)"),
+    ("{\"sync\": " + "[" * 5000 + "]" * 5000 + "}", "not valid YAML (nested too deeply)"),
 ])
 def test_config_errors_say_where(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(SourceError, match=re.escape(message)):

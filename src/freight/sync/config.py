@@ -102,6 +102,8 @@ def _yaml(text: str, path: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise SourceError(f"{path}: not valid YAML{where}") from None
+    except RecursionError:  # the YAML composer recurses once per level of nesting
+        raise SourceError(f"{path}: not valid YAML (nested too deeply)") from None
 
 
 def parse(data: Any) -> Config:
