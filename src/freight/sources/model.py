@@ -7,9 +7,13 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from freight.digest import Digest
+from freight.errors import FreightError
 from freight.manifest import Descriptor, Index, Manifest, Platform
 
 Opener = Callable[[], BinaryIO]
+
+MAX_INDEX_DEPTH = 4  # an index naming an index naming…: real images nest at most twice
+MAX_TREE_NODES = 10_000  # manifests and indexes under one root; real images hold tens
 
 
 @dataclass(frozen=True)
@@ -78,3 +82,25 @@ class SourceImage:
         if isinstance(root, ImageNode):
             return root.config.digest
         return None
+
+
+@dataclass
+class TreeWalk:
+    """The bounds of reading one root's tree, so that a hostile index (nested ever deeper,
+    or naming one sub-index thousands of times over) ends in one error (`error`, about
+    `what`) instead of a RecursionError or a walk without end."""
+
+    what: str
+    error: type[FreightError]
+    nodes: int = 0
+    # each digest read once a walk: its node, and how many nodes its tree counts
+    read: dict[Digest, tuple[Node, int]] = field(default_factory=dict)
+
+    def enter(self, depth: int, count: int = 1) -> None:
+        """Count `count` more manifests and indexes, at `depth` indexes below the root."""
+        self.nodes += count
+        if depth > MAX_INDEX_DEPTH:
+            raise self.error(f"{self.what}: indexes nested more than {MAX_INDEX_DEPTH} deep")
+        if self.nodes > MAX_TREE_NODES:
+            raise self.error(f"{self.what}: more than {MAX_TREE_NODES} manifests and indexes "
+                             "under one image")

@@ -23,7 +23,7 @@ from freight.manifest import (
     load_json,
 )
 from freight.sources.files import Files, compression_of, read_small
-from freight.sources.model import Blob, ImageNode, IndexNode, Node, Opener, SourceImage
+from freight.sources.model import Blob, ImageNode, IndexNode, Node, Opener, SourceImage, TreeWalk
 
 IMAGE_NAME = "io.containerd.image.name"  # full reference, written by docker and containerd
 REF_NAME = "org.opencontainers.image.ref.name"  # a tag (docker) or a reference (others)
@@ -63,16 +63,21 @@ class LayoutReader:
             raise SourceError(f"{self.files.label}: {what} {path} does not match its descriptor")
         return raw
 
-    def node(self, desc: Descriptor, label: str) -> Node:
+    def node(self, desc: Descriptor, label: str, *, walk: TreeWalk | None = None,
+             depth: int = 0) -> Node:
+        walk = walk or TreeWalk(f"{self.files.label}: {label}", SourceError)
+        walk.enter(depth)
         if mt.is_index(desc.media_type):
-            return self.index_node(desc, label)
+            return self.index_node(desc, label, walk=walk, depth=depth)
         if mt.is_manifest(desc.media_type):
             return self.image_node(desc, label)
         raise Missing(f"unsupported entry {desc.media_type or 'without media type'} {desc.digest}")
 
-    def index_node(self, desc: Descriptor, label: str) -> IndexNode:
+    def index_node(self, desc: Descriptor, label: str, *, walk: TreeWalk | None = None,
+                   depth: int = 0) -> IndexNode:
         index = Index.parse(self.metadata(desc, "index"), desc.media_type, f"index of {label}")
-        children = tuple((child, self.node(child, label)) for child in index.manifests)
+        children = tuple((child, self.node(child, label, walk=walk, depth=depth + 1))
+                         for child in index.manifests)
         return IndexNode(index, children)
 
     def image_node(self, desc: Descriptor, label: str) -> ImageNode:
@@ -222,9 +227,11 @@ def narrow(
     index = Index.parse(reader.metadata(desc, "index"), desc.media_type, f"index of {label}")
     present: list[tuple[Descriptor, Node]] = []
     missing: list[str] = []
+    walk = TreeWalk(f"{reader.files.label}: {label}", SourceError)
+    walk.enter(0)  # the index itself
     for child in index.manifests:
         try:
-            present.append((child, reader.node(child, label)))
+            present.append((child, reader.node(child, label, walk=walk, depth=1)))
         except Missing as exc:
             missing.append(f"{child.platform or 'no platform'} ({exc} absent)")
     if not missing and platform is None:

@@ -22,7 +22,7 @@ from freight.errors import NetworkError, RegistryError, SourceError, UsageError
 from freight.manifest import Descriptor, Index, Manifest, Platform
 from freight.reference import Reference
 from freight.sources.listing import list_all
-from freight.sources.model import Blob, ImageNode, IndexNode, Node, SourceImage
+from freight.sources.model import Blob, ImageNode, IndexNode, Node, SourceImage, TreeWalk
 from freight.transport.client import RegistryClient
 from freight.transport.retry import RetryPolicy
 
@@ -146,14 +146,31 @@ class RegistryReader:
                             page_size=TAGS_PAGE, what=f"listing the tags of {self.repository}")
         return list(found)
 
-    def node(self, desc: Descriptor, fetched: Fetched | None = None) -> Node:
+    def node(self, desc: Descriptor, fetched: Fetched | None = None, *,
+             walk: TreeWalk | None = None, depth: int = 0) -> Node:
         """The image tree under `desc`; blobs are not downloaded until opened."""
+        walk = walk or TreeWalk(f"{self.repository}@{desc.digest}", RegistryError)
+        seen = walk.read.get(desc.digest)
+        if seen is not None:  # an index naming a child twice: fetched once, counted twice
+            found, size = seen
+            walk.enter(depth, size)
+            return replace(found, platform=desc.platform) if isinstance(found, ImageNode) \
+                else found
+        before = walk.nodes
+        walk.enter(depth)
+        node = self._read_node(desc, fetched, walk, depth)
+        walk.read[desc.digest] = (node, walk.nodes - before)
+        return node
+
+    def _read_node(self, desc: Descriptor, fetched: Fetched | None, walk: TreeWalk,
+                   depth: int) -> Node:
         fetched = fetched or self.manifest(str(desc.digest))
         kind = fetched.media_type
         if mt.is_index(kind):
             with malformed_from(self.client.host):
                 index = Index.parse(fetched.raw, kind, f"index {fetched.digest}")
-            return IndexNode(index, tuple((c, self.node(c)) for c in index.manifests))
+            return IndexNode(index, tuple((c, self.node(c, walk=walk, depth=depth + 1))
+                                          for c in index.manifests))
         if not mt.is_manifest(kind):
             raise RegistryError(f"{self.repository}@{fetched.digest} has unsupported media type "
                                 f"{kind!r}")
