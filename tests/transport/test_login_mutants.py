@@ -101,3 +101,29 @@ def test_docker_io_is_checked_against_its_api_host_and_saved_under_docker_s_key(
         proxy.stop()
     assert proxy.seen == [f"CONNECT {DOCKER_HUB_API}:443 HTTP/1.1"]
     assert _saved(config) == [DOCKER_HUB_KEY]
+
+
+def _token_server(registry: StubRegistry, *, challenge: str, token_status: int) -> None:
+    """The registry asks for a Bearer token (`challenge`); its own /token answers
+    `token_status` with no token."""
+    registry.script.append(lambda seen: (token_status, {}, b"")
+                           if seen.path.startswith("/token") else None)
+    registry.script.append(lambda seen: (401, {"WWW-Authenticate": challenge}, b"")
+                           if seen.path == "/v2/" else None)
+
+
+def test_a_failing_token_server_is_named_with_its_status(
+        stubs, tmp_path: Path, no_proxy_env: None) -> None:  # type: ignore[no-untyped-def]
+    registry: StubRegistry = stubs()
+    _token_server(registry, challenge=f'Bearer realm="http://{registry.host}/token"',
+                  token_status=500)
+    config = tmp_path / "config.json"
+    with pytest.raises(FreightError) as caught:
+        login(registry.host, "alice", "s3cret", plain_http=True, config=config)
+    assert str(caught.value) == (
+        f"login failed: {registry.host} did not accept the credentials for 'alice' "
+        f"(HTTP 500): the token server http://{registry.host} gave no token (HTTP 500); "
+        "check them (a token needs the registry's read scope) and try again; "
+        "nothing was saved")
+    assert not config.exists()
+
