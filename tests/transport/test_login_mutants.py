@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -127,3 +128,39 @@ def test_a_failing_token_server_is_named_with_its_status(
         "nothing was saved")
     assert not config.exists()
 
+
+
+def test_an_unreachable_token_server_is_not_called_a_wrong_password(
+        stubs, tmp_path: Path, no_proxy_env: None) -> None:  # type: ignore[no-untyped-def]
+    """Before, any refusal without an HTTP status read "refused the user name or password",
+    which sent the user to check a password the registry never saw."""
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        closed = f"127.0.0.1:{sock.getsockname()[1]}"
+    registry: StubRegistry = stubs()
+    _token_server(registry, challenge=f'Bearer realm="http://{closed}/token"',
+                  token_status=500)
+    config = tmp_path / "config.json"
+    with pytest.raises(FreightError) as caught:
+        login(registry.host, "alice", "s3cret", plain_http=True, config=config)
+    message = str(caught.value)
+    assert message.startswith(f"login failed: the credentials for 'alice' could not be "
+                              f"checked at {registry.host}: cannot reach the token server "
+                              f"http://{closed}: ConnectError")
+    assert "refused the user name or password" not in message and "HTTP" not in message
+    assert message.endswith("; check them (a token needs the registry's read scope) and "
+                            "try again; nothing was saved")
+    assert not config.exists()
+
+
+def test_a_challenge_without_a_token_server_says_so(
+        stubs, tmp_path: Path, no_proxy_env: None) -> None:  # type: ignore[no-untyped-def]
+    registry: StubRegistry = stubs()
+    _token_server(registry, challenge='Bearer service="stub"', token_status=500)
+    config = tmp_path / "config.json"
+    with pytest.raises(FreightError) as caught:
+        login(registry.host, "alice", "s3cret", plain_http=True, config=config)
+    assert str(caught.value) == (
+        f"login failed: the credentials for 'alice' could not be checked at {registry.host}: "
+        "the registry asked for a token but named no token server (realm); check them (a "
+        "token needs the registry's read scope) and try again; nothing was saved")
+    assert not config.exists()
