@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from freight.errors import SourceError
-from freight.sources.files import SliceReader, TarFiles, open_files
+from freight.sources.files import SliceReader, TarFiles, clean_path, open_files
 
 
 def _tar(members: dict[str, bytes]) -> bytes:
@@ -180,3 +180,28 @@ def test_no_space_left_to_unpack_says_where_and_what_to_do(
     assert str(caught.value) == (f"{tmp_path}/a.tar.gz: no space left to unpack the archive "
                                  f"into {full}; point TMPDIR at a bigger disk")
     assert not full.exists()  # cleaned up all the same
+
+
+def test_paths_written_with_backslashes_find_their_members(tmp_path: Path) -> None:
+    """An archive made on Windows may name its members (and, in its JSON, its files)
+    `blobs\\sha256\\…`; a backslash path leaving the archive is refused all the same."""
+    (tmp_path / "a.tar").write_bytes(_tar({"blobs\\sha256\\abc": b"layer"}))
+    files = open_files(str(tmp_path / "a.tar"))
+    try:
+        assert files.size("blobs/sha256/abc") == 5
+        with files.open("blobs/sha256/abc") as f:
+            assert f.read() == b"layer"
+    finally:
+        files.close()
+    assert clean_path("blobs\\sha256\\abc", "x") == "blobs/sha256/abc"
+    with pytest.raises(SourceError, match=r"^x: path .* points outside the archive$"):
+        clean_path("..\\..\\etc\\passwd", "x")
+
+
+def test_a_document_of_exactly_the_size_cap_is_read(tmp_path: Path) -> None:
+    from freight.sources.files import MAX_METADATA_SIZE, read_small
+
+    with (tmp_path / "index.json").open("wb") as f:
+        f.truncate(MAX_METADATA_SIZE)  # sparse
+    assert len(read_small(open_files(str(tmp_path)), "index.json", "index")) == \
+        MAX_METADATA_SIZE
