@@ -316,8 +316,10 @@ def test_cancel_ignores_a_registry_that_is_gone(stubs: StubFactory,
     stub = stubs()
     sink = RegistrySink(client_for(stub), "team/app")
     url = sink.start()
+    stub.script.append(on("DELETE", CUT))  # hangs up: the pooled connection would still answer
     stub.stop()
     sink.cancel(url)  # nothing raised: the registry expires the session anyway
+    assert len(stub.requests("DELETE")) == 1  # the DELETE was sent, and failed
 
 
 def test_a_404_without_a_code_at_close_restarts_the_blob(stubs: StubFactory,
