@@ -331,6 +331,26 @@ def test_a_404_without_a_code_at_close_restarts_the_blob(stubs: StubFactory,
     assert stub.shared.blobs[str(DIGEST)] == DATA
 
 
+def test_a_registry_refusing_whole_blob_puts_gets_patches_from_then_on(
+        stubs: StubFactory, client_for: ClientFor) -> None:
+    """A registry that answers a monolithic PUT with BLOB_UNKNOWN (one that needs PATCH,
+    field-notes §5) gets the blob in one PATCH and an empty closing PUT; the sink then
+    sends every later blob that way at once."""
+    stub = stubs()
+    stub.script.append(lambda seen: error(404, "BLOB_UNKNOWN") if seen.method == "PUT"
+                       and "/uploads/" in seen.path and seen.body_length > 0 else None)
+    sink = RegistrySink(client_for(stub), "team/app")
+    other = DATA[::-1]
+    upload(sink)
+    upload(sink, other)
+    assert stub.shared.blobs[str(DIGEST)] == DATA
+    assert stub.shared.blobs[str(Digest.of(other))] == other
+    refused = [s for s in stub.requests("PUT") if s.body_length > 0]
+    assert len(refused) == 1  # the first blob's only: the second went by PATCH at once
+    patches = stub.requests("PATCH")
+    assert [p.body_length for p in patches] == [len(DATA), len(other)]
+
+
 def test_416_on_every_chunk_ends_with_the_registry_answer(stubs: StubFactory,
                                                           client_for: ClientFor) -> None:
     stub = stubs()
