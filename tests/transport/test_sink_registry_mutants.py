@@ -168,6 +168,18 @@ def test_a_whole_blob_put_takes_201_and_204(stubs: StubFactory, client_for: Clie
     assert len(stub.requests("PUT")) == 1
 
 
+def test_a_whole_blob_put_declares_its_length_and_type(stubs: StubFactory,
+                                                      client_for: ClientFor) -> None:
+    """Sent from a generator, the body would otherwise go chunked, without a length (which
+    registries behind S3-style stores refuse)."""
+    stub = stubs()
+    upload(RegistrySink(client_for(stub), "team/app"))
+    (put,) = stub.requests("PUT")
+    assert put.headers.get("content-length") == str(len(DATA))
+    assert "transfer-encoding" not in put.headers
+    assert put.headers.get("content-type") == "application/octet-stream"
+
+
 @pytest.mark.parametrize("status", [201, 202, 204])
 def test_a_chunk_takes_201_202_and_204(stubs: StubFactory, client_for: ClientFor,
                                        status: int) -> None:
