@@ -180,6 +180,15 @@ def test_a_whole_blob_put_declares_its_length_and_type(stubs: StubFactory,
     assert put.headers.get("content-type") == "application/octet-stream"
 
 
+def test_each_chunk_declares_its_length(stubs: StubFactory, client_for: ClientFor) -> None:
+    stub = stubs()
+    upload(RegistrySink(client_for(stub), "team/app", chunk_size=MiB))
+    patches = stub.requests("PATCH")
+    assert [p.headers.get("content-length") for p in patches] == \
+        [str(MiB)] * 3 + [str(len(DATA) - 3 * MiB)]
+    assert not any("transfer-encoding" in p.headers for p in patches)
+
+
 @pytest.mark.parametrize("status", [201, 202, 204])
 def test_a_chunk_takes_201_202_and_204(stubs: StubFactory, client_for: ClientFor,
                                        status: int) -> None:
