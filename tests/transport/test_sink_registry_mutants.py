@@ -168,6 +168,27 @@ def test_a_whole_blob_put_takes_201_and_204(stubs: StubFactory, client_for: Clie
     assert len(stub.requests("PUT")) == 1
 
 
+def test_a_whole_blob_put_declares_its_length_and_type(stubs: StubFactory,
+                                                      client_for: ClientFor) -> None:
+    """Sent from a generator, the body would otherwise go chunked, without a length (which
+    registries behind S3-style stores refuse)."""
+    stub = stubs()
+    upload(RegistrySink(client_for(stub), "team/app"))
+    (put,) = stub.requests("PUT")
+    assert put.headers.get("content-length") == str(len(DATA))
+    assert "transfer-encoding" not in put.headers
+    assert put.headers.get("content-type") == "application/octet-stream"
+
+
+def test_each_chunk_declares_its_length(stubs: StubFactory, client_for: ClientFor) -> None:
+    stub = stubs()
+    upload(RegistrySink(client_for(stub), "team/app", chunk_size=MiB))
+    patches = stub.requests("PATCH")
+    assert [p.headers.get("content-length") for p in patches] == \
+        [str(MiB)] * 3 + [str(len(DATA) - 3 * MiB)]
+    assert not any("transfer-encoding" in p.headers for p in patches)
+
+
 @pytest.mark.parametrize("status", [201, 202, 204])
 def test_a_chunk_takes_201_202_and_204(stubs: StubFactory, client_for: ClientFor,
                                        status: int) -> None:
@@ -316,8 +337,10 @@ def test_cancel_ignores_a_registry_that_is_gone(stubs: StubFactory,
     stub = stubs()
     sink = RegistrySink(client_for(stub), "team/app")
     url = sink.start()
+    stub.script.append(on("DELETE", CUT))  # hangs up: the pooled connection would still answer
     stub.stop()
     sink.cancel(url)  # nothing raised: the registry expires the session anyway
+    assert len(stub.requests("DELETE")) == 1  # the DELETE was sent, and failed
 
 
 def test_a_404_without_a_code_at_close_restarts_the_blob(stubs: StubFactory,
@@ -327,6 +350,26 @@ def test_a_404_without_a_code_at_close_restarts_the_blob(stubs: StubFactory,
     upload(RegistrySink(client_for(stub), "team/app"))
     assert len(stub.requests("POST")) == 2
     assert stub.shared.blobs[str(DIGEST)] == DATA
+
+
+def test_a_registry_refusing_whole_blob_puts_gets_patches_from_then_on(
+        stubs: StubFactory, client_for: ClientFor) -> None:
+    """A registry that answers a monolithic PUT with BLOB_UNKNOWN (one that needs PATCH,
+    field-notes §5) gets the blob in one PATCH and an empty closing PUT; the sink then
+    sends every later blob that way at once."""
+    stub = stubs()
+    stub.script.append(lambda seen: error(404, "BLOB_UNKNOWN") if seen.method == "PUT"
+                       and "/uploads/" in seen.path and seen.body_length > 0 else None)
+    sink = RegistrySink(client_for(stub), "team/app")
+    other = DATA[::-1]
+    upload(sink)
+    upload(sink, other)
+    assert stub.shared.blobs[str(DIGEST)] == DATA
+    assert stub.shared.blobs[str(Digest.of(other))] == other
+    refused = [s for s in stub.requests("PUT") if s.body_length > 0]
+    assert len(refused) == 1  # the first blob's only: the second went by PATCH at once
+    patches = stub.requests("PATCH")
+    assert [p.body_length for p in patches] == [len(DATA), len(other)]
 
 
 def test_416_on_every_chunk_ends_with_the_registry_answer(stubs: StubFactory,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from freight.errors import SourceError
-from freight.sources.files import SliceReader, TarFiles, open_files
+from freight.sources.files import SliceReader, TarFiles, clean_path, open_files
 
 
 def _tar(members: dict[str, bytes]) -> bytes:
@@ -101,8 +101,15 @@ def test_a_path_that_cannot_be_read_says_why(tmp_path: Path) -> None:
         TarFiles(str(tmp_path))
 
 
+def _bad_crc(data: bytes) -> bytes:
+    wrapped = bytearray(gzip.compress(data))
+    wrapped[-8] ^= 0xFF  # the trailer's CRC-32: a BadGzipFile, an OSError, at the end
+    return bytes(wrapped)
+
+
 @pytest.mark.parametrize("content", [b"\x1f\x8b\x08\x00" + b"\xff" * 64,
-                                     gzip.compress(_tar({"a": b"a" * 5000}))[:-20]])
+                                     gzip.compress(_tar({"a": b"a" * 5000}))[:-20],
+                                     _bad_crc(_tar({"a": b"a" * 5000}))])
 def test_a_damaged_gzip_archive_is_called_damaged(tmp_path: Path, content: bytes,
                                                   spool: Path) -> None:
     (tmp_path / "bad.tar.gz").write_bytes(content)
@@ -137,3 +144,64 @@ def test_a_slice_closed_twice_closes_nothing_else(tmp_path: Path) -> None:
             except OSError:
                 os.dup2(saved, fd)
             os.close(saved)
+
+
+@pytest.mark.parametrize("mode", ["w:bz2", "w:xz"])
+def test_a_tar_compressed_otherwise_is_refused_not_misread(tmp_path: Path, mode: str) -> None:
+    """Only gzip and zstd are unwrapped; tarfile could open bzip2 or xz itself, but its
+    offsets would then be into the decompressed bytes, not the file the slices read."""
+    path = tmp_path / "image.tar.x"
+    with tarfile.open(path, mode) as tar:
+        info = tarfile.TarInfo("manifest.json")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"[]"))
+    with pytest.raises(SourceError, match=rf"^{path}: not a readable tar archive \(.+\)$"):
+        open_files(str(path))
+
+
+def test_a_directory_path_leaving_the_directory_is_named(tmp_path: Path) -> None:
+    files = open_files(str(tmp_path))
+    with pytest.raises(SourceError) as caught:
+        files.size("../outside")
+    assert str(caught.value) == f"{tmp_path}: path '../outside' points outside the archive"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_no_space_left_to_unpack_says_where_and_what_to_do(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real ENOSPC: the spool file is /dev/full (the spool directory made in advance)."""
+    full = tmp_path / "spool-dir"
+    full.mkdir()
+    (full / "archive.tar").symlink_to("/dev/full")
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda prefix="": str(full))
+    (tmp_path / "a.tar.gz").write_bytes(gzip.compress(_tar({"a": b"a" * 5000})))
+    with pytest.raises(SourceError) as caught:
+        open_files(str(tmp_path / "a.tar.gz"))
+    assert str(caught.value) == (f"{tmp_path}/a.tar.gz: no space left to unpack the archive "
+                                 f"into {full}; point TMPDIR at a bigger disk")
+    assert not full.exists()  # cleaned up all the same
+
+
+def test_paths_written_with_backslashes_find_their_members(tmp_path: Path) -> None:
+    """An archive made on Windows may name its members (and, in its JSON, its files)
+    `blobs\\sha256\\…`; a backslash path leaving the archive is refused all the same."""
+    (tmp_path / "a.tar").write_bytes(_tar({"blobs\\sha256\\abc": b"layer"}))
+    files = open_files(str(tmp_path / "a.tar"))
+    try:
+        assert files.size("blobs/sha256/abc") == 5
+        with files.open("blobs/sha256/abc") as f:
+            assert f.read() == b"layer"
+    finally:
+        files.close()
+    assert clean_path("blobs\\sha256\\abc", "x") == "blobs/sha256/abc"
+    with pytest.raises(SourceError, match=r"^x: path .* points outside the archive$"):
+        clean_path("..\\..\\etc\\passwd", "x")
+
+
+def test_a_document_of_exactly_the_size_cap_is_read(tmp_path: Path) -> None:
+    from freight.sources.files import MAX_METADATA_SIZE, read_small
+
+    with (tmp_path / "index.json").open("wb") as f:
+        f.truncate(MAX_METADATA_SIZE)  # sparse
+    assert len(read_small(open_files(str(tmp_path)), "index.json", "index")) == \
+        MAX_METADATA_SIZE

@@ -4,6 +4,7 @@ memory bounded by the depth, and a close that ends everything, a stalled read in
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 
@@ -116,7 +117,20 @@ def test_a_read_waiting_on_a_stalled_source_ends_when_another_thread_closes() ->
     reader.close()
     consumer.join(WAIT)
     assert not consumer.is_alive()
-    assert len(errors) == 1 and isinstance(errors[0], (ValueError, OSError))
+    assert len(errors) == 1 and isinstance(errors[0], ValueError)  # not the source's OSError
+    assert str(errors[0]) == "read from a closed ReadAhead"
+
+
+def test_read_zero_never_waits_for_the_source() -> None:
+    """read(0) asks for nothing: it must not wait for (or buffer) the download."""
+    source = Source(b"", stall=True)
+    reader = ReadAhead(source)  # type: ignore[arg-type]
+    got: list[bytes] = []
+    zero = threading.Thread(target=lambda: got.append(reader.read(0)), daemon=True)
+    zero.start()
+    zero.join(WAIT)
+    reader.close()
+    assert got == [b""]
 
 
 def test_close_ends_a_thread_waiting_to_put_into_a_full_queue() -> None:
@@ -132,3 +146,24 @@ def test_close_ends_a_thread_waiting_to_put_into_a_full_queue() -> None:
     for thread in mine:
         thread.join(WAIT)
     assert not any(t.is_alive() for t in mine)
+
+
+class Deaf(Source):
+    """A read that goes on stalling after close(): a connection that ignores being closed."""
+
+    def close(self) -> None:
+        io.RawIOBase.close(self)  # the stalled read is not woken
+
+
+def test_close_returns_even_when_the_source_ignores_it() -> None:
+    """close() waits for the reading thread a bounded time: an abandoned download whose
+    socket read does not end on close must not hang the transfer giving it up."""
+    source = Deaf(b"", stall=True)
+    reader = ReadAhead(source)  # type: ignore[arg-type]
+    closing = threading.Thread(target=reader.close, daemon=True)
+    closing.start()
+    closing.join(WAIT)
+    stuck = closing.is_alive()
+    source.closed_event.set()  # lets the reading thread end
+    closing.join(WAIT)
+    assert not stuck

@@ -131,7 +131,10 @@ def test_an_index_with_an_instance_missing_keeps_the_complete_one(tmp_path: Path
         [image] = source.images
         assert isinstance(image.root, ImageNode)
         assert image.root.platform == Platform("linux", "arm64")
-        assert len(image.notes) == 1 and "pushing linux/arm64 only" in image.notes[0]
+        label = f"image {Digest.of((root / 'manifest.json').read_bytes()).short}"
+        [note] = image.notes
+        assert note.startswith(f"{label}: pushing linux/arm64 only; the archive lacks "
+                               "linux/amd64 (manifest sha256:")
 
 
 def test_a_missing_layer_is_named(tmp_path: Path) -> None:
@@ -270,3 +273,27 @@ def test_a_dir_without_its_manifest_blob_is_named(tmp_path: Path) -> None:
     root = _index(tmp_path, ["amd64"], drop="amd64")
     with pytest.raises(SourceError, match="no complete image for any platform"):
         open_archive(root)
+
+
+def test_a_config_that_is_no_json_object_names_the_image(tmp_path: Path) -> None:
+    root = _dir(tmp_path)
+    doc = json.loads((root / "manifest.json").read_bytes())
+    (root / Digest.of(b"[1]").encoded).write_bytes(b"[1]")
+    doc["config"].update(digest=str(Digest.of(b"[1]")), size=3)
+    raw = json.dumps(doc).encode()
+    (root / "manifest.json").write_bytes(raw)
+    with pytest.raises(SourceError) as caught:
+        open_archive(root)
+    assert str(caught.value) == f"config of image {Digest.of(raw).short} must be a JSON object"
+
+
+def test_a_manifest_too_large_to_be_one_is_refused_by_name(tmp_path: Path) -> None:
+    from freight.sources.files import MAX_METADATA_SIZE
+
+    root = _dir(tmp_path)
+    with (root / "manifest.json").open("r+b") as f:
+        f.truncate(MAX_METADATA_SIZE + 1)  # sparse: nothing is written
+    with pytest.raises(SourceError) as caught:
+        open_archive(root)
+    assert str(caught.value) == \
+        f"{root}: manifest 'manifest.json' is too large ({MAX_METADATA_SIZE + 1} bytes)"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from freight.digest import Digest
-from freight.engine.streaming import SpoolStream
+from freight.engine.streaming import READ_BLOCK, SpoolStream
 from freight.errors import NetworkError
 from support.procs import assert_script_exits
 
@@ -19,6 +19,7 @@ class FakeSink:
 
     def __init__(self, *, fail_stream: bool = False, fail_finish: bool = False) -> None:
         self.received = bytearray()
+        self.chunks: list[int] = []  # the size of each body chunk
         self.finished: list[tuple[str, Digest]] = []
         self.cancelled: list[str] = []
         self.gate = threading.Event()
@@ -36,6 +37,7 @@ class FakeSink:
         self.gate.wait()
         for chunk in chunks:
             self.received += chunk
+            self.chunks.append(len(chunk))
             if self.fail_stream:
                 raise NetworkError("cut")
         return url + "&n=2"
@@ -68,6 +70,22 @@ def test_streams_every_byte_then_closes_with_the_digest(tmp_path: Path) -> None:
     assert bytes(sink.received) == data and sum(sent) == len(data)
     assert sink.finished == [("/v2/r/blobs/uploads/1?_state=a&n=2", digest)]
     assert not sink.cancelled
+    assert max(sink.chunks) <= READ_BLOCK  # memory bounded however far the converter got
+
+
+def test_only_the_bytes_reported_are_sent(tmp_path: Path) -> None:
+    """The converter's writer may have flushed bytes it has not reported yet: the body
+    carries exactly the reported bytes, which the digest given to `finish` is of."""
+    sink, sent = FakeSink(), threading.Event()
+    stream = SpoolStream(sink, lambda n: sent.set())
+    path = tmp_path / "spool"
+    path.write_bytes(bytes(range(256)) * 12)  # 3072 bytes on disk
+    stream.wrote(str(path), 1000)
+    assert sent.wait(30)
+    stream.wrote(str(path), 2000)
+    data = path.read_bytes()[:2000]
+    assert stream.finish(Digest.of(data))
+    assert bytes(sink.received) == data
 
 
 def test_the_converter_never_waits_for_the_network(tmp_path: Path) -> None:
@@ -184,7 +202,8 @@ def test_a_stuck_stream_does_not_keep_the_interpreter_alive() -> None:
     sink = FakeSink()
     sink.gate.clear()
     stream = SpoolStream(sink, lambda _: None)  # in process too, for mutmut to see the test
-    assert all(t.daemon for t in threading.enumerate() if t.name == "freight-stream")
+    streams = [t for t in threading.enumerate() if t.name == "freight-stream"]
+    assert streams and all(t.daemon for t in streams)  # named so in a thread dump
     stream.abort()
     sink.gate.set()
     stream.wait(10)

@@ -45,10 +45,12 @@ def login(registry: str, username: str, password: str, *, plain_http: bool | Non
 
 def _refused(host: str, username: str, exc: AuthError) -> AuthError:
     """The login failed: say so, and what to check; never "run freight login"."""
-    status = f" (HTTP {exc.status}{' ' + exc.code if exc.code else ''})" if exc.status else ""
-    if exc.status == 403:
+    status = f" (HTTP {exc.status}{' ' + exc.code if exc.code else ''})"  # unused if None
+    if exc.status is None:  # no answer to judge them by (a token server out of reach)
+        why = f"the credentials for {username!r} could not be checked at {host}: {exc}"
+    elif exc.status == 403:
         why = f"{host} accepted no login for {username!r}{status}: the account may be locked"
-    elif exc.status in (401, None):
+    elif exc.status == 401:
         why = f"{host} refused the user name or password for {username!r}{status}"
     else:
         why = f"{host} did not accept the credentials for {username!r}{status}: {exc}"
