@@ -1,0 +1,519 @@
+"""The registry HTTP client (src/freight/transport/client.py) as a user meets it: the one line
+each failure ends in (connection refused, a name that does not resolve, a proxy in the way,
+ECR hanging up, TLS trouble with the option that fixes it, a registry's refusal), what is
+retried and what fails at once, HTTPS found on loopback, and streamed bodies sent again
+after a 401. Against stub registries, TLS servers and a forward proxy on loopback. Written
+against mutation testing of the module."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import trustme
+
+from freight.errors import AuthError, NetworkError, NotARegistry, NotFound, RegistryError
+from freight.transport import scheme
+from freight.transport.client import RegistryClient
+from freight.transport.retry import RetryPolicy
+from support.forward_proxy import ForwardProxy
+
+from .conftest import StubFactory
+from .stubregistry import CUT, Answer, StubRegistry, error
+from .test_tls import serve_tls
+
+pytestmark = pytest.mark.timeout(20)
+
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY",
+                   "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+HINT = "is the registry running and the address right?"
+Made = Callable[..., RegistryClient]
+
+
+@pytest.fixture(autouse=True)
+def _clean(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No proxy from the environment; the per-process scheme probe forgotten after."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    yield
+    scheme.forget_all()
+
+
+@pytest.fixture
+def make(sleeps: list[float]) -> Iterator[Made]:
+    """RegistryClients whose retries skip the sleeping (recorded in `sleeps`)."""
+    made: list[RegistryClient] = []
+
+    def build(host: str, **options: object) -> RegistryClient:
+        options.setdefault("config_credentials", False)
+        client = RegistryClient(host, retry=RetryPolicy(sleep=sleeps.append),
+                                **options)  # type: ignore[arg-type]
+        made.append(client)
+        return client
+
+    yield build
+    for client in made:
+        client.close()
+
+
+@pytest.fixture
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def ca_file(ca: trustme.CA, tmp_path: Path) -> str:
+    path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+@pytest.fixture
+def proxy() -> Iterator[ForwardProxy]:
+    running = ForwardProxy({}).start()
+    yield running
+    running.stop()
+
+
+def _closed_port() -> str:
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        return f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+def _answering(stub: StubRegistry, path: str, answer: Answer) -> StubRegistry:
+    stub.script.append(lambda seen: answer if seen.path == path else None)
+    return stub
+
+
+def _failure(client: RegistryClient, what: str = "checking") -> str:
+    with pytest.raises(NetworkError) as caught:
+        client.request("GET", "/v2/", ok=(200,), what=what)
+    return str(caught.value)
+
+
+# --- connections that fail -------------------------------------------------------------
+
+
+def test_a_refused_port_on_loopback_fails_at_once_and_says_so(make: Made,
+                                                              sleeps: list[float]) -> None:
+    host = _closed_port()
+    assert _failure(make(host, plain_http=True), "listing tags") == (
+        f"cannot connect to {host} while listing tags: connection refused (nothing listens "
+        f"on that port); {HINT}")
+    assert sleeps == []  # nothing listens there, and nothing will in a few seconds
+
+
+def test_a_failure_without_a_doing_names_only_the_host(make: Made) -> None:
+    host = _closed_port()
+    assert _failure(make(host, plain_http=True), "").startswith(
+        f"cannot connect to {host}: connection refused")
+
+
+def _resolving(monkeypatch: pytest.MonkeyPatch, names: dict[str, str | None]) -> None:
+    """The resolver, offline: each of `names` resolves to its address, or not at all."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
+        if host in names:
+            address = names[str(host)]
+            if address is None:
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+            host = address
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def test_a_name_that_does_not_resolve_fails_at_once(make: Made, sleeps: list[float],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    _resolving(monkeypatch, {"registry.test": None})
+    message = _failure(make("registry.test:5000", plain_http=True))
+    assert message == (f"cannot connect to registry.test:5000 while checking: the host name "
+                       f"does not resolve; {HINT}")
+    assert sleeps == []
+
+
+def test_a_dead_proxy_is_named_redacted_and_not_retried(make: Made, sleeps: list[float],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    dead = _closed_port()
+    monkeypatch.setenv("HTTP_PROXY", f"http://me:hunter2@{dead}")
+    message = _failure(make("registry.test:5000", plain_http=True))
+    assert message == (
+        f"cannot connect to registry.test:5000 while checking (through the proxy "
+        f"http://{dead}; NO_PROXY lists hosts to reach direct): connection refused (nothing "
+        f"listens on that port); {HINT}")
+    assert sleeps == []  # the first hop is the proxy, on loopback: refused for good
+
+
+def test_a_refused_proxy_on_another_host_is_tried_again(make: Made, sleeps: list[float],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refused connection to another machine may be a restart: tried again. The proxy
+    is the host a connection goes to first, so it decides, not the registry's name."""
+    port = _closed_port().rsplit(":", 1)[1]
+    _resolving(monkeypatch, {"proxy.test": "127.0.0.1"})
+    monkeypatch.setenv("HTTP_PROXY", f"http://proxy.test:{port}")
+    message = _failure(make("registry.test:5000", plain_http=True))
+    assert f"(through the proxy http://proxy.test:{port};" in message
+    assert len(sleeps) == RetryPolicy().attempts - 1
+
+
+def test_a_refused_registry_on_another_host_is_tried_again(
+        make: Made, sleeps: list[float], monkeypatch: pytest.MonkeyPatch) -> None:
+    host = _closed_port().replace("127.0.0.1", "registry.test")
+    _resolving(monkeypatch, {"registry.test": "127.0.0.1"})
+    assert "connection refused" in _failure(make(host, plain_http=True))
+    assert len(sleeps) == RetryPolicy().attempts - 1
+
+
+@pytest.mark.parametrize(("name", "ecr"), [
+    ("123456789012.dkr.ecr.eu-west-1.amazonaws.com", True),
+    ("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn", True),
+    ("123456789012.dkr.ecr.eu-west-1.example.com", False),
+    ("registry.eu-west-1.amazonaws.com", False),
+])
+def test_ecr_hanging_up_is_explained(stubs: StubFactory, proxy: ForwardProxy, make: Made,
+                                     monkeypatch: pytest.MonkeyPatch, name: str,
+                                     ecr: bool) -> None:
+    """ECR closes the connection for a repository that does not exist (field-notes §5);
+    the ECR host is only reachable by its name, so through the proxy."""
+    stub = stubs()
+    stub.script.append(lambda seen: CUT)
+    port = int(stub.host.rsplit(":", 1)[1])
+    proxy.routes[f"{name}:{port}"] = ("127.0.0.1", port)
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    message = _failure(make(f"{name}:{port}", plain_http=True))
+    assert message.startswith(f"connection to {name}:{port} failed while checking (through "
+                              f"the proxy {proxy.url}; NO_PROXY lists hosts to reach direct): ")
+    explained = message.endswith(" (ECR closes the connection when the repository does not "
+                                 "exist: create it first, e.g. `aws ecr create-repository`)")
+    assert explained is ecr
+    assert message.endswith(" (if the registry speaks HTTPS, drop --plain-http)") is not ecr
+
+
+def test_a_plain_http_registry_hanging_up_suggests_https(stubs: StubFactory, make: Made,
+                                                         sleeps: list[float]) -> None:
+    stub = stubs()
+    stub.script.append(lambda seen: CUT)
+    message = _failure(make(stub.host, plain_http=True))
+    assert message == (f"connection to {stub.host} failed while checking: Server "
+                       "disconnected without sending a response. (if the registry speaks "
+                       "HTTPS, drop --plain-http)")
+    assert len(sleeps) == RetryPolicy().attempts - 1  # a hang-up may pass: tried again
+
+
+def test_a_cut_upload_chunk_is_not_sent_again(stubs: StubFactory, make: Made,
+                                              sleeps: list[float]) -> None:
+    """`resend_after_cut=False`: the caller must ask the registry what arrived first."""
+    stub = stubs()
+    stub.script.append(lambda seen: CUT)
+    with pytest.raises(NetworkError, match="failed while sending a chunk"):
+        make(stub.host, plain_http=True).request(
+            "PATCH", "/v2/r/blobs/uploads/x", ok=(202,), content=b"chunk",
+            what="sending a chunk", resend_after_cut=False)
+    assert len(stub.requests("PATCH")) == 1 and sleeps == []
+
+
+def test_a_streamed_body_that_was_cut_is_not_sent_again(stubs: StubFactory, make: Made,
+                                                        sleeps: list[float]) -> None:
+    """An iterator is consumed by the first try; only a `body` factory can be re-sent."""
+    stub = stubs()
+    stub.script.append(lambda seen: CUT)
+    client = make(stub.host, plain_http=True)
+    with pytest.raises(NetworkError):
+        client.request("PUT", "/v2/r/blobs/uploads/x", ok=(201,), content=iter([b"a", b"b"]))
+    assert len(stub.requests("PUT")) == 1 and sleeps == []
+    with pytest.raises(NetworkError):
+        client.request("PUT", "/v2/r/blobs/uploads/y", ok=(201,),
+                       body=lambda: iter([b"a", b"b"]))
+    assert len(stub.requests("PUT", "/y")) == RetryPolicy().attempts
+
+
+def test_retry_false_sends_once(stubs: StubFactory, make: Made, sleeps: list[float]) -> None:
+    stub = _answering(stubs(), "/v2/", (503, {}, b""))
+    with pytest.raises(RegistryError, match="HTTP 503"):
+        make(stub.host, plain_http=True).request("GET", "/v2/", ok=(200,), retry=False)
+    assert len(stub.requests("GET")) == 1 and sleeps == []
+
+
+def test_a_busy_registry_is_asked_again_when_it_says(stubs: StubFactory, make: Made,
+                                                     sleeps: list[float]) -> None:
+    stub = stubs()
+    answers = iter([(429, {"Retry-After": "7"}, b""), (503, {}, b"")])
+    stub.script.append(lambda seen: next(answers, None))
+    reply = make(stub.host, plain_http=True).request("GET", "/v2/", ok=(200,))
+    assert reply.status_code == 200 and len(stub.requests("GET")) == 3
+    assert sleeps[0] == 7.0 and len(sleeps) == 2
+
+
+# --- TLS -------------------------------------------------------------------------------
+
+
+def _server(ca: trustme.CA, *names: str, client_ca: trustme.CA | None = None,
+            tls12: bool = False) -> Iterator[str]:
+    def configure(context: ssl.SSLContext) -> None:
+        ca.issue_cert(*names).configure_cert(context)
+        if client_ca is not None:
+            client_ca.configure_trust(context)
+            context.verify_mode = ssl.CERT_REQUIRED
+        if tls12:
+            context.maximum_version = ssl.TLSVersion.TLSv1_2
+
+    return serve_tls(configure)
+
+
+@pytest.fixture
+def server(ca: trustme.CA) -> Iterator[str]:
+    yield from _server(ca, "127.0.0.1")
+
+
+def _tls_failure(client: RegistryClient) -> str:
+    message = _failure(client)
+    prefix = f"TLS error talking to {client.host} while checking: "
+    assert message.startswith(prefix), message
+    return message.removeprefix(prefix)
+
+
+def test_an_untrusted_certificate_says_how_to_trust_it(server: str, make: Made,
+                                                       sleeps: list[float]) -> None:
+    assert _tls_failure(make(server, plain_http=False)) == (
+        "its certificate is not trusted (unable to get local issuer certificate): give its "
+        "CA with --ca-cert, or put it in /etc/docker/certs.d/HOST:PORT/ca.crt "
+        "(--tls-verify=false skips verification)")
+    assert sleeps == []  # a setup problem: trying again cannot fix it
+
+
+def test_a_certificate_for_other_names_says_which(ca: trustme.CA, ca_file: str,
+                                                  make: Made) -> None:
+    for host in _server(ca, "registry.test", "mirror.test"):
+        assert _tls_failure(make(host, plain_http=False, ca_cert=ca_file)) == (
+            "its certificate is for registry.test, mirror.test, not 127.0.0.1: connect by one "
+            "of those names, or give the registry a certificate for this one "
+            "(--tls-verify=false skips the check)")
+
+
+def test_the_names_are_read_with_the_client_certificate(ca: trustme.CA, ca_file: str,
+                                                        make: Made, tmp_path: Path) -> None:
+    """Under TLS 1.2 a registry that wants a client certificate ends the handshake without
+    one: the names are only learnt by showing it, as the request did."""
+    cert, key = tmp_path / "client.cert", tmp_path / "client.key"
+    leaf = ca.issue_cert("client")
+    leaf.cert_chain_pems[0].write_to_path(str(cert))
+    leaf.private_key_pem.write_to_path(str(key))
+    for host in _server(ca, "registry.test", client_ca=ca, tls12=True):
+        client = make(host, plain_http=False, ca_cert=ca_file, client_cert=(str(cert), str(key)))
+        assert _tls_failure(client).startswith("its certificate is for registry.test, not "
+                                               "127.0.0.1: ")
+
+
+@pytest.mark.parametrize("tls12", [False, True])
+def test_a_registry_wanting_a_client_certificate_says_where_to_put_it(
+        ca: trustme.CA, ca_file: str, make: Made, tls12: bool) -> None:
+    for host in _server(ca, "127.0.0.1", client_ca=trustme.CA(), tls12=tls12):
+        assert _tls_failure(make(host, plain_http=False, ca_cert=ca_file)) == (
+            "the registry wants a client certificate: put client.cert and client.key in "
+            "/etc/docker/certs.d/HOST:PORT/")
+
+
+def test_https_to_a_plain_http_registry_says_use_plain_http(stubs: StubFactory, make: Made,
+                                                            sleeps: list[float]) -> None:
+    assert _tls_failure(make(stubs().host, plain_http=False)) == (
+        "the registry speaks plain HTTP, not HTTPS: use --plain-http")
+    assert sleeps == []
+
+
+def test_another_tls_failure_is_shown_with_what_to_check(make: Made, sleeps: list[float]) -> None:
+    """A TLS alert that none of the known causes explains (here: "internal error")."""
+    from .test_capped_and_scheme import OneShotServer
+
+    def alert(conn: socket.socket) -> None:
+        conn.recv(65536)
+        conn.sendall(b"\x15\x03\x03\x00\x02\x02\x50")
+
+    server = OneShotServer(alert)
+    try:
+        told = _tls_failure(make(server.host, plain_http=False))
+    finally:
+        server.stop()
+    assert "alert internal error" in told and told.startswith("[SSL")
+    assert told.endswith(" (check --ca-cert, /etc/docker/certs.d, or use --tls-verify=false / "
+                         "--plain-http)")
+    assert sleeps == []
+
+
+def _tls_or_plain(ca: trustme.CA, plain: bytes | None) -> Callable[[socket.socket], None]:
+    """A OneShotServer answer: TLS (a certificate for 127.0.0.1, then 200 to any request)
+    to a ClientHello; to plain HTTP, `plain` as the answer, or a clean hang-up for None
+    (what uvicorn does)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+
+    def answer(conn: socket.socket) -> None:
+        if conn.recv(1, socket.MSG_PEEK) != b"\x16":
+            conn.recv(65536)
+            if plain is not None:
+                conn.sendall(plain)
+            return
+        with context.wrap_socket(conn, server_side=True) as tls:
+            tls.recv(65536)
+            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n"
+                        b"Content-Type: application/json\r\n\r\n{}")
+
+    return answer
+
+
+@pytest.fixture
+def one_shot() -> Iterator[Callable[[Callable[[socket.socket], None]], str]]:
+    from .test_capped_and_scheme import OneShotServer
+
+    servers: list[OneShotServer] = []
+
+    def start(answer: Callable[[socket.socket], None]) -> str:
+        servers.append(OneShotServer(answer))
+        return servers[-1].host
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.mark.parametrize("hang_up", ["clean"])
+def test_plain_http_to_an_https_registry_says_drop_plain_http(
+        ca: trustme.CA, server: str, one_shot: Callable[..., str], make: Made,
+        sleeps: list[float], hang_up: str) -> None:
+    """A TLS server hangs up on plain HTTP, cleanly (uvicorn) or with a reset (Python's
+    ssl): one probe tells that from a flaky network, at once."""
+    host = one_shot(_tls_or_plain(ca, None)) if hang_up == "clean" else server
+    assert _failure(make(host, plain_http=True)) == (
+        f"{host} speaks HTTPS, but freight spoke plain HTTP to it: drop --plain-http")
+    assert sleeps == []
+
+
+def test_a_registry_that_answered_is_not_probed_when_it_hangs_up(
+        stubs: StubFactory, make: Made) -> None:
+    """Only a registry that never answered plain HTTP can be a TLS server in disguise."""
+    stub = stubs()
+    client = make(stub.host, plain_http=True)
+    client.ping()
+    stub.script.append(lambda seen: CUT)
+    assert "drop --plain-http" in _failure(client)
+
+
+# --- refusals ----------------------------------------------------------------------------
+
+
+def _refusal(stub: StubRegistry, make: Made, path: str = "/v2/r/tags/list",
+             what: str = "listing tags") -> RegistryError:
+    with pytest.raises(RegistryError) as caught:
+        make(stub.host, plain_http=True).request("GET", path, ok=(200,), what=what, retry=False)
+    return caught.value
+
+
+def test_a_401_says_how_to_log_in(stubs: StubFactory, make: Made) -> None:
+    stub = _answering(stubs(), "/v2/r/tags/list", error(401, "UNAUTHORIZED"))
+    refused = _refusal(stub, make)
+    assert type(refused) is AuthError and refused.status == 401
+    assert str(refused) == (f"{stub.host} answered HTTP 401 while listing tags (UNAUTHORIZED: "
+                            f"stub); log in with `freight login {stub.host}` or give --creds "
+                            "USER[:PASSWORD]")
+
+
+def test_a_403_says_the_credentials_lack_permission(stubs: StubFactory, make: Made) -> None:
+    stub = _answering(stubs(), "/v2/r/tags/list", error(403, "DENIED"))
+    refused = _refusal(stub, make)
+    assert type(refused) is AuthError and (refused.status, refused.code) == (403, "DENIED")
+    assert str(refused) == (f"{stub.host} answered HTTP 403 while listing tags (DENIED: stub); "
+                            "the credentials lack permission for this")
+
+
+def test_a_404_is_not_found(stubs: StubFactory, make: Made) -> None:
+    refused = _refusal(stubs(), make, what="")
+    assert type(refused) is NotFound and (refused.status, refused.code) == (404, "NAME_UNKNOWN")
+    assert str(refused).endswith("answered HTTP 404 (NAME_UNKNOWN: stub)")
+
+
+@pytest.mark.parametrize(("status", "retryable"), [(400, False), (500, True), (503, True)])
+def test_other_refusals_say_whether_to_try_again(stubs: StubFactory, make: Made, status: int,
+                                                 retryable: bool) -> None:
+    stub = _answering(stubs(), "/v2/r/tags/list", error(status, "SOMETHING"))
+    refused = _refusal(stub, make)
+    assert type(refused) is RegistryError and refused.retryable is retryable
+    assert (refused.status, refused.code) == (status, "SOMETHING")
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    (b"  busy\nplease wait  ", "busy please wait"),
+    (b"x" * 120, "x" * 120),
+    (b"y" * 121, "y" * 120 + "\u2026"),
+    (b"", "Bad Request"),
+])
+def test_a_refusal_without_an_error_list_shows_its_text(stubs: StubFactory, make: Made,
+                                                        body: bytes, said: str) -> None:
+    stub = _answering(stubs(), "/v2/r/tags/list", (400, {"Content-Type": "text/plain"}, body))
+    assert str(_refusal(stub, make)).endswith(f"answered HTTP 400 while listing tags ({said})")
+
+
+# --- the API check -----------------------------------------------------------------------
+
+
+def test_a_404_on_v2_is_not_a_registry(stubs: StubFactory, make: Made) -> None:
+    stub = _answering(stubs(), "/v2/", error(404, "NOT_FOUND"))
+    client = make(stub.host, plain_http=True)
+    with pytest.raises(NotARegistry) as caught:
+        client.ping()
+    assert caught.value.status == 404
+    assert str(caught.value) == (f"{stub.host} is not a registry: GET /v2/ answered HTTP 404 "
+                                 "(the registry API lives there); is the address (and port) "
+                                 "right?")
+    assert client.speaks_the_api() is False
+
+
+def test_a_web_page_on_v2_is_not_a_registry(stubs: StubFactory, make: Made) -> None:
+    page = (200, {"Content-Type": "text/html; charset=utf-8"}, b"<html>hello</html>")
+    stub = _answering(stubs(), "/v2/", page)
+    client = make(stub.host, plain_http=True)
+    with pytest.raises(NotARegistry) as caught:
+        client.ping()
+    assert caught.value.status == 200
+    assert str(caught.value) == (f"{stub.host} is not a registry: GET /v2/ answered with a web "
+                                 "page (text/html), not the registry API; is the address (and "
+                                 "port) right?")
+    assert client.speaks_the_api() is False
+
+
+@pytest.mark.parametrize("answer", [(200, {"Content-Type": "application/json"}, b"{}"),
+                                    (200, {}, b""), error(401, "UNAUTHORIZED"),
+                                    error(503, "UNAVAILABLE")])
+def test_a_registry_speaks_the_api_even_when_it_refuses(stubs: StubFactory, make: Made,
+                                                        answer: Answer) -> None:
+    """Auth trouble or a flaky answer: a registry, maybe (what `inspect` needs to know)."""
+    stub = _answering(stubs(), "/v2/", answer)
+    assert make(stub.host, plain_http=True).speaks_the_api() is True
+
+
+# --- what is tried again -----------------------------------------------------------------
+
+
+def test_a_url_of_another_protocol_fails_at_once(stubs: StubFactory, make: Made,
+                                                 sleeps: list[float]) -> None:
+    """An upload `Location` in a scheme httpx cannot speak: no retry can help."""
+    message = _failure_at(make(stubs().host, plain_http=True), "ftp://127.0.0.1/upload")
+    assert "unsupported protocol" in message and sleeps == []
+
+
+def test_an_answer_that_does_not_decode_fails_at_once(stubs: StubFactory, make: Made,
+                                                      sleeps: list[float]) -> None:
+    """Not a connection problem (a gzip body that is not gzip): sending again brings the
+    same bytes."""
+    stub = _answering(stubs(), "/v2/", (200, {"Content-Encoding": "gzip"}, b"not gzip"))
+    message = _failure_at(make(stub.host, plain_http=True), "/v2/")
+    assert message.startswith(f"connection to {stub.host} failed while checking: ")
+    assert len(stub.requests("GET")) == 1 and sleeps == []
+
+
+def _failure_at(client: RegistryClient, url: str) -> str:
+    with pytest.raises(NetworkError) as caught:
+        client.request("GET", url, ok=(200,), what="checking")
+    return str(caught.value)
