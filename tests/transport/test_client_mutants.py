@@ -379,7 +379,7 @@ def one_shot() -> Iterator[Callable[[Callable[[socket.socket], None]], str]]:
         server.stop()
 
 
-@pytest.mark.parametrize("hang_up", ["clean"])
+@pytest.mark.parametrize("hang_up", ["clean", "reset"])
 def test_plain_http_to_an_https_registry_says_drop_plain_http(
         ca: trustme.CA, server: str, one_shot: Callable[..., str], make: Made,
         sleeps: list[float], hang_up: str) -> None:

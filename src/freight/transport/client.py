@@ -193,10 +193,11 @@ class RegistryClient:
 
     def _check_not_tls(self, exc: httpx.HTTPError) -> None:
         """Plain HTTP that a registry never answered: a TLS server hangs up on it (uvicorn
-        does), which would look like a flaky network and be retried for seconds. One probe
-        tells them apart."""
+        does) or resets the connection (Python's ssl does), which would look like a flaky
+        network and be retried for seconds. One probe tells them apart."""
         if self.plain_http and not self._answered and \
-                isinstance(exc, httpx.RemoteProtocolError) and speaks_tls(self.host):
+                isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError) and \
+                speaks_tls(self.host):
             raise NetworkError(f"{self.host} speaks HTTPS, but freight spoke plain HTTP to it: "
                                "drop --plain-http") from None
 
