@@ -7,6 +7,8 @@ against mutation testing of the module."""
 
 from __future__ import annotations
 
+import base64
+import json
 import socket
 import ssl
 from collections.abc import Callable, Iterator
@@ -17,7 +19,8 @@ import trustme
 
 from freight.errors import AuthError, NetworkError, NotARegistry, NotFound, RegistryError
 from freight.transport import scheme
-from freight.transport.client import RegistryClient
+from freight.transport.client import USER_AGENT, RegistryClient
+from freight.transport.credentials import Credentials
 from freight.transport.retry import RetryPolicy
 from support.forward_proxy import ForwardProxy
 
@@ -455,6 +458,18 @@ def test_a_refusal_without_an_error_list_shows_its_text(stubs: StubFactory, make
     assert str(_refusal(stub, make)).endswith(f"answered HTTP 400 while listing tags ({said})")
 
 
+def test_a_refusal_with_neither_text_nor_reason_invents_none(one_shot: Callable[..., str],
+                                                            make: Made) -> None:
+    def bare(conn: socket.socket) -> None:
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 499 \r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    host = one_shot(bare)
+    with pytest.raises(RegistryError) as caught:
+        make(host).request("GET", "/v2/", ok=(200,), what="checking")
+    assert str(caught.value) == f"{host} answered HTTP 499 while checking ()"
+
+
 # --- the API check -----------------------------------------------------------------------
 
 
@@ -517,3 +532,137 @@ def _failure_at(client: RegistryClient, url: str) -> str:
     with pytest.raises(NetworkError) as caught:
         client.request("GET", url, ok=(200,), what="checking")
     return str(caught.value)
+
+
+# --- HTTPS found on loopback -------------------------------------------------------------
+
+HTTPS_ONLY = (b"HTTP/1.1 400 Bad Request\r\nContent-Length: 48\r\nConnection: close\r\n\r\n"
+              b"Client sent an HTTP request to an HTTPS server.\n")  # Go's answer
+
+
+def test_a_loopback_registry_answering_use_https_is_spoken_https(
+        ca: trustme.CA, ca_file: str, one_shot: Callable[..., str], make: Made) -> None:
+    """The probe could not tell (remembered as plain HTTP here), the registry says so."""
+    host = one_shot(_tls_or_plain(ca, HTTPS_ONLY))
+    scheme.remember(host, tls=False)
+    client = make(host, ca_cert=ca_file)
+    assert client.request("GET", "/v2/", ok=(200,)).content == b"{}"
+    assert client.base == f"https://{host}"
+    assert scheme.speaks_tls(host) is True  # the next client starts with HTTPS
+
+
+def test_plain_http_asked_for_is_not_switched_but_explained(
+        ca: trustme.CA, one_shot: Callable[..., str], make: Made) -> None:
+    host = one_shot(_tls_or_plain(ca, HTTPS_ONLY))
+    assert _failure(make(host, plain_http=True)) == (
+        f"{host} speaks HTTPS, but freight spoke plain HTTP to it: drop --plain-http")
+
+
+def test_a_body_that_cannot_be_sent_again_is_not_switched(
+        ca: trustme.CA, ca_file: str, one_shot: Callable[..., str], make: Made) -> None:
+    host = one_shot(_tls_or_plain(ca, HTTPS_ONLY))
+    scheme.remember(host, tls=False)
+    with pytest.raises(NetworkError, match="drop --plain-http"):
+        make(host, ca_cert=ca_file).request("PUT", "/v2/", ok=(200,), content=iter([b"x"]))
+
+
+def test_a_loopback_registry_is_probed_for_https(server: str, stubs: StubFactory, ca_file: str,
+                                                 make: Made) -> None:
+    assert make(server, ca_cert=ca_file).base == f"https://{server}"
+    stub = stubs()
+    assert make(stub.host).base == f"http://{stub.host}"
+
+
+def _plain_http(conn: socket.socket) -> None:
+    """A OneShotServer answer: 400 to a ClientHello (as HTTP servers do), else 200 `{}`."""
+    hello = conn.recv(65536).startswith(b"\x16")
+    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" if hello else
+                 b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+
+
+def test_an_insecure_registry_elsewhere_is_probed_too(one_shot: Callable[..., str], make: Made,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--tls-verify=false` as docker's insecure registries: plain HTTP if that is what
+    the registry speaks; without it, HTTPS always."""
+    host = one_shot(_plain_http).replace("127.0.0.1", "registry.test")
+    _resolving(monkeypatch, {"registry.test": "127.0.0.1"})
+    make(host, insecure=True).ping()
+    with pytest.raises(NetworkError, match="speaks plain HTTP, not HTTPS: use --plain-http"):
+        make(host).ping()
+
+
+def test_an_insecure_registry_that_cannot_be_told_gets_https(
+        one_shot: Callable[..., str], make: Made, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only loopback falls back to plain HTTP when the probe learns nothing."""
+    host = one_shot(lambda conn: None)  # hangs up on everything
+    assert make(host).base == f"http://{host}"
+    name = host.replace("127.0.0.1", "registry.test")
+    _resolving(monkeypatch, {"registry.test": "127.0.0.1"})
+    assert make(name, insecure=True).base == f"https://{name}"
+
+
+def test_an_insecure_registry_behind_a_proxy_is_not_probed(
+        one_shot: Callable[..., str], proxy: ForwardProxy, make: Made,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No direct probe: what answers there need not be what the proxy reaches."""
+    host = one_shot(_plain_http)
+    name = host.replace("127.0.0.1", "registry.test")
+    _resolving(monkeypatch, {"registry.test": "127.0.0.1"})
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    assert make(name, insecure=True).base == f"https://{name}"
+
+
+# --- what is sent ------------------------------------------------------------------------
+
+
+def test_requests_name_freight(stubs: StubFactory, make: Made) -> None:
+    stub = stubs()
+    make(stub.host).ping()
+    assert stub.seen[0].headers["user-agent"] == USER_AGENT == "freight/0.1"
+
+
+def test_credentials_are_looked_up_as_docker_does_unless_told_not_to(
+        stubs: StubFactory, make: Made, monkeypatch: pytest.MonkeyPatch) -> None:
+    stub = stubs(users={"u": "p"})
+    auth = base64.b64encode(b"u:p").decode()
+    monkeypatch.setenv("DOCKER_AUTH_CONFIG", json.dumps({"auths": {stub.host: {"auth": auth}}}))
+    make(stub.host, config_credentials=True).ping()
+    with pytest.raises(AuthError):
+        make(stub.host, config_credentials=False).ping()
+    make(stub.host, config_credentials=False, credentials=Credentials("u", "p")).ping()
+
+
+def test_a_streamed_body_is_sent_again_once_auth_learnt_from_the_401(
+        stubs: StubFactory, make: Made) -> None:
+    """httpx cannot replay a stream after a 401: the client does, from the body factory."""
+    stub = stubs(users={"u": "p"})
+    client = make(stub.host, credentials=Credentials("u", "p"))
+    reply = client.request("PUT", "/v2/", ok=(200,), body=lambda: iter([b"data"]))
+    assert reply.status_code == 200
+    puts = stub.requests("PUT")
+    assert ["authorization" in p.headers for p in puts] == [False, True]
+    assert [p.body_length for p in puts] == [4, 4]
+
+
+def test_a_streamed_body_refused_twice_is_refused(stubs: StubFactory, make: Made) -> None:
+    stub = stubs(users={"u": "p"})
+    client = make(stub.host, credentials=Credentials("u", "wrong"))
+    with pytest.raises(AuthError, match="HTTP 401"):
+        client.request("PUT", "/v2/", ok=(200,), body=lambda: iter([b"data"]))
+    assert len(stub.requests("PUT")) == 2
+
+
+def test_an_answer_past_its_cap_is_refused(stubs: StubFactory, make: Made) -> None:
+    stub = _answering(stubs(), "/v2/big", (200, {}, b"z" * 100))
+    client = make(stub.host)
+    with pytest.raises(RegistryError, match="sent more than 99 bytes"):
+        client.request("GET", "/v2/big", ok=(200,), max_body=99)
+    assert client.request("GET", "/v2/big", ok=(200,), max_body=100).content == b"z" * 100
+
+
+def test_redirects_are_followed_only_when_asked(stubs: StubFactory, make: Made) -> None:
+    stub = _answering(stubs(), "/v2/moved", (307, {"Location": "/v2/"}, b""))
+    client = make(stub.host)
+    assert client.request("GET", "/v2/moved", ok=(200,), follow_redirects=True).content == b"{}"
+    with pytest.raises(RegistryError, match="HTTP 307"):
+        client.request("GET", "/v2/moved", ok=(200,))
