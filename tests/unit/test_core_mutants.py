@@ -1,0 +1,331 @@
+"""The engine's own decisions (src/freight/engine/core.py), seen in what a copy writes: an
+index rebuilt child by child (platforms, annotations and its type kept, attestations left
+out when the image they describe was rewritten), layers left at their URLs, blobs without
+a digest hashed, a dry run's manifest, and a registry blank for wrong bytes. OCI layouts
+built blob by blob (test_oci_layout_mutants.Layout) and the embedded registry in a
+thread. Written against mutation testing of the module."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import freight
+from freight import mediatypes as mt
+from freight.progress import Silent
+from freight.results import Action, ImageResult
+from freight.testing import Registry, serve_in_thread
+
+from .test_oci_layout_mutants import A, B, C, Layout
+
+pytestmark = pytest.mark.timeout(20)
+
+Json = dict[str, Any]
+AMD = {"os": "linux", "architecture": "amd64"}
+ARM = {"os": "linux", "architecture": "arm64"}
+UNKNOWN = {"os": "unknown", "architecture": "unknown"}
+IN_TOTO = "application/vnd.in-toto+json"
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FREIGHT_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def registry() -> Iterator[Registry]:
+    with serve_in_thread() as live:
+        yield live
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> Layout:
+    return Layout(tmp_path / "layout")
+
+
+class Noted(Silent):
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+
+def _blob(root: Path, digest: str) -> bytes:
+    algorithm, encoded = digest.split(":")
+    return (root / "blobs" / algorithm / encoded).read_bytes()
+
+
+def _json(root: Path, digest: str) -> Json:
+    loaded: Json = json.loads(_blob(root, digest))
+    return loaded
+
+
+def _attestation(layout: Layout, subject: Json) -> Json:
+    """BuildKit's provenance of `subject`: in-toto statements, never converted."""
+    return layout.image(C, arch="unknown", platform=UNKNOWN, layer_type=IN_TOTO, annotations={
+        "vnd.docker.reference.type": "attestation-manifest",
+        "vnd.docker.reference.digest": subject["digest"]})
+
+
+def _copy(source: Path, out: Path, **options: Any) -> ImageResult:
+    (result,) = freight.copy(f"oci:{source}", f"oci:{out}:v1", **options)
+    return result
+
+
+def _index(layout: Layout, *children: Json, media_type: str = mt.OCI_INDEX,
+           **fields: Any) -> Json:
+    raw = json.dumps({"schemaVersion": 2, "mediaType": media_type,
+                      "manifests": list(children), **fields}).encode()
+    return layout.put(raw, media_type)
+
+
+def _short(digest: str) -> str:
+    return digest.split(":")[1][:12]
+
+
+def _written(out: Path, result: ImageResult) -> Json:
+    return _json(out, str(result.digest))
+
+
+# --- indexes ---------------------------------------------------------------------------
+
+
+def test_an_attestation_of_a_rewritten_image_is_left_out_with_a_note(layout: Layout,
+                                                                     tmp_path: Path) -> None:
+    amd = layout.image(A, platform=AMD)
+    attestation = _attestation(layout, amd)
+    layout.write(_index(layout, amd, attestation))
+    noted, out = Noted(), tmp_path / "out"
+    result = _copy(layout.root, out, compression="gzip", progress=noted)
+    (child,) = _written(out, result)["manifests"]
+    assert child["platform"] == AMD and child["digest"] != amd["digest"]
+    assert noted.notes == [
+        f"attestation manifest {_short(attestation['digest'])} left out: it describes "
+        f"{_short(amd['digest'])}, which was written as {_short(child['digest'])} (layers "
+        "changed on the way); use --compression keep to keep both"]
+    assert [b.media_type for b in result.blobs] == [mt.OCI_CONFIG, mt.OCI_LAYER_GZIP]
+    assert [b.action for b in result.blobs] == [Action.WRITTEN] * 2
+    assert not (out / "blobs" / "sha256" / attestation["digest"].split(":")[1]).exists()
+
+
+def test_an_index_nothing_changes_in_is_kept_byte_for_byte(layout: Layout,
+                                                           tmp_path: Path) -> None:
+    amd = layout.image(A, platform=AMD)
+    attestation = _attestation(layout, amd)
+    index = _index(layout, attestation, amd, annotations={"team": "web"})
+    layout.write(index)
+    noted, out = Noted(), tmp_path / "out"
+    result = _copy(layout.root, out, progress=noted)
+    assert str(result.digest) == index["digest"] and result.media_type == mt.OCI_INDEX
+    assert _blob(out, index["digest"]) == _blob(layout.root, index["digest"])
+    assert _blob(out, attestation["digest"]) == _blob(layout.root, attestation["digest"])
+    assert noted.notes == []
+    assert len(result.blobs) == 4  # both images' config and layer
+
+
+def test_a_rebuilt_index_keeps_order_platforms_annotations_and_the_kept_attestations(
+        layout: Layout, tmp_path: Path) -> None:
+    """The arm64 image is gzip already: kept as it is, with its attestation (listed before
+    it); the amd64 one is compressed, and its attestation left out."""
+    import gzip
+
+    arm = layout.image(B, platform=ARM, layer_type=mt.OCI_LAYER_GZIP,
+                       stored_layers=gzip.compress(B, mtime=0),
+                       annotations={"org.example.note": "arm"})
+    amd = layout.image(A, platform=AMD, annotations={"org.example.note": "amd"})
+    arm_attestation, amd_attestation = _attestation(layout, arm), _attestation(layout, amd)
+    layout.write(_index(layout, arm_attestation, amd, amd_attestation, arm,
+                        annotations={"team": "web"}))
+    noted, out = Noted(), tmp_path / "out"
+    written = _written(out, _copy(layout.root, out, compression="gzip", progress=noted))
+    assert written["mediaType"] == mt.OCI_INDEX
+    assert written["annotations"] == {"team": "web"}
+    first, second, third = written["manifests"]
+    assert first == arm_attestation
+    assert {k: v for k, v in second.items() if k != "digest" and k != "size"} == {
+        "mediaType": mt.OCI_MANIFEST, "platform": AMD,
+        "annotations": {"org.example.note": "amd"}}
+    assert third == arm
+    assert len(noted.notes) == 1 and _short(amd_attestation["digest"]) in noted.notes[0]
+
+
+def _docker_image(layout: Layout, layer: bytes, *, gzipped: bool = False, **extra: Any) -> Json:
+    import gzip
+
+    from freight.testing import ImageSpec, config_for
+
+    config = config_for(ImageSpec([layer]))
+    stored = layout.put(gzip.compress(layer, mtime=0), mt.DOCKER_LAYER_GZIP) if gzipped \
+        else layout.put(layer, mt.DOCKER_LAYER)
+    raw = json.dumps({"schemaVersion": 2, "mediaType": mt.DOCKER_MANIFEST,
+                      "config": layout.put(config, mt.DOCKER_CONFIG),
+                      "layers": [stored]}).encode()
+    return layout.put(raw, mt.DOCKER_MANIFEST, **extra)
+
+
+@pytest.mark.parametrize(("compression", "index_type", "child_type"), [
+    ("gzip", mt.DOCKER_MANIFEST_LIST, mt.DOCKER_MANIFEST),
+    ("zstd", mt.OCI_INDEX, mt.OCI_MANIFEST),
+])
+def test_a_rebuilt_docker_list_stays_one_while_its_images_are_docker(
+        layout: Layout, tmp_path: Path, compression: str, index_type: str,
+        child_type: str) -> None:
+    layout.write(_index(layout, _docker_image(layout, A, platform=AMD),
+                        media_type=mt.DOCKER_MANIFEST_LIST))
+    out = tmp_path / "out"
+    result = _copy(layout.root, out, compression=compression)
+    written = _written(out, result)
+    assert result.media_type == written["mediaType"] == index_type
+    assert [c["mediaType"] for c in written["manifests"]] == [child_type]
+    assert "annotations" not in written  # none in the source: none invented
+
+
+def test_one_oci_image_in_a_rebuilt_docker_list_makes_it_an_oci_index(layout: Layout,
+                                                                     tmp_path: Path) -> None:
+    """A kept attestation (an OCI manifest) beside docker images: a docker list cannot
+    hold it."""
+    arm = _docker_image(layout, B, gzipped=True, platform=ARM)
+    layout.write(_index(layout, arm, _attestation(layout, arm),
+                        _docker_image(layout, A, platform=AMD),
+                        media_type=mt.DOCKER_MANIFEST_LIST))
+    out = tmp_path / "out"
+    written = _written(out, _copy(layout.root, out, compression="gzip"))
+    assert written["mediaType"] == mt.OCI_INDEX
+    assert [c["mediaType"] for c in written["manifests"]] == [
+        mt.DOCKER_MANIFEST, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST]
+
+
+# --- corrupt bytes -----------------------------------------------------------------------
+
+
+def _corrupt(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(bytes([data[0] ^ 1]) + data[1:])  # the size stays: only a hash tells
+
+
+def test_a_corrupt_local_layer_is_the_archive_s_fault(layout: Layout, tmp_path: Path) -> None:
+    image = layout.image(A)
+    layout.write(image)
+    (layer,) = _json(layout.root, image["digest"])["layers"]
+    _corrupt(layout.root / "blobs" / "sha256" / layer["digest"].split(":")[1])
+    with pytest.raises(freight.SourceError) as caught:
+        _copy(layout.root, tmp_path / "out")
+    assert "(against its diff_id)" in str(caught.value)  # the uncompressed layer's digest
+    assert layer["digest"] in str(caught.value) and "sent bytes" not in str(caught.value)
+
+
+@pytest.mark.parametrize("to", ["layout", "registry"])
+def test_a_registry_sending_wrong_bytes_is_blamed(layout: Layout, tmp_path: Path,
+                                                  registry: Registry, to: str) -> None:
+    import gzip
+
+    layout.write(layout.image(A, layer_type=mt.OCI_LAYER_GZIP,
+                              stored_layers=gzip.compress(A, mtime=0)))
+    with serve_in_thread(tmp_path / "corrupt") as source:
+        (pushed,) = freight.copy(f"oci:{layout.root}", source.reference("app", "v1"))
+        layer = pushed.blobs[1].digest
+        (stored,) = (p for p in source.root.rglob(layer.encoded) if "blobs" in p.parts)
+        _corrupt(stored)
+        target = f"oci:{tmp_path / 'out'}:v1" if to == "layout" else \
+            registry.reference("blamed", "v1")
+        with pytest.raises(freight.RegistryError) as caught:
+            freight.copy(source.reference("app", "v1"), target)
+    assert str(caught.value).startswith(
+        f"{source.host} sent bytes that do not match their digest (expected {layer}, got ")
+    assert caught.value.code == "DIGEST_INVALID"
+
+
+# --- layers left at their URLs -----------------------------------------------------------
+
+
+def _with_foreign(layout: Layout) -> tuple[Json, Json]:
+    """An image of a foreign layer (not in the layout: at its URL) and an ordinary one."""
+    from freight.testing import ImageSpec, config_for
+
+    foreign = layout.put(A, mt.OCI_LAYER_ND_GZIP, store=False,
+                         urls=["https://example.com/a.tar.gz"])
+    raw = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST,
+                      "config": layout.put(config_for(ImageSpec([A, B])), mt.OCI_CONFIG),
+                      "layers": [foreign, layout.put(B, mt.OCI_LAYER)]}).encode()
+    image = layout.put(raw, mt.OCI_MANIFEST)
+    layout.write(image)
+    return image, foreign
+
+
+@pytest.mark.parametrize("compression", [None, "gzip"])
+def test_a_foreign_layer_stays_at_its_url(layout: Layout, tmp_path: Path,
+                                          compression: str | None) -> None:
+    image, foreign = _with_foreign(layout)
+    out = tmp_path / "out"
+    result = _copy(layout.root, out, compression=compression)
+    assert result.blobs[1].action == Action.EXTERNAL
+    assert (str(result.blobs[1].digest), result.blobs[1].size) == (foreign["digest"],
+                                                                   foreign["size"])
+    assert _written(out, result)["layers"][0] == foreign  # its URLs too
+    assert not (out / "blobs" / "sha256" / foreign["digest"].split(":")[1]).exists()
+    assert (str(result.digest) == image["digest"]) is (compression is None)
+
+
+def test_a_dry_run_plans_a_foreign_layer_as_external(layout: Layout, tmp_path: Path) -> None:
+    image, _ = _with_foreign(layout)
+    result = _copy(layout.root, tmp_path / "out", dry_run=True)
+    assert [b.action for b in result.blobs] == [Action.PLANNED, Action.EXTERNAL,
+                                                Action.PLANNED]
+    assert str(result.digest) == image["digest"]
+    assert not (tmp_path / "out").exists()
+
+
+# --- dry runs ----------------------------------------------------------------------------
+
+
+def test_a_dry_run_of_an_index_names_the_index_and_every_blob(layout: Layout,
+                                                              tmp_path: Path) -> None:
+    amd, arm = layout.image(A, platform=AMD), layout.image(B, platform=ARM)
+    index = _index(layout, amd, arm)
+    layout.write(index)
+    result = _copy(layout.root, tmp_path / "out", dry_run=True, compression="gzip")
+    assert (str(result.digest), result.media_type) == (index["digest"], mt.OCI_INDEX)
+    assert result.size == index["size"]
+    assert [b.action for b in result.blobs] == [Action.PLANNED] * 4
+    configs = [_json(layout.root, d["digest"])["config"] for d in (amd, arm)]
+    assert [str(result.blobs[i].digest) for i in (0, 2)] == [c["digest"] for c in configs]
+    assert [result.blobs[i].media_type for i in (1, 3)] == [mt.OCI_LAYER_GZIP] * 2
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_dry_run_of_a_conversion_not_yet_done_names_the_source_manifest(
+        layout: Layout, tmp_path: Path) -> None:
+    image = layout.image(A)
+    layout.write(image)
+    result = _copy(layout.root, tmp_path / "out", dry_run=True, compression="gzip")
+    assert (str(result.digest), result.size) == (image["digest"], image["size"])
+    (layer,) = _json(layout.root, image["digest"])["layers"]
+    assert result.blobs[1].size == layer["size"]  # the size it has now
+    real = _copy(layout.root, tmp_path / "out", compression="gzip")
+    again = _copy(layout.root, tmp_path / "again", dry_run=True, compression="gzip")
+    assert (again.digest, again.size, again.media_type) == (real.digest, real.size,
+                                                            real.media_type)
+    assert [(b.digest, b.size) for b in again.blobs] == [(b.digest, b.size) for b in real.blobs]
+
+
+def test_a_dry_run_of_a_legacy_archive_names_what_it_can(tmp_path: Path) -> None:
+    """Layers sent as they are are hashed for their digest: the manifest is known. Layers
+    to convert are not: a legacy archive has no manifest of its own to name instead."""
+    from freight.testing import random_image
+
+    made = random_image(tmp_path / "legacy.tar", layers=[3_000], seed=11)
+    source, out = f"docker-archive:{made.path}", f"oci:{tmp_path / 'out'}:v1"
+    (unknown,) = freight.copy(source, out, dry_run=True, compression="gzip")
+    assert str(unknown.digest) == "sha256:" + "0" * 64
+    assert (unknown.size, unknown.media_type) == (0, mt.OCI_MANIFEST)
+    assert [b.action for b in unknown.blobs] == [Action.PLANNED] * 2
+    assert str(unknown.blobs[0].digest) == made.image.config_digest
+    (known,) = freight.copy(source, out, dry_run=True)
+    assert str(known.blobs[1].digest) == made.image.diff_ids[0]  # hashed: sent as it is
+    (real,) = freight.copy(source, out)
+    assert (known.digest, known.size) == (real.digest, real.size)
