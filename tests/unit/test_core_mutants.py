@@ -329,3 +329,49 @@ def test_a_dry_run_of_a_legacy_archive_names_what_it_can(tmp_path: Path) -> None
     assert str(known.blobs[1].digest) == made.image.diff_ids[0]  # hashed: sent as it is
     (real,) = freight.copy(source, out)
     assert (known.digest, known.size) == (real.digest, real.size)
+
+
+# --- more shapes -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("compression", [None, "gzip"])
+def test_a_nested_index_is_rebuilt_inside_out(layout: Layout, tmp_path: Path,
+                                              compression: str | None) -> None:
+    inner = _index(layout, layout.image(A, platform=AMD))
+    outer = _index(layout, {**inner, "annotations": {"kind": "inner"}})
+    layout.write(outer)
+    out = tmp_path / "out"
+    result = _copy(layout.root, out, compression=compression)
+    (child,) = _written(out, result)["manifests"]
+    assert child["annotations"] == {"kind": "inner"}
+    (image,) = _json(out, child["digest"])["manifests"]  # the inner index is stored
+    assert _json(out, image["digest"])["layers"][0]["mediaType"] == (
+        mt.OCI_LAYER_GZIP if compression else mt.OCI_LAYER)
+    assert (str(result.digest) == outer["digest"]) is (compression is None)
+
+
+def test_a_docker_archive_refuses_a_foreign_layer_before_writing(layout: Layout,
+                                                                 tmp_path: Path) -> None:
+    _with_foreign(layout)
+    with pytest.raises(freight.UsageError, match="is non-distributable"):
+        freight.copy(f"oci:{layout.root}", f"docker-archive:{tmp_path / 'out.tar'}:app:1")
+    assert not (tmp_path / "out.tar").exists()
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+def test_each_image_of_a_run_finds_its_own_blobs(tmp_path: Path, registry: Registry,
+                                                 compression: str) -> None:
+    """Two images share a layer; the first is in the registry already: its blobs are
+    skipped, the second image's copy of the shared layer is mounted into its repository."""
+    from freight.testing import ImageSpec, write_images
+
+    shared, own = b"s" * 3000, b"o" * 2000
+    first = ImageSpec([shared], (f"{compression}/first:1",))
+    second = ImageSpec([shared, own], (f"{compression}/second:1",))
+    freight.push(write_images(tmp_path / "one.tar", [first]).path, registry.host,
+                 compression=compression)
+    both = write_images(tmp_path / "both.tar", [first, second]).path
+    results = freight.push(both, registry.host, compression=compression)
+    assert [[b.action for b in r.blobs] for r in results] == [
+        [Action.SKIPPED, Action.SKIPPED],
+        [Action.UPLOADED, Action.MOUNTED, Action.UPLOADED]]
