@@ -666,3 +666,37 @@ def test_redirects_are_followed_only_when_asked(stubs: StubFactory, make: Made) 
     assert client.request("GET", "/v2/moved", ok=(200,), follow_redirects=True).content == b"{}"
     with pytest.raises(RegistryError, match="HTTP 307"):
         client.request("GET", "/v2/moved", ok=(200,))
+
+
+# --- an error body read from a stream --------------------------------------------------
+
+
+def test_an_endless_error_body_is_read_up_to_its_cap(one_shot: Callable[..., str],
+                                                     make: Made) -> None:
+    """A blob download refused with a body that never ends (here: exactly 64 KiB, then
+    nothing): the error is read from the first 64 KiB, and freight does not wait for
+    the rest."""
+    import time
+
+    from freight.digest import Digest
+    from freight.sources.registry import RegistryReader
+    from freight.transport.client import MAX_ERROR_BODY
+
+    text = b"the storage backend is down; " * 3000
+
+    def endless(conn: socket.socket) -> None:
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 10000000\r\n\r\n"
+                     + text[:50])
+        time.sleep(0.05)  # a second packet, so the body comes in two reads (mostly)
+        conn.sendall(text[50:MAX_ERROR_BODY])
+        conn.recv(1)  # until freight hangs up
+
+    host = one_shot(endless)
+    digest = Digest.of(b"absent")
+    reader = RegistryReader(make(host, plain_http=True), "app")
+    with pytest.raises(RegistryError) as caught:
+        reader.open_blob(digest)
+    shown = text[:120].decode()
+    assert str(caught.value) == (f"{host} answered HTTP 503 while downloading blob "
+                                 f"{digest.short} ({shown}\u2026)")
