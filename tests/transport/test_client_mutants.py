@@ -498,6 +498,14 @@ def test_a_web_page_on_v2_is_not_a_registry(stubs: StubFactory, make: Made) -> N
     assert client.speaks_the_api() is False
 
 
+def test_a_refused_api_check_says_what_was_checked(stubs: StubFactory, make: Made) -> None:
+    stub = _answering(stubs(), "/v2/", error(400, "UNSUPPORTED"))
+    with pytest.raises(RegistryError) as caught:
+        make(stub.host).ping()
+    assert str(caught.value) == (f"{stub.host} answered HTTP 400 while checking the registry "
+                                 "API (/v2/) (UNSUPPORTED: stub)")
+
+
 @pytest.mark.parametrize("answer", [(200, {"Content-Type": "application/json"}, b"{}"),
                                     (200, {}, b""), error(401, "UNAUTHORIZED"),
                                     error(503, "UNAVAILABLE")])

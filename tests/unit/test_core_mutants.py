@@ -16,7 +16,7 @@ import pytest
 
 import freight
 from freight import mediatypes as mt
-from freight.progress import Silent
+from freight.progress import Plan, Silent
 from freight.results import Action, ImageResult
 from freight.testing import Registry, serve_in_thread
 
@@ -375,3 +375,66 @@ def test_each_image_of_a_run_finds_its_own_blobs(tmp_path: Path, registry: Regis
     assert [[b.action for b in r.blobs] for r in results] == [
         [Action.SKIPPED, Action.SKIPPED],
         [Action.UPLOADED, Action.MOUNTED, Action.UPLOADED]]
+
+
+# --- the overall progress --------------------------------------------------------------
+
+
+class Tallied(Silent):
+    """The plan announced and the overall bytes reported."""
+
+    def __init__(self) -> None:
+        self.plans: list[Plan] = []
+        self.done = 0
+
+    def begin(self, plan: Plan) -> None:
+        self.plans.append(plan)
+
+    def overall(self, n: int) -> None:
+        self.done += n
+
+
+def _source_sizes(root: Path, manifest: Json) -> int:
+    return manifest["config"]["size"] + sum(x["size"] for x in manifest["layers"])
+
+
+def test_the_overall_bar_counts_every_source_byte_once(layout: Layout, tmp_path: Path) -> None:
+    image = layout.image(A, B)
+    layout.write(image)
+    size = _source_sizes(layout.root, _json(layout.root, image["digest"]))
+    for attempt in ("first", "again"):  # written, then skipped: the bar ends full both times
+        told = Tallied()
+        _copy(layout.root, tmp_path / "out", compression="gzip", progress=told)
+        assert told.plans == [Plan("copy", 1, 3, size)], attempt
+        assert told.done == size, attempt
+
+
+def test_an_attestation_left_out_still_fills_the_bar(layout: Layout, tmp_path: Path) -> None:
+    amd = layout.image(A, platform=AMD)
+    attestation = _attestation(layout, amd)
+    layout.write(_index(layout, amd, attestation))
+    size = sum(_source_sizes(layout.root, _json(layout.root, d["digest"]))
+               for d in (amd, attestation))
+    told = Tallied()
+    _copy(layout.root, tmp_path / "out", compression="gzip", progress=told)
+    assert told.plans == [Plan("copy", 1, 4, size)]
+    assert told.done == size
+
+
+def test_a_foreign_layer_is_not_in_the_plan(layout: Layout, tmp_path: Path) -> None:
+    image, foreign = _with_foreign(layout)
+    size = _source_sizes(layout.root, _json(layout.root, image["digest"])) - foreign["size"]
+    told = Tallied()
+    _copy(layout.root, tmp_path / "out", progress=told)
+    assert (told.plans[0].blobs, told.plans[0].total, told.done) == (2, size, size)
+
+
+def test_two_images_are_planned_together(tmp_path: Path, registry: Registry) -> None:
+    from freight.testing import random_image
+
+    made = random_image(tmp_path / "two.tar", layers=[3_000, 1_000], images=2, seed=12)
+    told = Tallied()
+    freight.push(made.path, registry.host, progress=told, compression="none")
+    sizes = sum(len(b.data) for i in made.images for b in i.layers) + sum(
+        len(i.config) for i in made.images)
+    assert told.plans == [Plan("push", 2, 6, sizes)] and told.done == sizes
