@@ -16,7 +16,7 @@ import pytest
 
 import freight
 from freight import mediatypes as mt
-from freight.progress import Plan, Silent
+from freight.progress import Phase, Plan, Silent
 from freight.results import Action, ImageResult
 from freight.testing import Registry, serve_in_thread
 
@@ -385,13 +385,21 @@ class Tallied(Silent):
 
     def __init__(self) -> None:
         self.plans: list[Plan] = []
-        self.done = 0
+        self.steps: list[int] = []
+        self.phases: list[Phase] = []
+
+    @property
+    def done(self) -> int:
+        return sum(self.steps)
 
     def begin(self, plan: Plan) -> None:
         self.plans.append(plan)
 
     def overall(self, n: int) -> None:
-        self.done += n
+        self.steps.append(n)
+
+    def blob_start(self, key: str, label: str, total: int, phase: Phase) -> None:
+        self.phases.append(phase)
 
 
 def _source_sizes(root: Path, manifest: Json) -> int:
@@ -438,3 +446,29 @@ def test_two_images_are_planned_together(tmp_path: Path, registry: Registry) -> 
     sizes = sum(len(b.data) for i in made.images for b in i.layers) + sum(
         len(i.config) for i in made.images)
     assert told.plans == [Plan("push", 2, 6, sizes)] and told.done == sizes
+
+
+@pytest.mark.parametrize("compression", [None, "gzip"])
+def test_the_bar_moves_while_a_big_layer_is_read(tmp_path: Path,
+                                                 compression: str | None) -> None:
+    """Sent as it is or compressed first: the overall bar advances as the layer is read,
+    not in one jump at its end (the reads are of 1 MiB)."""
+    from freight.testing import random_image
+
+    made = random_image(tmp_path / "big.tar", layers=[3_000_000], seed=13)
+    told = Tallied()
+    freight.copy(f"docker-archive:{made.path}", f"oci:{tmp_path / 'out'}:v1",
+                 compression=compression, progress=told)
+    config = len(made.image.config)
+    assert sorted(told.steps) == sorted([config, 1 << 20, 1 << 20,
+                                         told.plans[0].total - config - (2 << 20)])
+
+
+def test_a_dry_run_reads_and_converts_nothing(tmp_path: Path) -> None:
+    from freight.testing import random_image
+
+    made = random_image(tmp_path / "big.tar", layers=[50_000], seed=14)
+    told = Tallied()
+    freight.copy(f"docker-archive:{made.path}", f"oci:{tmp_path / 'out'}:v1",
+                 compression="zstd", progress=told, dry_run=True)
+    assert (told.phases, told.steps) == ([], [])
