@@ -8,6 +8,7 @@ against mutation testing of the module."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import socket
 import ssl
@@ -327,29 +328,66 @@ def test_https_to_a_plain_http_registry_says_use_plain_http(stubs: StubFactory, 
     assert sleeps == []
 
 
-def test_another_tls_failure_is_shown_with_what_to_check(make: Made, sleeps: list[float]) -> None:
-    """A TLS alert that none of the known causes explains (here: "internal error")."""
-    from .test_capped_and_scheme import OneShotServer
-
-    def alert(conn: socket.socket) -> None:
+def _replying(reply: bytes) -> Callable[[socket.socket], None]:
+    def answer(conn: socket.socket) -> None:
         conn.recv(65536)
-        conn.sendall(b"\x15\x03\x03\x00\x02\x02\x50")
+        conn.sendall(reply)
+    return answer
 
-    server = OneShotServer(alert)
-    try:
-        told = _tls_failure(make(server.host, plain_http=False))
-    finally:
-        server.stop()
+
+def test_another_tls_failure_is_shown_with_what_to_check(
+        one_shot: Callable[..., str], make: Made, sleeps: list[float]) -> None:
+    """A TLS alert that none of the known causes explains (here: "internal error")."""
+    told = _tls_failure(make(one_shot(_replying(b"\x15\x03\x03\x00\x02\x02\x50")),
+                             plain_http=False))
     assert "alert internal error" in told and told.startswith("[SSL")
     assert told.endswith(" (check --ca-cert, /etc/docker/certs.d, or use --tls-verify=false / "
                          "--plain-http)")
     assert sleeps == []
 
 
-def _tls_or_plain(ca: trustme.CA, plain: bytes | None) -> Callable[[socket.socket], None]:
-    """A OneShotServer answer: TLS (a certificate for 127.0.0.1, then 200 to any request)
-    to a ClientHello; to plain HTTP, `plain` as the answer, or a clean hang-up for None
-    (what uvicorn does)."""
+def test_a_refused_client_certificate_says_where_to_put_one(one_shot: Callable[..., str],
+                                                           make: Made) -> None:
+    """The registry's "bad certificate" alert (OpenSSL: SSLV3_ALERT_BAD_CERTIFICATE)."""
+    told = _tls_failure(make(one_shot(_replying(b"\x15\x03\x03\x00\x02\x02\x2a")),
+                             plain_http=False))
+    assert told.startswith("the registry wants a client certificate: ")
+
+
+def test_an_answer_too_long_for_a_tls_record_is_plain_http(one_shot: Callable[..., str],
+                                                           make: Made) -> None:
+    """Some TLS libraries read a plain HTTP answer as a record too long
+    (PACKET_LENGTH_TOO_LONG) rather than a wrong version."""
+    told = _tls_failure(make(one_shot(_replying(b"\x16\x03\x03\xff\xff" + b"x" * 100)),
+                             plain_http=False))
+    assert told == "the registry speaks plain HTTP, not HTTPS: use --plain-http"
+
+
+def test_a_certificate_that_cannot_be_read_again_names_other_hosts(
+        ca: trustme.CA, ca_file: str, one_shot: Callable[..., str], make: Made) -> None:
+    """The names are read over a second handshake; when that fails too (the registry went
+    away), the message still says what is wrong."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("registry.test").configure_cert(context)
+    connections: list[int] = []
+
+    def once(conn: socket.socket) -> None:
+        connections.append(1)
+        if len(connections) == 1:
+            with contextlib.suppress(ssl.SSLError, OSError), \
+                    context.wrap_socket(conn, server_side=True) as tls:
+                tls.recv(1)
+
+    assert _tls_failure(make(one_shot(once), plain_http=False, ca_cert=ca_file)) == (
+        "its certificate names other hosts, not 127.0.0.1: connect by one of those names, or "
+        "give the registry a certificate for this one (--tls-verify=false skips the check)")
+
+
+def _tls_or_plain(ca: trustme.CA, plain: bytes | None, *,
+                  basic_auth: bool = False) -> Callable[[socket.socket], None]:
+    """A OneShotServer answer: TLS (a certificate for 127.0.0.1, then 200 to any request,
+    or with `basic_auth` 401 to one without credentials) to a ClientHello; to plain HTTP,
+    `plain` as the answer, or a clean hang-up for None (what uvicorn does)."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(context)
 
@@ -360,7 +398,11 @@ def _tls_or_plain(ca: trustme.CA, plain: bytes | None) -> Callable[[socket.socke
                 conn.sendall(plain)
             return
         with context.wrap_socket(conn, server_side=True) as tls:
-            tls.recv(65536)
+            asked = tls.recv(65536).lower()
+            if basic_auth and b"\r\nauthorization: basic " not in asked:
+                tls.sendall(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n"
+                            b"WWW-Authenticate: Basic realm=\"x\"\r\nConnection: close\r\n\r\n")
+                return
             tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n"
                         b"Content-Type: application/json\r\n\r\n{}")
 
@@ -557,6 +599,15 @@ def test_a_loopback_registry_answering_use_https_is_spoken_https(
     assert client.request("GET", "/v2/", ok=(200,)).content == b"{}"
     assert client.base == f"https://{host}"
     assert scheme.speaks_tls(host) is True  # the next client starts with HTTPS
+
+
+def test_the_switch_to_https_keeps_the_credentials(ca: trustme.CA, ca_file: str,
+                                                  one_shot: Callable[..., str],
+                                                  make: Made) -> None:
+    host = one_shot(_tls_or_plain(ca, HTTPS_ONLY, basic_auth=True))
+    scheme.remember(host, tls=False)
+    client = make(host, ca_cert=ca_file, credentials=Credentials("u", "p"))
+    assert client.request("GET", "/v2/", ok=(200,)).content == b"{}"
 
 
 def test_plain_http_asked_for_is_not_switched_but_explained(
