@@ -298,6 +298,23 @@ def test_a_certificate_for_other_names_says_which(ca: trustme.CA, ca_file: str,
             "(--tls-verify=false skips the check)")
 
 
+def test_explaining_a_mismatch_leaves_the_name_check_on(ca: trustme.CA, ca_file: str,
+                                                        make: Made,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The names are read over a handshake that skips the name check: on a context of its
+    own, never the one every client of the process shares. The test's CA stands for one
+    in the system's store: OpenSSL's SSL_CERT_FILE for new contexts, and loaded into the
+    shared one (built once per process, maybe before)."""
+    from freight.transport.tls import default_context
+
+    monkeypatch.setenv("SSL_CERT_FILE", ca_file)
+    default_context().load_verify_locations(cafile=ca_file)
+    for host in _server(ca, "registry.test"):
+        for _ in range(2):  # the second client is refused just the same
+            assert _tls_failure(make(host, plain_http=False)).startswith(
+                "its certificate is for registry.test, not 127.0.0.1: ")
+
+
 def test_the_names_are_read_with_the_client_certificate(ca: trustme.CA, ca_file: str,
                                                         make: Made, tmp_path: Path) -> None:
     """Under TLS 1.2 a registry that wants a client certificate ends the handshake without
