@@ -191,6 +191,7 @@ def test_ecr_hanging_up_is_explained(stubs: StubFactory, proxy: ForwardProxy, ma
     message = _failure(make(f"{name}:{port}", plain_http=True))
     assert message.startswith(f"connection to {name}:{port} failed while checking (through "
                               f"the proxy {proxy.url}; NO_PROXY lists hosts to reach direct): ")
+    assert "Server disconnected without sending a response." in message  # httpx's words kept
     explained = message.endswith(" (ECR closes the connection when the repository does not "
                                  "exist: create it first, e.g. `aws ecr create-repository`)")
     assert explained is ecr
@@ -206,6 +207,31 @@ def test_a_plain_http_registry_hanging_up_suggests_https(stubs: StubFactory, mak
                        "disconnected without sending a response. (if the registry speaks "
                        "HTTPS, drop --plain-http)")
     assert len(sleeps) == RetryPolicy().attempts - 1  # a hang-up may pass: tried again
+
+
+def test_an_https_registry_hanging_up_suggests_plain_http(ca: trustme.CA, ca_file: str,
+                                                          one_shot: Callable[..., str],
+                                                          make: Made) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+
+    def hang_up(conn: socket.socket) -> None:
+        with context.wrap_socket(conn, server_side=True) as tls:
+            tls.recv(65536)  # the request, then nothing
+
+    host = one_shot(hang_up)
+    assert _failure(make(host, plain_http=False, ca_cert=ca_file)) == (
+        f"connection to {host} failed while checking: Server disconnected without sending a "
+        "response. (if the registry speaks plain HTTP, use --plain-http)")
+
+
+def test_a_registry_that_never_answers_times_out(one_shot: Callable[..., str], make: Made,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from freight.transport import client
+
+    monkeypatch.setattr(client, "IO_TIMEOUT", 0.2)  # not 5 minutes: the test's patience
+    host = one_shot(lambda conn: conn.recv(1 << 20) and conn.recv(1))  # reads, never answers
+    assert _failure(make(host, plain_http=True)) == f"{host} timed out while checking"
 
 
 def test_a_cut_upload_chunk_is_not_sent_again(stubs: StubFactory, make: Made,
@@ -473,36 +499,45 @@ def _refusal(stub: StubRegistry, make: Made, path: str = "/v2/r/tags/list",
     return caught.value
 
 
+def _detailed(status: int, code: str) -> Answer:
+    body = json.dumps({"errors": [{"code": code, "message": "stub", "detail": {"n": 1}}]})
+    return status, {"Content-Type": "application/json"}, body.encode()
+
+
 def test_a_401_says_how_to_log_in(stubs: StubFactory, make: Made) -> None:
-    stub = _answering(stubs(), "/v2/r/tags/list", error(401, "UNAUTHORIZED"))
+    stub = _answering(stubs(), "/v2/r/tags/list", _detailed(401, "UNAUTHORIZED"))
     refused = _refusal(stub, make)
     assert type(refused) is AuthError and refused.status == 401
+    assert (refused.code, refused.detail) == ("UNAUTHORIZED", {"n": 1})
     assert str(refused) == (f"{stub.host} answered HTTP 401 while listing tags (UNAUTHORIZED: "
                             f"stub); log in with `freight login {stub.host}` or give --creds "
                             "USER[:PASSWORD]")
 
 
 def test_a_403_says_the_credentials_lack_permission(stubs: StubFactory, make: Made) -> None:
-    stub = _answering(stubs(), "/v2/r/tags/list", error(403, "DENIED"))
+    stub = _answering(stubs(), "/v2/r/tags/list", _detailed(403, "DENIED"))
     refused = _refusal(stub, make)
     assert type(refused) is AuthError and (refused.status, refused.code) == (403, "DENIED")
+    assert refused.detail == {"n": 1}
     assert str(refused) == (f"{stub.host} answered HTTP 403 while listing tags (DENIED: stub); "
                             "the credentials lack permission for this")
 
 
 def test_a_404_is_not_found(stubs: StubFactory, make: Made) -> None:
-    refused = _refusal(stubs(), make, what="")
+    stub = _answering(stubs(), "/v2/r/tags/list", _detailed(404, "NAME_UNKNOWN"))
+    refused = _refusal(stub, make, what="")
     assert type(refused) is NotFound and (refused.status, refused.code) == (404, "NAME_UNKNOWN")
-    assert str(refused).endswith("answered HTTP 404 (NAME_UNKNOWN: stub)")
+    assert refused.detail == {"n": 1}
+    assert str(refused) == f"{stub.host} answered HTTP 404 (NAME_UNKNOWN: stub)"
 
 
 @pytest.mark.parametrize(("status", "retryable"), [(400, False), (500, True), (503, True)])
 def test_other_refusals_say_whether_to_try_again(stubs: StubFactory, make: Made, status: int,
                                                  retryable: bool) -> None:
-    stub = _answering(stubs(), "/v2/r/tags/list", error(status, "SOMETHING"))
+    stub = _answering(stubs(), "/v2/r/tags/list", _detailed(status, "SOMETHING"))
     refused = _refusal(stub, make)
     assert type(refused) is RegistryError and refused.retryable is retryable
-    assert (refused.status, refused.code) == (status, "SOMETHING")
+    assert (refused.status, refused.code, refused.detail) == (status, "SOMETHING", {"n": 1})
 
 
 @pytest.mark.parametrize(("body", "said"), [
