@@ -278,6 +278,9 @@ def test_a_dry_run_plans_a_foreign_layer_as_external(layout: Layout, tmp_path: P
                                                 Action.PLANNED]
     assert str(result.digest) == image["digest"]
     assert not (tmp_path / "out").exists()
+    _copy(layout.root, tmp_path / "out")
+    again = _copy(layout.root, tmp_path / "out", dry_run=True)  # the layer after it is found
+    assert [b.action for b in again.blobs] == [Action.SKIPPED, Action.EXTERNAL, Action.SKIPPED]
 
 
 # --- dry runs ----------------------------------------------------------------------------
@@ -311,6 +314,12 @@ def test_a_dry_run_of_a_conversion_not_yet_done_names_the_source_manifest(
     assert (again.digest, again.size, again.media_type) == (real.digest, real.size,
                                                             real.media_type)
     assert [(b.digest, b.size) for b in again.blobs] == [(b.digest, b.size) for b in real.blobs]
+    # the cache knows the conversion, the new layout has nothing yet: converted and written
+    fresh = _copy(layout.root, tmp_path / "fresh", compression="gzip")
+    assert fresh.digest == real.digest
+    assert [b.action for b in fresh.blobs] == [Action.WRITTEN] * 2
+    assert _blob(tmp_path / "fresh", str(fresh.blobs[1].digest)) == \
+        _blob(tmp_path / "out", str(real.blobs[1].digest))
 
 
 def test_a_dry_run_of_a_legacy_archive_names_what_it_can(tmp_path: Path) -> None:
@@ -337,11 +346,14 @@ def test_a_dry_run_of_a_legacy_archive_names_what_it_can(tmp_path: Path) -> None
 @pytest.mark.parametrize("compression", [None, "gzip"])
 def test_a_nested_index_is_rebuilt_inside_out(layout: Layout, tmp_path: Path,
                                               compression: str | None) -> None:
-    inner = _index(layout, layout.image(A, platform=AMD))
+    image = layout.image(A, platform=AMD)
+    inner = _index(layout, image)
     outer = _index(layout, {**inner, "annotations": {"kind": "inner"}})
     layout.write(outer)
-    out = tmp_path / "out"
-    result = _copy(layout.root, out, compression=compression)
+    out, told = tmp_path / "out", Tallied()
+    result = _copy(layout.root, out, compression=compression, progress=told)
+    assert told.done == told.plans[0].total == _source_sizes(
+        layout.root, _json(layout.root, image["digest"]))
     (child,) = _written(out, result)["manifests"]
     assert child["annotations"] == {"kind": "inner"}
     (image,) = _json(out, child["digest"])["manifests"]  # the inner index is stored
@@ -472,3 +484,43 @@ def test_a_dry_run_reads_and_converts_nothing(tmp_path: Path) -> None:
     freight.copy(f"docker-archive:{made.path}", f"oci:{tmp_path / 'out'}:v1",
                  compression="zstd", progress=told, dry_run=True)
     assert (told.phases, told.steps) == ([], [])
+
+
+def test_an_attestation_of_an_image_not_in_the_index_is_kept(layout: Layout,
+                                                             tmp_path: Path) -> None:
+    """Nothing it names was rewritten here (the image it describes is elsewhere)."""
+    amd = layout.image(A, platform=AMD, artifactType="application/vnd.example")
+    elsewhere = layout.image(B, store=False)
+    attestation = _attestation(layout, elsewhere)
+    layout.write(_index(layout, amd, attestation))
+    noted, out = Noted(), tmp_path / "out"
+    written = _written(out, _copy(layout.root, out, compression="gzip", progress=noted))
+    first, second = written["manifests"]
+    assert first["artifactType"] == "application/vnd.example"  # fields of the entry kept
+    assert second == attestation and noted.notes == []
+
+
+def test_each_image_of_a_run_moves_the_bar_while_it_is_compressed(tmp_path: Path,
+                                                                  registry: Registry) -> None:
+    """The second image's layer is compressed for it, not for the first: its reads move
+    the bar (counted for the image that needs the conversion)."""
+    from freight.testing import ImageSpec, layer_tar, random_layer, write_images
+
+    small = ImageSpec([layer_tar({"a": b"a"})], ("bar/small:1",))
+    big = ImageSpec([random_layer(3_000_000, seed=15)], ("bar/big:1",))
+    both = write_images(tmp_path / "both.tar", [small, big]).path
+    told = Tallied()
+    freight.push(both, registry.host, compression="gzip", progress=told)
+    assert told.steps.count(1 << 20) == 2  # read in 1 MiB steps, as compressed
+    assert told.done == told.plans[0].total
+
+
+def test_a_push_not_streamed_uploads_each_layer_whole(tmp_path: Path) -> None:
+    from freight.testing import random_image
+
+    made = random_image(tmp_path / "a.tar", layers=[300_000], seed=16)
+    with serve_in_thread() as other:
+        freight.push(made.path, other.reference("whole/app", "v1"), compression="zstd",
+                     stream=False)
+        sent = [r["method"] for r in other.requests() if "/blobs/uploads/" in r["path"]]
+    assert sent == ["POST", "POST", "PUT", "PUT"]  # no PATCH: nothing went up as converted
