@@ -26,7 +26,7 @@ from freight.transport.retry import RetryPolicy
 from support.forward_proxy import ForwardProxy
 
 from .conftest import StubFactory
-from .stubregistry import CUT, Answer, StubRegistry, error
+from .stubregistry import CUT, Answer, Seen, StubRegistry, error
 from .test_tls import serve_tls
 
 pytestmark = pytest.mark.timeout(20)
@@ -262,10 +262,11 @@ def test_a_streamed_body_that_was_cut_is_not_sent_again(stubs: StubFactory, make
 
 
 def test_retry_false_sends_once(stubs: StubFactory, make: Made, sleeps: list[float]) -> None:
-    stub = _answering(stubs(), "/v2/", (503, {}, b""))
-    with pytest.raises(RegistryError, match="HTTP 503"):
+    stub = _answering(stubs(), "/v2/", error(503, "UNAVAILABLE"))
+    with pytest.raises(RegistryError) as caught:
         make(stub.host, plain_http=True).request("GET", "/v2/", ok=(200,), retry=False)
     assert len(stub.requests("GET")) == 1 and sleeps == []
+    assert str(caught.value) == f"{stub.host} answered HTTP 503 (UNAVAILABLE: stub)"  # no "while"
 
 
 def test_a_busy_registry_is_asked_again_when_it_says(stubs: StubFactory, make: Made,
@@ -479,14 +480,17 @@ def test_plain_http_to_an_https_registry_says_drop_plain_http(
     assert sleeps == []
 
 
-def test_a_registry_that_answered_is_not_probed_when_it_hangs_up(
-        stubs: StubFactory, make: Made) -> None:
-    """Only a registry that never answered plain HTTP can be a TLS server in disguise."""
+def test_a_registry_that_answered_is_not_taken_for_https_when_it_hangs_up(
+        stubs: StubFactory, make: Made, sleeps: list[float]) -> None:
+    """Only a registry that never answered plain HTTP can be a TLS server in disguise,
+    even where the process once saw TLS on that port (remembered: another server)."""
     stub = stubs()
+    scheme.remember(stub.host, tls=True)
     client = make(stub.host, plain_http=True)
     client.ping()
     stub.script.append(lambda seen: CUT)
-    assert "drop --plain-http" in _failure(client)
+    assert _failure(client).startswith(f"connection to {stub.host} failed while checking: ")
+    assert len(sleeps) == RetryPolicy().attempts - 1
 
 
 # --- refusals ----------------------------------------------------------------------------
@@ -572,7 +576,7 @@ def test_a_404_on_v2_is_not_a_registry(stubs: StubFactory, make: Made) -> None:
     client = make(stub.host, plain_http=True)
     with pytest.raises(NotARegistry) as caught:
         client.ping()
-    assert caught.value.status == 404
+    assert caught.value.status == 404 and len(stub.requests("GET")) == 1  # not tried again
     assert str(caught.value) == (f"{stub.host} is not a registry: GET /v2/ answered HTTP 404 "
                                  "(the registry API lives there); is the address (and port) "
                                  "right?")
@@ -761,6 +765,57 @@ def test_a_streamed_body_refused_twice_is_refused(stubs: StubFactory, make: Made
     with pytest.raises(AuthError, match="HTTP 401"):
         client.request("PUT", "/v2/", ok=(200,), body=lambda: iter([b"data"]))
     assert len(stub.requests("PUT")) == 2
+
+
+def test_a_body_of_one_pass_is_not_sent_again_after_a_401(stubs: StubFactory,
+                                                          make: Made) -> None:
+    """An iterator cannot be replayed: the 401 is the answer (auth learnt for the next)."""
+    stub = stubs(users={"u": "p"})
+    client = make(stub.host, credentials=Credentials("u", "p"))
+    with pytest.raises(AuthError, match="HTTP 401"):
+        client.request("PUT", "/v2/", ok=(200,), content=iter([b"data"]))
+    assert len(stub.requests("PUT")) == 1
+
+
+def test_credentials_refused_before_are_not_sent_again_with_a_stream(stubs: StubFactory,
+                                                                     make: Made) -> None:
+    """The stream's first try already carried them (auth knows the challenge from the
+    ping): a second try with the same credentials cannot do better."""
+    stub = stubs(users={"u": "p"})
+    client = make(stub.host, credentials=Credentials("u", "wrong"))
+    with pytest.raises(AuthError):
+        client.ping()
+    with pytest.raises(AuthError):
+        client.request("PUT", "/v2/", ok=(200,), body=lambda: iter([b"data"]))
+    (put,) = stub.requests("PUT")
+    assert "authorization" in put.headers
+
+
+def test_a_streamed_body_refused_with_a_revoked_token_goes_again_with_a_new_one(
+        stubs: StubFactory, make: Made) -> None:
+    """The token the first try carried (fetched for an earlier request) was refused: auth
+    drops it, and the stream is sent once more with a fresh one."""
+    from .test_auth_mutants import Scripted
+
+    tokens = Scripted([(200, {"token": "old"}), (200, {"token": "new"})])
+    try:
+        challenge = {"WWW-Authenticate": f'Bearer realm="{tokens.realm}",service="svc"'}
+        stub = stubs()
+
+        def bearer(seen: Seen) -> Answer:
+            given = seen.headers.get("authorization")
+            if (seen.method == "GET" and given) or given == "Bearer new":
+                return 200, {}, b"{}"
+            return 401, challenge, b""
+
+        stub.script.append(bearer)
+        client = make(stub.host)
+        client.ping()  # learns the challenge, fetches "old"
+        client.request("PUT", "/v2/r/blobs/uploads/x", ok=(200,), body=lambda: iter([b"data"]))
+        assert [p.headers.get("authorization") for p in stub.requests("PUT")] == [
+            "Bearer old", "Bearer new"]
+    finally:
+        tokens.stop()
 
 
 def test_an_answer_past_its_cap_is_refused(stubs: StubFactory, make: Made) -> None:
