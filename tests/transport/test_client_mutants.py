@@ -727,6 +727,28 @@ def test_an_insecure_registry_behind_a_proxy_is_not_probed(
     assert make(name, insecure=True).base == f"https://{name}"
 
 
+def test_an_insecure_registry_no_proxy_names_with_its_port_is_probed(
+        one_shot: Callable[..., str], proxy: ForwardProxy, make: Made,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    host = one_shot(_plain_http)
+    name = host.replace("127.0.0.1", "registry.test")
+    _resolving(monkeypatch, {"registry.test": "127.0.0.1"})
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    monkeypatch.setenv("NO_PROXY", name)  # this port of it only
+    assert make(name, insecure=True).base == f"http://{name}"
+
+
+def test_another_connect_failure_keeps_the_system_s_words(make: Made,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    def unreachable(*args: object, **kwargs: object) -> object:
+        raise OSError(113, "No route to host")  # what the OS says, offline
+
+    monkeypatch.setattr(socket, "getaddrinfo", unreachable)
+    assert _failure(make("registry.test:5000", plain_http=True)) == (
+        f"cannot connect to registry.test:5000 while checking: [Errno 113] No route to host; "
+        f"{HINT}")
+
+
 # --- what is sent ------------------------------------------------------------------------
 
 
