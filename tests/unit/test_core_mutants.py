@@ -524,3 +524,26 @@ def test_a_push_not_streamed_uploads_each_layer_whole(tmp_path: Path) -> None:
                      stream=False)
         sent = [r["method"] for r in other.requests() if "/blobs/uploads/" in r["path"]]
     assert sent == ["POST", "POST", "PUT", "PUT"]  # no PATCH: nothing went up as converted
+
+
+# --- blobs that name no digest -----------------------------------------------------------
+
+
+def test_a_compressed_legacy_layer_is_hashed_for_its_digest(tmp_path: Path) -> None:
+    """A `docker save` of old names gzip layers by directory, not digest: sent as they
+    are, their digest is the hash of their bytes, known before anything is written."""
+    from freight.testing import random_image
+
+    made = random_image(tmp_path / "legacy.tar", layers=[2_500_000, 2_000], seed=17,
+                        compression="gzip")
+    source, out = f"docker-archive:{made.path}", tmp_path / "out"
+    (planned,) = freight.copy(source, f"oci:{out}:v1", dry_run=True)
+    (real,) = freight.copy(source, f"oci:{out}:v1")
+    digests = [layer.digest for layer in made.image.layers]
+    assert [str(b.digest) for b in real.blobs[1:]] == digests
+    assert [b.digest for b in planned.blobs] == [b.digest for b in real.blobs]
+    assert (planned.digest, planned.size) == (real.digest, real.size)
+    for layer in made.image.layers:
+        assert _blob(out, layer.digest) == layer.data
+    (again,) = freight.copy(source, f"oci:{out}:v1")
+    assert [b.action for b in again.blobs] == [Action.SKIPPED] * 3
