@@ -547,3 +547,19 @@ def test_a_compressed_legacy_layer_is_hashed_for_its_digest(tmp_path: Path) -> N
         assert _blob(out, layer.digest) == layer.data
     (again,) = freight.copy(source, f"oci:{out}:v1")
     assert [b.action for b in again.blobs] == [Action.SKIPPED] * 3
+
+
+def test_a_conversion_two_images_share_fills_the_bar_of_both(tmp_path: Path,
+                                                             registry: Registry) -> None:
+    """Compressed once, for the first image: the second image's share of the bar is
+    filled when it takes the result."""
+    from freight.testing import ImageSpec, write_images
+
+    shared = b"s" * 5000
+    images = [ImageSpec([shared], ("shared/one:1",)),
+              ImageSpec([shared, b"t" * 3000], ("shared/two:1",))]
+    told = Tallied()
+    freight.push(write_images(tmp_path / "both.tar", images).path, registry.host,
+                 compression="gzip", progress=told)
+    assert told.phases.count(Phase.COMPRESS) == 2  # the shared layer once, the other once
+    assert told.done == told.plans[0].total
