@@ -563,3 +563,27 @@ def test_a_conversion_two_images_share_fills_the_bar_of_both(tmp_path: Path,
                  compression="gzip", progress=told)
     assert told.phases.count(Phase.COMPRESS) == 2  # the shared layer once, the other once
     assert told.done == told.plans[0].total
+
+
+def test_a_kept_attestation_fills_the_bar_too(layout: Layout, tmp_path: Path) -> None:
+    amd = layout.image(A, platform=AMD)
+    attestation = _attestation(layout, amd)
+    layout.write(_index(layout, attestation, amd))
+    told = Tallied()
+    _copy(layout.root, tmp_path / "out", progress=told)
+    assert told.done == told.plans[0].total == sum(
+        _source_sizes(layout.root, _json(layout.root, d["digest"])) for d in (amd, attestation))
+
+
+def test_a_recompression_is_remembered_by_the_layer_s_diff_id(layout: Layout,
+                                                              tmp_path: Path) -> None:
+    """gzip to zstd: the cache knows the result by what the layer is (its diff_id), so a
+    dry run into a fresh layout names the digest the real copy wrote."""
+    import gzip
+
+    layout.write(layout.image(A, layer_type=mt.OCI_LAYER_GZIP,
+                              stored_layers=gzip.compress(A, mtime=0)))
+    real = _copy(layout.root, tmp_path / "out", compression="zstd")
+    again = _copy(layout.root, tmp_path / "again", compression="zstd", dry_run=True)
+    assert (again.digest, [b.digest for b in again.blobs]) == (
+        real.digest, [b.digest for b in real.blobs])
