@@ -203,9 +203,10 @@ def test_one_oci_image_in_a_rebuilt_docker_list_makes_it_an_oci_index(layout: La
 # --- corrupt bytes -----------------------------------------------------------------------
 
 
-def _corrupt(path: Path) -> None:
-    data = path.read_bytes()
-    path.write_bytes(bytes([data[0] ^ 1]) + data[1:])  # the size stays: only a hash tells
+def _corrupt(path: Path, at: int = 0) -> None:
+    data = bytearray(path.read_bytes())
+    data[at] ^= 1  # the size stays: only a hash tells
+    path.write_bytes(bytes(data))
 
 
 def test_a_corrupt_local_layer_is_the_archive_s_fault(layout: Layout, tmp_path: Path) -> None:
@@ -219,22 +220,29 @@ def test_a_corrupt_local_layer_is_the_archive_s_fault(layout: Layout, tmp_path: 
     assert layer["digest"] in str(caught.value) and "sent bytes" not in str(caught.value)
 
 
-@pytest.mark.parametrize("to", ["layout", "registry"])
+@pytest.mark.parametrize(("to", "compression"), [("layout", None), ("registry", None),
+                                                ("layout", "zstd")])
 def test_a_registry_sending_wrong_bytes_is_blamed(layout: Layout, tmp_path: Path,
-                                                  registry: Registry, to: str) -> None:
+                                                  registry: Registry, to: str,
+                                                  compression: str | None) -> None:
+    """Sent as they are (read ahead between registries) or converted on the way."""
     import gzip
 
-    layout.write(layout.image(A, layer_type=mt.OCI_LAYER_GZIP,
-                              stored_layers=gzip.compress(A, mtime=0)))
+    if compression is None:
+        layout.write(layout.image(A, layer_type=mt.OCI_LAYER_GZIP,
+                                  stored_layers=gzip.compress(A, mtime=0)))
+    else:  # a plain tar, so the conversion reads on to the digest check
+        layout.write(layout.image(A))
     with serve_in_thread(tmp_path / "corrupt") as source:
-        (pushed,) = freight.copy(f"oci:{layout.root}", source.reference("app", "v1"))
+        (pushed,) = freight.copy(f"oci:{layout.root}", source.reference("app", "v1"),
+                                 compression="keep")
         layer = pushed.blobs[1].digest
         (stored,) = (p for p in source.root.rglob(layer.encoded) if "blobs" in p.parts)
-        _corrupt(stored)
+        _corrupt(stored, at=-1 if compression is None else 512)  # a tar's file bytes
         target = f"oci:{tmp_path / 'out'}:v1" if to == "layout" else \
             registry.reference("blamed", "v1")
         with pytest.raises(freight.RegistryError) as caught:
-            freight.copy(source.reference("app", "v1"), target)
+            freight.copy(source.reference("app", "v1"), target, compression=compression)
     assert str(caught.value).startswith(
         f"{source.host} sent bytes that do not match their digest (expected {layer}, got ")
     assert caught.value.code == "DIGEST_INVALID"
