@@ -8,7 +8,6 @@ thread. Written against mutation testing of the module."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,8 @@ import freight
 from freight import mediatypes as mt
 from freight.progress import Phase, Plan, Silent
 from freight.results import Action, ImageResult
-from freight.testing import Registry, serve_in_thread
+from freight.testing import serve_in_thread
+from support.fixtures import module_registry, own_cache
 
 from .test_oci_layout_mutants import A, B, C, Layout
 
@@ -31,15 +31,8 @@ UNKNOWN = {"os": "unknown", "architecture": "unknown"}
 IN_TOTO = "application/vnd.in-toto+json"
 
 
-@pytest.fixture(autouse=True)
-def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FREIGHT_CACHE_DIR", str(tmp_path / "cache"))
-
-
-@pytest.fixture(scope="module")
-def registry() -> Iterator[Registry]:
-    with serve_in_thread() as live:
-        yield live
+_own_cache = own_cache()
+registry = module_registry("core")  # HOST:PORT of the module's embedded registry
 
 
 @pytest.fixture
@@ -223,7 +216,7 @@ def test_a_corrupt_local_layer_is_the_archive_s_fault(layout: Layout, tmp_path: 
 @pytest.mark.parametrize(("to", "compression"), [("layout", None), ("registry", None),
                                                 ("layout", "zstd")])
 def test_a_registry_sending_wrong_bytes_is_blamed(layout: Layout, tmp_path: Path,
-                                                  registry: Registry, to: str,
+                                                  registry: str, to: str,
                                                   compression: str | None) -> None:
     """Sent as they are (read ahead between registries) or converted on the way."""
     import gzip
@@ -240,7 +233,7 @@ def test_a_registry_sending_wrong_bytes_is_blamed(layout: Layout, tmp_path: Path
         (stored,) = (p for p in source.root.rglob(layer.encoded) if "blobs" in p.parts)
         _corrupt(stored, at=-1 if compression is None else 512)  # a tar's file bytes
         target = f"oci:{tmp_path / 'out'}:v1" if to == "layout" else \
-            registry.reference("blamed", "v1")
+            f"{registry}/blamed:v1"
         with pytest.raises(freight.RegistryError) as caught:
             freight.copy(source.reference("app", "v1"), target, compression=compression)
     assert str(caught.value).startswith(
@@ -379,7 +372,7 @@ def test_a_docker_archive_refuses_a_foreign_layer_before_writing(layout: Layout,
 
 
 @pytest.mark.parametrize("compression", ["none", "gzip"])
-def test_each_image_of_a_run_finds_its_own_blobs(tmp_path: Path, registry: Registry,
+def test_each_image_of_a_run_finds_its_own_blobs(tmp_path: Path, registry: str,
                                                  compression: str) -> None:
     """Two images share a layer; the first is in the registry already: its blobs are
     skipped, the second image's copy of the shared layer is mounted into its repository."""
@@ -388,10 +381,10 @@ def test_each_image_of_a_run_finds_its_own_blobs(tmp_path: Path, registry: Regis
     shared, own = b"s" * 3000, b"o" * 2000
     first = ImageSpec([shared], (f"{compression}/first:1",))
     second = ImageSpec([shared, own], (f"{compression}/second:1",))
-    freight.push(write_images(tmp_path / "one.tar", [first]).path, registry.host,
+    freight.push(write_images(tmp_path / "one.tar", [first]).path, registry,
                  compression=compression)
     both = write_images(tmp_path / "both.tar", [first, second]).path
-    results = freight.push(both, registry.host, compression=compression)
+    results = freight.push(both, registry, compression=compression)
     assert [[b.action for b in r.blobs] for r in results] == [
         [Action.SKIPPED, Action.SKIPPED],
         [Action.UPLOADED, Action.MOUNTED, Action.UPLOADED]]
@@ -457,12 +450,12 @@ def test_a_foreign_layer_is_not_in_the_plan(layout: Layout, tmp_path: Path) -> N
     assert (told.plans[0].blobs, told.plans[0].total, told.done) == (2, size, size)
 
 
-def test_two_images_are_planned_together(tmp_path: Path, registry: Registry) -> None:
+def test_two_images_are_planned_together(tmp_path: Path, registry: str) -> None:
     from freight.testing import random_image
 
     made = random_image(tmp_path / "two.tar", layers=[3_000, 1_000], images=2, seed=12)
     told = Tallied()
-    freight.push(made.path, registry.host, progress=told, compression="none")
+    freight.push(made.path, registry, progress=told, compression="none")
     sizes = sum(len(b.data) for i in made.images for b in i.layers) + sum(
         len(i.config) for i in made.images)
     assert told.plans == [Plan("push", 2, 6, sizes)] and told.done == sizes
@@ -509,7 +502,7 @@ def test_an_attestation_of_an_image_not_in_the_index_is_kept(layout: Layout,
 
 
 def test_each_image_of_a_run_moves_the_bar_while_it_is_compressed(tmp_path: Path,
-                                                                  registry: Registry) -> None:
+                                                                  registry: str) -> None:
     """The second image's layer is compressed for it, not for the first: its reads move
     the bar (counted for the image that needs the conversion)."""
     from freight.testing import ImageSpec, layer_tar, random_layer, write_images
@@ -518,7 +511,7 @@ def test_each_image_of_a_run_moves_the_bar_while_it_is_compressed(tmp_path: Path
     big = ImageSpec([random_layer(3_000_000, seed=15)], ("bar/big:1",))
     both = write_images(tmp_path / "both.tar", [small, big]).path
     told = Tallied()
-    freight.push(both, registry.host, compression="gzip", progress=told)
+    freight.push(both, registry, compression="gzip", progress=told)
     assert told.steps.count(1 << 20) == 2  # read in 1 MiB steps, as compressed
     assert told.done == told.plans[0].total
 
@@ -558,7 +551,7 @@ def test_a_compressed_legacy_layer_is_hashed_for_its_digest(tmp_path: Path) -> N
 
 
 def test_a_conversion_two_images_share_fills_the_bar_of_both(tmp_path: Path,
-                                                             registry: Registry) -> None:
+                                                             registry: str) -> None:
     """Compressed once, for the first image: the second image's share of the bar is
     filled when it takes the result."""
     from freight.testing import ImageSpec, write_images
@@ -567,7 +560,7 @@ def test_a_conversion_two_images_share_fills_the_bar_of_both(tmp_path: Path,
     images = [ImageSpec([shared], ("shared/one:1",)),
               ImageSpec([shared, b"t" * 3000], ("shared/two:1",))]
     told = Tallied()
-    freight.push(write_images(tmp_path / "both.tar", images).path, registry.host,
+    freight.push(write_images(tmp_path / "both.tar", images).path, registry,
                  compression="gzip", progress=told)
     assert told.phases.count(Phase.COMPRESS) == 2  # the shared layer once, the other once
     assert told.done == told.plans[0].total
