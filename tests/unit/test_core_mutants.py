@@ -588,3 +588,16 @@ def test_a_recompression_is_remembered_by_the_layer_s_diff_id(layout: Layout,
     again = _copy(layout.root, tmp_path / "again", compression="zstd", dry_run=True)
     assert (again.digest, [b.digest for b in again.blobs]) == (
         real.digest, [b.digest for b in real.blobs])
+
+
+def test_a_conversion_leaves_nothing_in_tmpdir(layout: Layout, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Converted layers are spooled in the run's own directory, removed with it."""
+    import tempfile
+
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    layout.write(layout.image(A, B))
+    _copy(layout.root, tmp_path / "out", compression="zstd")
+    assert list((tmp_path / "tmp").iterdir()) == []
