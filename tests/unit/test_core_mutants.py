@@ -213,6 +213,19 @@ def test_a_corrupt_local_layer_is_the_archive_s_fault(layout: Layout, tmp_path: 
     assert layer["digest"] in str(caught.value) and "sent bytes" not in str(caught.value)
 
 
+def test_a_corrupt_compressed_layer_is_not_said_to_be_checked_against_its_diff_id(
+        layout: Layout, tmp_path: Path) -> None:
+    import gzip
+
+    image = layout.image(A, layer_type=mt.OCI_LAYER_GZIP, stored_layers=gzip.compress(A))
+    layout.write(image)
+    (layer,) = _json(layout.root, image["digest"])["layers"]
+    _corrupt(layout.root / "blobs" / "sha256" / layer["digest"].split(":")[1], at=-1)
+    with pytest.raises(freight.SourceError) as caught:
+        _copy(layout.root, tmp_path / "out")
+    assert layer["digest"] in str(caught.value) and "diff_id" not in str(caught.value)
+
+
 @pytest.mark.parametrize(("to", "compression"), [("layout", None), ("registry", None),
                                                 ("layout", "zstd")])
 def test_a_registry_sending_wrong_bytes_is_blamed(layout: Layout, tmp_path: Path,
