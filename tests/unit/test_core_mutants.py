@@ -254,6 +254,28 @@ def test_a_registry_sending_wrong_bytes_is_blamed(layout: Layout, tmp_path: Path
     assert caught.value.code == "DIGEST_INVALID"
 
 
+def test_a_registry_sending_gzip_that_does_not_decompress_is_blamed(
+        layout: Layout, tmp_path: Path) -> None:
+    """Converted on the way (gzip to zstd), a corrupt gzip stops the decompressor before
+    the digest is checked: still the registry's error (exit 4), not bad input."""
+    import gzip
+
+    layout.write(layout.image(A, layer_type=mt.OCI_LAYER_GZIP,
+                              stored_layers=gzip.compress(A, mtime=0)))
+    with serve_in_thread(tmp_path / "corrupt-gzip") as source:
+        (pushed,) = freight.copy(f"oci:{layout.root}", source.reference("app", "v1"),
+                                 compression="keep")
+        layer = pushed.blobs[1].digest
+        (stored,) = (p for p in source.root.rglob(layer.encoded) if "blobs" in p.parts)
+        _corrupt(stored, at=0)  # the gzip magic: not a gzip stream any more
+        with pytest.raises(freight.RegistryError) as caught:
+            freight.copy(source.reference("app", "v1"), f"oci:{tmp_path / 'out'}:v1",
+                         compression="zstd")
+    assert str(caught.value).startswith(f"{source.host} sent layer 1 of ")
+    assert "cannot be read as its media type says" in str(caught.value)
+    assert not (tmp_path / "out").exists()
+
+
 # --- layers left at their URLs -----------------------------------------------------------
 
 

@@ -45,7 +45,7 @@ from freight.engine.readahead import ReadAhead
 from freight.engine.streaming import StreamingSink
 from freight.engine.tally import Tally
 from freight.engine.workers import CancelToken, Workers
-from freight.errors import DigestMismatch, registry_sent_wrong_bytes
+from freight.errors import DigestMismatch, RegistryError, SourceError, registry_sent_wrong_bytes
 from freight.manifest import Descriptor, Index, Manifest
 from freight.progress import Plan, Progress
 from freight.results import Action, BlobResult
@@ -405,13 +405,20 @@ def _read_ahead(blob: Blob) -> Callable[[], BinaryIO]:
 
 @contextlib.contextmanager
 def _blamed(blob: Blob) -> Iterator[None]:
-    """A registry's blob that does not match its digest is a registry error."""
+    """A registry's blob that does not match its digest, or that does not decompress as
+    its media type says (the decompressor fails before the digest is checked), is a
+    registry error, not bad input."""
     try:
         yield
     except DigestMismatch as exc:
         if blob.origin is None:
             raise
         raise registry_sent_wrong_bytes(blob.origin, exc) from None
+    except SourceError as exc:
+        if blob.origin is None:
+            raise
+        raise RegistryError(f"{blob.origin} sent {blob.what} that cannot be read as its "
+                            f"media type says: {exc}") from None
 
 
 _UNKNOWN = Digest.parse("sha256:" + "0" * 64)  # a dry run cannot know a conversion's digest
