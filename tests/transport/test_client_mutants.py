@@ -644,6 +644,11 @@ def _failure_at(client: RegistryClient, url: str) -> str:
 
 HTTPS_ONLY = (b"HTTP/1.1 400 Bad Request\r\nContent-Length: 48\r\nConnection: close\r\n\r\n"
               b"Client sent an HTTP request to an HTTPS server.\n")  # Go's answer
+_NGINX_PAGE = (b"<html>\r\n<head><title>400 The plain HTTP request was sent to HTTPS port</title>"
+               b"</head>\r\n<body>\r\n</body>\r\n</html>\r\n")
+NGINX_HTTPS_ONLY = (b"HTTP/1.1 400 Bad Request\r\nServer: nginx\r\nContent-Type: text/html\r\n"
+                    b"Content-Length: " + str(len(_NGINX_PAGE)).encode() + b"\r\n"
+                    b"Connection: close\r\n\r\n" + _NGINX_PAGE)
 
 
 def test_a_loopback_registry_answering_use_https_is_spoken_https(
@@ -666,9 +671,10 @@ def test_the_switch_to_https_keeps_the_credentials(ca: trustme.CA, ca_file: str,
     assert client.request("GET", "/v2/", ok=(200,)).content == b"{}"
 
 
+@pytest.mark.parametrize("answer", [HTTPS_ONLY, NGINX_HTTPS_ONLY], ids=["go", "nginx"])
 def test_plain_http_asked_for_is_not_switched_but_explained(
-        ca: trustme.CA, one_shot: Callable[..., str], make: Made) -> None:
-    host = one_shot(_tls_or_plain(ca, HTTPS_ONLY))
+        ca: trustme.CA, one_shot: Callable[..., str], make: Made, answer: bytes) -> None:
+    host = one_shot(_tls_or_plain(ca, answer))
     assert _failure(make(host, plain_http=True)) == (
         f"{host} speaks HTTPS, but freight spoke plain HTTP to it: drop --plain-http")
 

@@ -43,6 +43,9 @@ from freight.transport.tls import (
     ssl_context,
 )
 
+# what an HTTPS-only server answers plain HTTP with: Go's (distribution, Harbor, zot), nginx's
+HTTPS_ONLY_ANSWERS = (b"HTTP request to an HTTPS server",
+                      b"The plain HTTP request was sent to HTTPS port")
 CONNECT_TIMEOUT = 30.0  # seconds; a registry that takes longer to accept is not answering
 IO_TIMEOUT = 300.0  # seconds without a byte moving; large blobs commit slowly on some registries
 USER_AGENT = "freight/0.1"
@@ -178,8 +181,8 @@ class RegistryClient:
                 continue
             if status in RETRYABLE_STATUS and budget.failed(response.headers.get("Retry-After")):
                 continue
-            if status == 400 and self.plain_http and b"HTTP request to an HTTPS server" in \
-                    response.content:
+            if status == 400 and self.plain_http and \
+                    any(said in response.content for said in HTTPS_ONLY_ANSWERS):
                 if self._auto_scheme and not oneshot:
                     self._switch_to_https()
                     continue
