@@ -53,16 +53,27 @@ def sleeps() -> list[float]:
 
 
 @pytest.fixture
-def client_for(sleeps: list[float]) -> Iterator[Callable[..., RegistryClient]]:
+def make(sleeps: list[float]) -> Iterator[Callable[..., RegistryClient]]:
+    """RegistryClients for a host, with any options; their retries skip the sleeping
+    (recorded in `sleeps`), no credentials from config files; closed after the test."""
     made: list[RegistryClient] = []
 
-    def make(stub: StubRegistry, *, credentials: Credentials | None = None) -> RegistryClient:
-        policy = RetryPolicy(sleep=sleeps.append)
-        client = RegistryClient(stub.host, credentials=credentials, retry=policy,
-                                config_credentials=False)
+    def build(host: str, **options: object) -> RegistryClient:
+        options.setdefault("config_credentials", False)
+        client = RegistryClient(host, retry=RetryPolicy(sleep=sleeps.append),
+                                **options)  # type: ignore[arg-type]
         made.append(client)
         return client
 
-    yield make
+    yield build
     for client in made:
         client.close()
+
+
+@pytest.fixture
+def client_for(make: Callable[..., RegistryClient]) -> Callable[..., RegistryClient]:
+    """`make` for a stub registry."""
+    def for_stub(stub: StubRegistry, *, credentials: Credentials | None = None) -> RegistryClient:
+        return make(stub.host, credentials=credentials)
+
+    return for_stub

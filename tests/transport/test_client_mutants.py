@@ -47,23 +47,6 @@ def _clean(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def make(sleeps: list[float]) -> Iterator[Made]:
-    """RegistryClients whose retries skip the sleeping (recorded in `sleeps`)."""
-    made: list[RegistryClient] = []
-
-    def build(host: str, **options: object) -> RegistryClient:
-        options.setdefault("config_credentials", False)
-        client = RegistryClient(host, retry=RetryPolicy(sleep=sleeps.append),
-                                **options)  # type: ignore[arg-type]
-        made.append(client)
-        return client
-
-    yield build
-    for client in made:
-        client.close()
-
-
-@pytest.fixture
 def ca() -> trustme.CA:
     return trustme.CA()
 
