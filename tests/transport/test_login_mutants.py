@@ -113,21 +113,25 @@ def _token_server(registry: StubRegistry, *, challenge: str, token_status: int) 
                            if seen.path == "/v2/" else None)
 
 
+def _failed_login(registry: StubRegistry, tmp_path: Path) -> str:
+    """The message of a login to `registry` that fails; nothing may have been saved."""
+    config = tmp_path / "config.json"
+    with pytest.raises(FreightError) as caught:
+        login(registry.host, "alice", "s3cret", plain_http=True, config=config)
+    assert not config.exists()
+    return str(caught.value)
+
+
 def test_a_failing_token_server_is_named_with_its_status(
         stubs, tmp_path: Path, no_proxy_env: None) -> None:  # type: ignore[no-untyped-def]
     registry: StubRegistry = stubs()
     _token_server(registry, challenge=f'Bearer realm="http://{registry.host}/token"',
                   token_status=500)
-    config = tmp_path / "config.json"
-    with pytest.raises(FreightError) as caught:
-        login(registry.host, "alice", "s3cret", plain_http=True, config=config)
-    assert str(caught.value) == (
+    assert _failed_login(registry, tmp_path) == (
         f"login failed: {registry.host} did not accept the credentials for 'alice' "
         f"(HTTP 500): the token server http://{registry.host} gave no token (HTTP 500); "
         "check them (a token needs the registry's read scope) and try again; "
         "nothing was saved")
-    assert not config.exists()
-
 
 
 def test_an_unreachable_token_server_is_not_called_a_wrong_password(
@@ -139,28 +143,20 @@ def test_an_unreachable_token_server_is_not_called_a_wrong_password(
     registry: StubRegistry = stubs()
     _token_server(registry, challenge=f'Bearer realm="http://{closed}/token"',
                   token_status=500)
-    config = tmp_path / "config.json"
-    with pytest.raises(FreightError) as caught:
-        login(registry.host, "alice", "s3cret", plain_http=True, config=config)
-    message = str(caught.value)
+    message = _failed_login(registry, tmp_path)
     assert message.startswith(f"login failed: the credentials for 'alice' could not be "
                               f"checked at {registry.host}: cannot reach the token server "
                               f"http://{closed}: ConnectError")
     assert "refused the user name or password" not in message and "HTTP" not in message
     assert message.endswith("; check them (a token needs the registry's read scope) and "
                             "try again; nothing was saved")
-    assert not config.exists()
 
 
 def test_a_challenge_without_a_token_server_says_so(
         stubs, tmp_path: Path, no_proxy_env: None) -> None:  # type: ignore[no-untyped-def]
     registry: StubRegistry = stubs()
     _token_server(registry, challenge='Bearer service="stub"', token_status=500)
-    config = tmp_path / "config.json"
-    with pytest.raises(FreightError) as caught:
-        login(registry.host, "alice", "s3cret", plain_http=True, config=config)
-    assert str(caught.value) == (
+    assert _failed_login(registry, tmp_path) == (
         f"login failed: the credentials for 'alice' could not be checked at {registry.host}: "
         "the registry asked for a token but named no token server (realm); check them (a "
         "token needs the registry's read scope) and try again; nothing was saved")
-    assert not config.exists()
