@@ -705,26 +705,21 @@ def test_an_insecure_registry_that_cannot_be_told_gets_https(
     assert make(name, insecure=True).base == f"https://{name}"
 
 
+@pytest.mark.parametrize(("no_proxy", "expected"), [(False, "https"), (True, "http")],
+                         ids=["proxied", "no-proxy-names-its-port"])
 def test_an_insecure_registry_behind_a_proxy_is_not_probed(
         one_shot: Callable[..., str], proxy: ForwardProxy, make: Made,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """No direct probe: what answers there need not be what the proxy reaches."""
+        monkeypatch: pytest.MonkeyPatch, no_proxy: bool, expected: str) -> None:
+    """No direct probe through a proxy: what answers there need not be what the proxy
+    reaches. A NO_PROXY entry naming the host with its port is reached directly, so probed
+    (and it speaks plain HTTP)."""
     host = one_shot(_plain_http)
     name = host.replace("127.0.0.1", "registry.test")
     _resolving(monkeypatch, {"registry.test": "127.0.0.1"})
     monkeypatch.setenv("HTTPS_PROXY", proxy.url)
-    assert make(name, insecure=True).base == f"https://{name}"
-
-
-def test_an_insecure_registry_no_proxy_names_with_its_port_is_probed(
-        one_shot: Callable[..., str], proxy: ForwardProxy, make: Made,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    host = one_shot(_plain_http)
-    name = host.replace("127.0.0.1", "registry.test")
-    _resolving(monkeypatch, {"registry.test": "127.0.0.1"})
-    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
-    monkeypatch.setenv("NO_PROXY", name)  # this port of it only
-    assert make(name, insecure=True).base == f"http://{name}"
+    if no_proxy:
+        monkeypatch.setenv("NO_PROXY", name)  # this port of it only
+    assert make(name, insecure=True).base == f"{expected}://{name}"
 
 
 def test_another_connect_failure_keeps_the_system_s_words(make: Made,
