@@ -16,16 +16,16 @@ from freight import jsontext
 from freight import mediatypes as mt
 from freight.connect import Connection
 from freight.digest import Digest, Hasher
-from freight.errors import NotFound, RegistryError, SourceError, UsageError
+from freight.errors import NotFound, RegistryError, UsageError
 from freight.listings import missing_tag
 from freight.locations import LocalLocation
 from freight.manifest import Descriptor, Index, Manifest, Platform, host_platform
 from freight.reference import Reference
 from freight.remote import as_reference, open_client
-from freight.sources.registry import Fetched, RegistryReader, pick
+from freight.sources.model import MAX_INDEX_DEPTH
+from freight.sources.registry import Fetched, RegistryReader, malformed_from, pick
 
 MAX_CONFIG_SIZE = 32 << 20  # an image config is JSON metadata; more than this is not one
-MAX_INDEX_DEPTH = 4  # an index naming an index naming…: real images nest at most twice
 READ_BLOCK = 1 << 16
 
 Where = Reference | LocalLocation  # what was inspected: a registry reference or a local path
@@ -206,19 +206,17 @@ def _bounded(chunks: Iterator[bytes], size: int, what: str) -> Iterator[bytes]:
 
 
 def _info(ref: Reference, fetched: Fetched) -> ManifestInfo:
-    return ManifestInfo(ref, fetched.digest, fetched.media_type, fetched.raw,
-                        _parse(fetched))
+    with malformed_from(ref.registry):
+        content = _parse(fetched)
+    return ManifestInfo(ref, fetched.digest, fetched.media_type, fetched.raw, content)
 
 
 def _parse(fetched: Fetched) -> Manifest | Index | None:
     what = f"manifest {fetched.digest}"
-    try:
-        if mt.is_index(fetched.media_type):
-            return Index.parse(fetched.raw, fetched.media_type, what)
-        if mt.is_manifest(fetched.media_type):
-            return Manifest.parse(fetched.raw, fetched.media_type, what)
-    except SourceError as exc:
-        raise RegistryError(f"the registry sent a malformed {what}: {exc}") from None
+    if mt.is_index(fetched.media_type):
+        return Index.parse(fetched.raw, fetched.media_type, what)
+    if mt.is_manifest(fetched.media_type):
+        return Manifest.parse(fetched.raw, fetched.media_type, what)
     return None
 
 
