@@ -16,6 +16,7 @@ from freight import mediatypes as mt
 from freight.errors import RegistryError, SourceError
 from freight.sources.model import MAX_INDEX_DEPTH, MAX_TREE_NODES
 from support.fixtures import module_registry, own_cache
+from support.synthreg import push_blob, push_manifest
 
 from .test_attestations import Layout
 
@@ -78,23 +79,16 @@ def _push_tree(registry: str, repository: str, layout: Layout, top: dict[str, ob
     """Store every blob of `layout` and then its manifests and indexes, children first."""
     blobs = layout.root / "blobs" / "sha256"
     with httpx.Client(base_url=f"http://{registry}") as http:
-        def put(entry: dict[str, object]) -> None:
+        def put(entry: dict[str, object], ref: str) -> None:
             raw = (blobs / str(entry["digest"])[7:]).read_bytes()
             document = json.loads(raw)
             for child in {c["digest"]: c for c in document.get("manifests", [])}.values():
-                put(child)
-            if "config" in document:
-                for desc in (document["config"], *document["layers"]):
-                    data = (blobs / desc["digest"][7:]).read_bytes()
-                    started = http.post(f"/v2/{repository}/blobs/uploads/")
-                    http.put(started.headers["location"], params={"digest": desc["digest"]},
-                             content=data).raise_for_status()
-            http.put(f"/v2/{repository}/manifests/{entry['digest']}", content=raw,
-                     headers={"Content-Type": str(entry["mediaType"])}).raise_for_status()
-        put(top)
-        raw = (blobs / str(top["digest"])[7:]).read_bytes()
-        http.put(f"/v2/{repository}/manifests/v1", content=raw,
-                 headers={"Content-Type": mt.OCI_INDEX}).raise_for_status()
+                put(child, child["digest"])
+            for desc in (document.get("config"), *document.get("layers", [])):
+                if desc is not None:
+                    push_blob(http, repository, (blobs / desc["digest"][7:]).read_bytes())
+            push_manifest(http, repository, ref, raw, str(entry["mediaType"]))
+        put(top, "v1")
 
 
 @pytest.mark.parametrize("shape", ["deep", "laughs"])
