@@ -46,6 +46,17 @@ def _laughs(layout: Layout) -> dict[str, object]:
     return _index_entry(layout, [middle] * FAN_OUT)
 
 
+def _reused_deeper(layout: Layout) -> dict[str, object]:
+    """A sub-tree as deep as allowed where it is first named, and named again one index
+    further down, where it is too deep: read once, it must still be measured twice."""
+    shared = _nested(layout, MAX_INDEX_DEPTH - 1)
+    return _index_entry(layout, [shared, _index_entry(layout, [shared])])
+
+
+SHAPES = {"deep": lambda layout: _nested(layout, MAX_INDEX_DEPTH + 2),
+          "reused deeper": _reused_deeper}
+
+
 def _root(layout: Layout, entry: dict[str, object]) -> None:
     """Make `entry` (an index) the layout's one image, tagged v1."""
     root = {**entry, "annotations": {"org.opencontainers.image.ref.name": "v1"}}
@@ -53,9 +64,10 @@ def _root(layout: Layout, entry: dict[str, object]) -> None:
         {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [root]}))
 
 
-def test_a_layout_nested_too_deep_is_bad_input(tmp_path: Path) -> None:
-    layout = Layout(tmp_path / "deep")
-    _root(layout, _nested(layout, MAX_INDEX_DEPTH + 2))
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_a_layout_nested_too_deep_is_bad_input(tmp_path: Path, shape: str) -> None:
+    layout = Layout(tmp_path / "tree")
+    _root(layout, SHAPES[shape](layout))
     with pytest.raises(SourceError, match=rf"indexes nested more than {MAX_INDEX_DEPTH} deep"):
         freight.copy(f"oci:{layout.root}", f"oci:{tmp_path / 'out'}")
     assert not (tmp_path / "out").exists()
@@ -91,14 +103,15 @@ def _push_tree(registry: str, repository: str, layout: Layout, top: dict[str, ob
         put(top, "v1")
 
 
-@pytest.mark.parametrize("shape", ["deep", "laughs"])
+@pytest.mark.parametrize("shape", [*sorted(SHAPES), "laughs"])
 def test_a_registry_tree_like_that_is_a_registry_error(registry: str, tmp_path: Path,
                                                        shape: str) -> None:
-    layout = Layout(tmp_path / shape)
-    top = _nested(layout, MAX_INDEX_DEPTH + 2) if shape == "deep" else _laughs(layout)
-    _push_tree(registry, f"hostile/{shape}", layout, top)
-    message = "nested more than" if shape == "deep" else "manifests and indexes under one"
+    layout = Layout(tmp_path / "tree")
+    top = _laughs(layout) if shape == "laughs" else SHAPES[shape](layout)
+    repository = f"hostile/{shape.replace(' ', '-')}"
+    _push_tree(registry, repository, layout, top)
+    message = "manifests and indexes under one" if shape == "laughs" else "nested more than"
     with pytest.raises(RegistryError, match=message):
-        freight.pull(f"{registry}/hostile/{shape}:v1", f"oci:{tmp_path / 'out'}",
+        freight.pull(f"{registry}/{repository}:v1", f"oci:{tmp_path / 'out'}",
                      all_platforms=True)
     assert not (tmp_path / "out").exists()

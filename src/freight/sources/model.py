@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
 from freight.digest import Digest
@@ -93,14 +93,35 @@ class TreeWalk:
     what: str
     error: type[FreightError]
     nodes: int = 0
-    # each digest read once a walk: its node, and how many nodes its tree counts
-    read: dict[Digest, tuple[Node, int]] = field(default_factory=dict)
+    deepest: int = 0  # the greatest depth entered so far
+    # each digest read once a walk: its node, how many nodes its tree counts, how deep it goes
+    read: dict[Digest, tuple[Node, int, int]] = field(default_factory=dict)
 
     def enter(self, depth: int, count: int = 1) -> None:
         """Count `count` more manifests and indexes, at `depth` indexes below the root."""
         self.nodes += count
+        self.deepest = max(self.deepest, depth)
         if depth > MAX_INDEX_DEPTH:
             raise self.error(f"{self.what}: indexes nested more than {MAX_INDEX_DEPTH} deep")
         if self.nodes > MAX_TREE_NODES:
             raise self.error(f"{self.what}: more than {MAX_TREE_NODES} manifests and indexes "
                              "under one image")
+
+    def visit(self, desc: Descriptor, depth: int, read: Callable[[], Node]) -> Node:
+        """The node `desc` names, at `depth`, read once a walk: a digest named again is not
+        read again, but its whole tree is counted again, at its new depth. An image takes
+        the platform its descriptor gives, else the one `read` found (its config's)."""
+        seen = self.read.get(desc.digest)
+        if seen is not None:
+            node, count, height = seen
+            self.enter(depth + height, count)
+        else:
+            before, deepest = self.nodes, self.deepest
+            self.deepest = depth
+            self.enter(depth)
+            node = read()
+            self.read[desc.digest] = (node, self.nodes - before, self.deepest - depth)
+            self.deepest = max(deepest, self.deepest)
+        if isinstance(node, ImageNode) and desc.platform and node.platform != desc.platform:
+            return replace(node, platform=desc.platform)
+        return node

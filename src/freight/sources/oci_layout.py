@@ -66,11 +66,11 @@ class LayoutReader:
     def node(self, desc: Descriptor, label: str, *, walk: TreeWalk | None = None,
              depth: int = 0) -> Node:
         walk = walk or TreeWalk(f"{self.files.label}: {label}", SourceError)
-        walk.enter(depth)
         if mt.is_index(desc.media_type):
-            return self.index_node(desc, label, walk=walk, depth=depth)
+            return walk.visit(desc, depth,
+                              lambda: self.index_node(desc, label, walk=walk, depth=depth))
         if mt.is_manifest(desc.media_type):
-            return self.image_node(desc, label)
+            return walk.visit(desc, depth, lambda: self.image_node(desc, label))
         raise Missing(f"unsupported entry {desc.media_type or 'without media type'} {desc.digest}")
 
     def index_node(self, desc: Descriptor, label: str, *, walk: TreeWalk | None = None,
@@ -89,7 +89,7 @@ class LayoutReader:
                            what=f"config of {label}")
         diff_ids, plat = self._config_facts(manifest, config_raw, label)
         layers = self._layers(manifest, diff_ids, label)
-        return ImageNode(config_blob, layers, manifest, desc.platform or plat)
+        return ImageNode(config_blob, layers, manifest, plat)  # its descriptor's wins: TreeWalk
 
     def _config_facts(
         self, manifest: Manifest, raw: bytes, label: str

@@ -150,17 +150,7 @@ class RegistryReader:
              walk: TreeWalk | None = None, depth: int = 0) -> Node:
         """The image tree under `desc`; blobs are not downloaded until opened."""
         walk = walk or TreeWalk(f"{self.repository}@{desc.digest}", RegistryError)
-        seen = walk.read.get(desc.digest)
-        if seen is not None:  # an index naming a child twice: fetched once, counted twice
-            found, size = seen
-            walk.enter(depth, size)
-            return replace(found, platform=desc.platform) if isinstance(found, ImageNode) \
-                else found
-        before = walk.nodes
-        walk.enter(depth)
-        node = self._read_node(desc, fetched, walk, depth)
-        walk.read[desc.digest] = (node, walk.nodes - before)
-        return node
+        return walk.visit(desc, depth, lambda: self._read_node(desc, fetched, walk, depth))
 
     def _read_node(self, desc: Descriptor, fetched: Fetched | None, walk: TreeWalk,
                    depth: int) -> Node:
@@ -178,7 +168,7 @@ class RegistryReader:
             manifest = Manifest.parse(fetched.raw, kind, f"manifest {fetched.digest}")
         config = self._blob(manifest.config, "config")
         layers = tuple(self._blob(d, f"layer {i + 1}") for i, d in enumerate(manifest.layers))
-        return ImageNode(config, layers, manifest, desc.platform)
+        return ImageNode(config, layers, manifest, None)  # the platform: TreeWalk.visit's
 
     def _blob(self, desc: Descriptor, what: str) -> Blob:
         return Blob(desc.media_type, desc.size, lambda: self.open_blob(desc.digest),  # type: ignore[arg-type, return-value]
