@@ -55,7 +55,7 @@ def parse_error_body(body: bytes) -> list[ErrorEntry]:
     """The errors in a registry's reply; an empty list if the body is not the spec's shape."""
     try:
         data = jsontext.parse(body)
-    except (ValueError, UnicodeDecodeError):
+    except ValueError:
         return []
     if not isinstance(data, dict) or not isinstance(data.get("errors"), list):
         return []

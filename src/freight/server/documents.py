@@ -27,7 +27,7 @@ def parse(data: bytes) -> dict[str, Any]:
     """The document as a JSON object, or MANIFEST_INVALID (deep nesting included)."""
     try:
         document = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except ValueError as exc:
         raise _invalid(f"manifest is not valid JSON ({exc})") from None
     except RecursionError:
         raise _invalid("manifest JSON is nested too deeply") from None

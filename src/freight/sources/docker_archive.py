@@ -26,7 +26,7 @@ def read_manifest_json(files: Files) -> list[dict[str, Any]]:
     raw = read_small(files, MANIFEST_JSON, "manifest")
     try:
         entries = jsontext.parse(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except ValueError as exc:
         raise SourceError(f"{files.label}: manifest.json is not valid JSON ({exc})") from None
     if not isinstance(entries, list) or not entries:
         raise SourceError(f"{files.label}: manifest.json must be a non-empty list of images")

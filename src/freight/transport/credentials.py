@@ -13,7 +13,6 @@ protocol (§4.7). Secrets never appear in a repr, a message or a log.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import os
 import subprocess
@@ -158,7 +157,7 @@ def _from_entry(entry: dict[str, Any], registry: str) -> Credentials | None:
             decoded = base64.b64decode(entry["auth"], validate=True).decode()
             if ":" not in decoded:
                 raise ValueError("no colon")
-        except (binascii.Error, UnicodeDecodeError, ValueError):
+        except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
             raise AuthError(f"the saved credentials for {registry} are damaged (auth is not "
                             "base64 of user:password); run freight login again") from None
         username, _, password = decoded.partition(":")
