@@ -63,6 +63,13 @@ def is_index(media_type: str) -> bool:
     return media_type in INDEXES
 
 
+def is_image_config(media_type: str) -> bool:
+    """True for a container image's config; anything else makes its manifest an artifact
+    (a Helm chart, an SBOM, an `oras push`), whose blobs are not filesystem layers even when
+    labelled so (oras labels every file `application/vnd.oci.image.layer.v1.tar`)."""
+    return media_type in (OCI_CONFIG, DOCKER_CONFIG)
+
+
 def is_tar_layer(media_type: str) -> bool:
     """True for the layer types whose bytes are a (possibly compressed) filesystem tar."""
     return media_type in _LAYER_COMPRESSION

@@ -247,3 +247,41 @@ def test_an_artifact_is_refused_for_a_docker_archive_and_kept_elsewhere(
     assert not out.exists() and [p.name for p in tmp_path.iterdir() if p.name != "cache"] == []
     (kept,) = freight.pull(f"{registry}/pairs/chart:0.1.0", f"oci-archive:{out}")
     assert str(kept.digest) == digest(raw)
+
+
+@pytest.mark.parametrize("compression", [None, "gzip", "zstd", "none"])
+def test_an_oras_artifact_keeps_its_bytes_and_digest_whatever_the_compression(
+        registry: str, tmp_path: Path, compression: str | None) -> None:
+    """`oras push` labels every file `application/vnd.oci.image.layer.v1.tar`, whatever it
+    holds. Its manifest is an artifact's (the config is no image config): from a layout
+    nothing of it may be taken for a filesystem layer, neither compressed on the way nor
+    relabelled after its bytes (a .tgz file), and its title annotations must stay."""
+    import gzip
+
+    from freight import mediatypes as mt
+
+    from .test_attestations import Layout
+
+    layout = Layout(tmp_path / "oras")
+    files = [b"hello\n", gzip.compress(b"a chart", mtime=0)]
+    layers = [({"mediaType": mt.OCI_LAYER, "annotations": {
+        "org.opencontainers.image.title": f"file{i}"}}, body) for i, body in enumerate(files)]
+    raw = json.dumps({
+        "schemaVersion": 2, "mediaType": mt.OCI_MANIFEST,
+        "artifactType": "application/vnd.example.thing",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", **layout.blob(b"{}")},
+        "layers": [{**desc, **layout.blob(body)} for desc, body in layers],
+        "annotations": {}}).encode()
+    entry = {"mediaType": mt.OCI_MANIFEST, **layout.blob(raw),
+             "annotations": {"org.opencontainers.image.ref.name": "v1"}}
+    (layout.root / "index.json").write_text(json.dumps(
+        {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [entry]}))
+    want = entry["digest"]
+    name = f"pairs/oras-{compression or 'default'}"
+    hops = [f"{registry}/{name}:v1", f"oci-archive:{tmp_path / 'a.tar'}",
+            f"oci:{tmp_path / 'again'}:v1", f"{registry}/{name}-2:v1"]
+    source = f"oci:{layout.root}:v1"
+    for hop in hops:
+        (done,) = freight.copy(source, hop, compression=compression)
+        assert str(done.digest) == want, f"{source} -> {hop} changed the artifact"
+        source = hop

@@ -20,7 +20,7 @@ def check_fits(steps: list[ImageStep], sink: Sink) -> None:
     every config as an image's and every layer from the tar."""
     for step in steps:
         config = step.node.config
-        if sink.images_only and config.media_type not in (mt.DOCKER_CONFIG, mt.OCI_CONFIG):
+        if sink.images_only and not mt.is_image_config(config.media_type):
             raise UsageError(
                 f"{config.what.removeprefix('config of ') or 'the image'} is not a container "
                 f"image (its config is {config.media_type or 'untyped'}): docker load cannot "

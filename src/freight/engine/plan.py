@@ -53,7 +53,10 @@ def memo_key(blob: Blob, target: str) -> MemoKey:
 
 
 def plan_image(node: ImageNode, setting: str) -> ImageStep:
-    targets = [None if b.urls else target_compression(setting, b.media_type)
+    """An artifact's blobs go as they are, whatever the setting: they are not filesystem
+    layers, and compressing one would hand its users other bytes."""
+    artifact = not mt.is_image_config(node.config.media_type)
+    targets = [None if b.urls or artifact else target_compression(setting, b.media_type)
                for b in node.layers]
     kind = manifest_kind(node, targets)
     layers = tuple(LayerStep(b, t, _layer_type(b, t, kind))
@@ -91,7 +94,7 @@ def _layer_type(blob: Blob, target: str | None, kind: str | None) -> str:
 
 
 def _config_type(config: Blob, kind: str | None) -> str:
-    if kind is not None and config.media_type in (mt.DOCKER_CONFIG, mt.OCI_CONFIG):
+    if kind is not None and mt.is_image_config(config.media_type):
         return mt.DOCKER_CONFIG if kind == mt.DOCKER_MANIFEST else mt.OCI_CONFIG
     return config.media_type
 

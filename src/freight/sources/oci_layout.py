@@ -94,7 +94,7 @@ class LayoutReader:
     def _config_facts(
         self, manifest: Manifest, raw: bytes, label: str
     ) -> tuple[tuple[Digest, ...] | None, Platform | None]:
-        if manifest.config.media_type not in (mt.OCI_CONFIG, mt.DOCKER_CONFIG):
+        if not mt.is_image_config(manifest.config.media_type):
             return None, None  # an artifact: nothing to check layers against
         config = ImageConfig.parse(raw, f"config of {label}")
         return config.diff_ids, config.platform
@@ -113,7 +113,8 @@ class LayoutReader:
             if diff_ids is not None and i < len(diff_ids):
                 diff_id = diff_ids[i]
             what = f"layer {i + 1} of {label} ({desc.digest.short})"
-            kind = desc.media_type if desc.urls else self._true_type(desc, what)
+            foreign = desc.urls or diff_ids is None  # fetched elsewhere, or an artifact's
+            kind = desc.media_type if foreign else self._true_type(desc, what)
             blobs.append(Blob(kind, desc.size, self._opener(desc.digest), desc.digest,
                               diff_id, what, urls=desc.urls, annotations=desc.annotations))
         return tuple(blobs)

@@ -208,7 +208,7 @@ class BundleWriter:
         if not mt.is_manifest(kind):
             return None
         image = Manifest.parse(raw, kind)
-        if image.config.media_type not in (mt.OCI_CONFIG, mt.DOCKER_CONFIG) or not all(
+        if not mt.is_image_config(image.config.media_type) or not all(
                 mt.is_tar_layer(d.media_type) for d in image.layers):
             return None
         needed = [image.config.digest, *(d.digest for d in image.layers)]
