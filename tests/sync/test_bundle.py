@@ -162,6 +162,27 @@ def test_restore_takes_any_oci_layout_with_names(registry_factory, http,
     assert state(http(b), "team/app") == {"1": pushed.digest}
 
 
+def test_restore_under_a_path_and_refusals_of_what_is_no_registry(
+        registry_factory, http, tmp_path: Path) -> None:
+    """`REGISTRY/PREFIX` restores every repository under PREFIX (the path was sent as part
+    of the host: every image failed with a 404); a URL, a tag or a bad name is one usage
+    error before anything moves, and `freight inventory` refuses a repository."""
+    a, b = registry_factory(name="a").host, registry_factory(name="b").host
+    pushed = push_index(http(a), "team/app", "1", ["base"])
+    layout = tmp_path / "layout"
+    assert run("copy", f"{a}/team/app:1", f"oci:{layout}", "-q").returncode == 0
+    done = run("sync", "--from", str(layout), f"{b}/mirror/week-48")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert state(http(b), "mirror/week-48/team/app") == {"1": pushed.digest}
+    for wrong, said in [(f"http://{b}/mirror", "is a URL"), (f"{b}/Mirror", "lowercase"),
+                        (f"{b}/mirror:1", "names an image")]:
+        refused = run("sync", "--from", str(layout), wrong)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert said in refused.stderr and "Traceback" not in refused.stderr
+    listed = run("inventory", f"{b}/mirror")
+    assert listed.returncode == 2 and "is a repository, not a registry" in listed.stderr
+
+
 @pytest.mark.parametrize("make_registry", ["embedded"], indirect=True)
 def test_a_bundle_as_a_sync_source_with_filters(make_registry, registry_factory, http,
                                                 tmp_path: Path) -> None:

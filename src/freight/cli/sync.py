@@ -42,7 +42,7 @@ def sync_command(config: str | None, registry: str | None, jobs: int | None, dry
                  no_referrers: bool, bundle_out: str | None, since: str | None,
                  bundle_in: str | None, as_json: bool, connection: Connection) -> None:
     """Mirror the images CONFIG lists (with their referrers) to a registry or a bundle;
-    or restore a bundle: `freight sync --from BUNDLE.tar REGISTRY`."""
+    or restore a bundle: `freight sync --from BUNDLE.tar REGISTRY[/PREFIX]`."""
     if bundle_in:
         report = _restore(bundle_in, registry or config, jobs, dry_run, connection)
     else:

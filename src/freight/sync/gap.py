@@ -10,6 +10,7 @@ from freight.engine.workers import all_of
 from freight.errors import RegistryError, SourceError
 from freight.manifest import Descriptor, load_json
 from freight.referrers import descriptor_for
+from freight.remote import as_registry, as_repository
 from freight.sync.bundle import REPOSITORY, BundleReader, BundleWriter
 from freight.sync.carry import add_to_index
 from freight.sync.config import DEFAULT_JOBS, DEFAULT_RETRIES, Config
@@ -54,15 +55,17 @@ def write_bundle(config: Config, path: str, *, since: str | None = None,
 def restore_bundle(path: str, registry: str, *, jobs: int | None = None,
                    dry_run: bool = False, connection: Connection | None = None) -> Report:
     """Push everything in the bundle to `registry`: tags first, then untagged roots
-    (referrers, images by digest); each is checked at the registry afterwards."""
+    (referrers, images by digest); each is checked at the registry afterwards. A path
+    after the host (`registry.lan:5000/mirror`) goes before every repository restored."""
+    host, prefix = _target(registry)
     reader = BundleReader(path)
     jobs = jobs or DEFAULT_JOBS
-    client = (connection or Connection()).client(registry, jobs=jobs)
+    client = (connection or Connection()).client(host, jobs=jobs)
     try:
         tagged = [e for e in reader.entries if reader.tag(e)]
         roots = [e for e in reader.entries if not reader.tag(e)]
         outcomes: list[Outcome] = []
-        restore = _restorer(reader, client, dry_run)
+        restore = _restorer(reader, client, dry_run, prefix)
         for group in (tagged, roots):
             outcomes += all_of([lambda e=entry: restore(e) for entry in group],  # type: ignore[misc]
                                at_once=jobs, name="freight-restore")
@@ -72,14 +75,27 @@ def restore_bundle(path: str, registry: str, *, jobs: int | None = None,
         reader.close()
 
 
-def _restorer(reader: BundleReader, client: RegistryClient,
-              dry_run: bool) -> Callable[[Descriptor], Outcome]:
+def _target(registry: str) -> tuple[str, str]:
+    """`REGISTRY[/PREFIX]`: the registry host, and the path to put before each repository
+    (checked here, once, rather than failing every image)."""
+    if registry.startswith(("http://", "https://")):
+        as_registry(registry)  # refused with the name to give instead
+    host, _, prefix = registry.removeprefix("docker://").partition("/")
+    host, prefix = as_registry(host), prefix.strip("/")
+    if prefix:
+        as_repository(f"{host}/{prefix}")  # a tag, a digest or a bad name: a usage error
+    return host, prefix
+
+
+def _restorer(reader: BundleReader, client: RegistryClient, dry_run: bool,
+              prefix: str) -> Callable[[Descriptor], Outcome]:
     def one(entry: Descriptor) -> Outcome:
         tag = reader.tag(entry)
         repository = reader.repository(entry) or ""
-        where = f"{reader.path}:{repository}{':' + tag if tag else '@' + str(entry.digest)}"
-        dst = f"{client.host}/{repository}{':' + tag if tag else '@' + str(entry.digest)}"
-        return retrying(lambda attempt: _restore_one(reader, client, entry, where, dst,
+        into = f"{prefix}/{repository}" if prefix and repository else repository
+        at = f"{':' + tag if tag else '@' + str(entry.digest)}"
+        where, dst = f"{reader.path}:{repository}{at}", f"{client.host}/{into}{at}"
+        return retrying(lambda attempt: _restore_one(reader, client, entry, into, where, dst,
                                                      dry_run, attempt),
                         lambda error, attempt: Outcome(where, dst, FAILED, str(entry.digest),
                                                        attempts=attempt, error=error),
@@ -88,14 +104,14 @@ def _restorer(reader: BundleReader, client: RegistryClient,
     return one
 
 
-def _restore_one(reader: BundleReader, client: RegistryClient, entry: Descriptor,
+def _restore_one(reader: BundleReader, client: RegistryClient, entry: Descriptor, into: str,
                  where: str, dst_name: str, dry_run: bool, attempt: int) -> Outcome:
     tag = reader.tag(entry)
     repository = reader.repository(entry)
     if not repository:
         raise SourceError(f"{where}: the index entry names no repository (neither "
                           f"{REPOSITORY} nor io.containerd.image.name)")
-    src, dst = reader.store(repository), RegistryStore(client, repository, push=True)
+    src, dst = reader.store(repository), RegistryStore(client, into, push=True)
     reference = tag or str(entry.digest)
     have = dst.head_manifest(reference)
     if have is not None and have.digest == entry.digest:

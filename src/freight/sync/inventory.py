@@ -20,6 +20,7 @@ from freight.engine.workers import all_of
 from freight.errors import SourceError
 from freight.manifest import Index, Manifest
 from freight.referrers import Finder
+from freight.remote import as_registry
 from freight.sources.listing import list_all
 from freight.sources.registry import RegistryReader
 from freight.sync.store import RegistryStore
@@ -99,6 +100,7 @@ def take_inventory(registry: str, *, jobs: int = 4,
                    connection: Connection | None = None) -> Inventory:
     """Read what `registry` holds: every repository of its catalog, every tag, and every
     manifest, blob and referrer reachable from them."""
+    registry = as_registry(registry)  # a repository here would be listed as a web page
     client = (connection or Connection()).client(registry, jobs=jobs)
     try:
         names, _ = list_all(client, urls.catalog_path(), "repositories", limit=None,
