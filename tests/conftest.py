@@ -43,6 +43,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         items[-1].add_marker(pytest.mark.timeout(SLOW_SETUP_TIMEOUT))
 
 
+_CONFIG_NUMBERS = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def _docker_configs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("docker-configs")
+
+
+@pytest.fixture(autouse=True)
+def _own_docker_config(_docker_configs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's default credentials file is its own, not yet made: a test (or a mutant
+    that drops an explicit `config=`) never reads or writes the user's ~/.docker."""
+    monkeypatch.setenv("DOCKER_CONFIG", str(_docker_configs / str(next(_CONFIG_NUMBERS))))
+
+
 def _short_tempdir(prefix: str) -> Path:
     """Daemon state lives in /tmp directly: unix socket paths must stay under 108 bytes."""
     return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
