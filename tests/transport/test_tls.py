@@ -127,3 +127,78 @@ def test_plain_http_clients_load_no_ca_bundle(monkeypatch: pytest.MonkeyPatch) -
         RegistryClient("registry.example:5000", plain_http=False).close()
     assert 0 < len(loads) <= 2  # one shared context: system CAs, then certifi's bundle
     tls.default_context.cache_clear()
+
+
+
+def _system_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, dir_cas: list[trustme.CA],
+                  bundle_cas: list[trustme.CA]) -> ssl.DefaultVerifyPaths:
+    """A system CA store of these CAs: OpenSSL's hashed directory and its bundle."""
+    import subprocess
+
+    capath, cafile = tmp_path / "certs", tmp_path / "ca-certificates.crt"
+    capath.mkdir()
+    for i, ca in enumerate(dir_cas):
+        ca.cert_pem.write_to_path(str(capath / f"ca{i}.pem"))
+    subprocess.run(["openssl", "rehash", str(capath)], check=True, capture_output=True)
+    cafile.write_bytes(b"".join(ca.cert_pem.bytes() for ca in bundle_cas))
+    paths = ssl.DefaultVerifyPaths(str(cafile), str(capath), "SSL_CERT_FILE", str(cafile),
+                                   "SSL_CERT_DIR", str(capath))
+    monkeypatch.setattr(ssl, "get_default_verify_paths", lambda: paths)
+    return paths
+
+
+def test_system_cas_are_read_only_when_a_chain_names_one(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, server: str, ca: trustme.CA) -> None:
+    """Parsing the whole CA bundle cost every HTTPS run 40 ms here. Where the hashed
+    directory holds every CA of the bundle, only it is given to OpenSSL: nothing is read
+    until a handshake, and the registry's CA is still found."""
+    from freight.transport import tls
+
+    _system_store(monkeypatch, tmp_path, [ca, trustme.CA()], [ca])
+    context = tls._verifying_context()
+    assert context.cert_store_stats()["x509_ca"] == 0
+    assert get(server, context) == 200
+    other = tmp_path / "other"
+    other.mkdir()
+    stranger = trustme.CA()
+    _system_store(monkeypatch, other, [stranger], [stranger])  # without the server's CA
+    lazy = tls._verifying_context()
+    assert lazy.cert_store_stats()["x509_ca"] == 0
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        get(server, lazy)
+
+
+def test_a_bundle_the_directory_does_not_cover_is_read(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A CA appended to the bundle by hand (the bundle longer than the directory), or a
+    bundle of the user's own in SSL_CERT_FILE, is read whole, as before."""
+    from freight.transport import tls
+
+    one, two = trustme.CA(), trustme.CA()
+    paths = _system_store(monkeypatch, tmp_path, [one], [one, two])
+    assert not tls._directory_suffices(paths)
+    (tmp_path / "b").mkdir()
+    paths = _system_store(monkeypatch, tmp_path / "b", [one, two], [one])
+    assert tls._directory_suffices(paths)
+    own = tmp_path / "own.pem"
+    two.cert_pem.write_to_path(str(own))
+    assert not tls._directory_suffices(ssl.DefaultVerifyPaths(
+        str(own), paths.capath, "SSL_CERT_FILE", paths.openssl_cafile, "SSL_CERT_DIR",
+        paths.openssl_capath))
+
+
+def test_certifi_is_read_only_when_the_system_has_no_cas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """certifi's bundle was read on top of the system's (another 30 ms; docker, skopeo and
+    podman trust the system's CAs alone). A system without CAs still gets it."""
+    import certifi
+
+    from freight.transport import tls
+
+    real_where, reads = certifi.where, list[str]()
+    monkeypatch.setattr(certifi, "where", lambda: (reads.append("certifi"), real_where())[1])
+    monkeypatch.setattr(tls, "_directory_suffices", lambda paths: False)
+    assert tls._verifying_context().cert_store_stats()["x509_ca"] > 0  # ca-certificates
+    assert reads == []
+    monkeypatch.setattr(ssl.SSLContext, "load_default_certs", lambda self, *a, **k: None)
+    context = tls._verifying_context()
+    assert reads == ["certifi"] and context.cert_store_stats()["x509_ca"] > 0
