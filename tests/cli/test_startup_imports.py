@@ -84,3 +84,18 @@ def test_a_pull_loads_no_archive_reader_and_no_registry_sink(tmp_path: Path,
     assert not loaded & {"freight.sources.docker_archive", "freight.sources.oci_layout",
                          "freight.sources.archives", "freight.sinks.registry",
                          "freight.sinks.resume"}
+
+
+def test_a_registry_to_registry_copy_loads_no_local_sink(tmp_path: Path,
+                                                         registry: Registry) -> None:
+    """Referrers travel with a copy from a registry (sync/travel.py loads), but the store
+    that writes them into a layout, and with it the layout and tar sinks, only for a local
+    destination."""
+    archive = tmp_path / "image.tar"
+    random_image(archive, layers=1, seed=11)
+    _loaded(tmp_path, "push", "--quiet", str(archive), f"{registry.host}/startup/copy:1")
+    loaded = _loaded(tmp_path, "copy", "--quiet", f"{registry.host}/startup/copy:1",
+                     f"{registry.host}/startup/copied:1")
+    assert "freight.sync.travel" in loaded
+    local = {"freight.sync.layout_store", "freight.sinks.layout", "freight.sinks.docker_tar"}
+    assert not loaded & local

@@ -9,7 +9,7 @@ written where it went, byte for byte:
   `subject`, cosign's tags and a kept referrers tag (`sync.local.Referrers`, which reads
   bundles too);
 * to a registry, in the form it supports (`sync.carry`); to an OCI layout or OCI archive,
-  as `index.json` entries (`LayoutStore`), which `sync.local` reads back when the layout
+  as `index.json` entries (`sync.layout_store`), which `sync.local` reads back when the layout
   is pushed again. A docker archive cannot hold them (docker load knows no referrers):
   a note says so and the pull goes on.
 
@@ -24,28 +24,26 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import BinaryIO
+from typing import TYPE_CHECKING
 
-from freight import mediatypes as mt
 from freight.connect import Connection
 from freight.digest import Digest
 from freight.engine.destinations import Destination, LocalDestination, RegistryDestination
 from freight.engine.run import MovedImage
 from freight.engine.workers import all_of
-from freight.errors import FreightError, NotFound, SourceError
+from freight.errors import FreightError, SourceError
 from freight.locations import Kind, LocalLocation, Location, RegistryLocation
-from freight.manifest import Descriptor, Index, load_json
 from freight.progress import Progress, Silent
 from freight.reference import Reference
-from freight.referrer_tags import is_referrer_tag
 from freight.referrers import PLATFORM_LOOKUPS, Finder, Listing
 from freight.results import ImageResult
-from freight.sinks.docker_tar import DockerTarSink
-from freight.sinks.layout import LayoutSink
 from freight.sources.model import IndexNode, Node, SourceImage
 from freight.sync.carry import carry
-from freight.sync.store import BlobSource, Found, RegistryStore, Source, Store, Stored
+from freight.sync.store import RegistryStore, Source, Store
 from freight.transport.client import RegistryClient
+
+if TYPE_CHECKING:
+    from freight.sync.layout_store import LayoutStore
 
 # manifests (images, and each platform of an index) of one source above which its tag
 # list is read once, instead of a HEAD of each possible signature tag per manifest (4 per
@@ -114,7 +112,7 @@ class CarryReferrers:
         if not listings:
             return
         count = sum(1 for listing in listings for _ in listing.walk())
-        if isinstance(destination, LocalDestination) and _is_docker(destination.sink):
+        if isinstance(destination, LocalDestination) and destination.sink.images_only:
             self.progress.note(f"{item.image.label}: {count} referrer(s) (signatures, SBOMs, "
                                "attestations) not stored: a docker archive cannot hold them; "
                                "write oci-archive:FILE or oci:DIR to keep them")
@@ -208,10 +206,6 @@ def _compressed(path: str) -> bool:
         return sniff_compression(f.read(4)) != NONE
 
 
-def _is_docker(sink: LocalSink) -> bool:
-    return isinstance(sink, DockerTarSink) and sink.docker
-
-
 def _still_there(listings: list[Listing], target: Store) -> list[Listing]:
     """The listings whose subject the destination holds as it was: an index rebuilt on the
     way (one platform's layers compressed) keeps its other platforms' manifests, and with
@@ -228,6 +222,8 @@ def _target(destination: Destination, result: ImageResult, image: SourceImage,
             return None
         return RegistryStore(destination.client, result.reference.repository, push=True)
     if isinstance(destination, LocalDestination):
+        from freight.sync.layout_store import LayoutStore  # only for a local destination
+
         name = result.reference if isinstance(result.reference, Reference) else None
         name = name or _first_name(image)
         key = name.name if name is not None else ""
@@ -244,81 +240,3 @@ def _first_name(image: SourceImage) -> Reference | None:
         except FreightError:
             continue
     return None
-
-
-@dataclass(frozen=True)
-class _Put:
-    descriptor: Descriptor
-    raw: bytes
-    children: tuple[Digest, ...]
-
-
-LocalSink = LayoutSink | DockerTarSink
-
-
-class LayoutStore:
-    """An OCI layout being written, as a `Store` for referrers. Blobs and manifests go
-    through the sink (verified); `flush()` lists the manifests in `index.json`: a referrer
-    untagged, named `REPO@DIGEST` after its image (so the layout says whose it is), the
-    cosign and referrers tags as tags of the image's repository. An index's children are
-    not listed (they are content of the index, as an image's are)."""
-
-    def __init__(self, sink: LocalSink, image: Reference | None) -> None:
-        self.sink, self.image = sink, image
-        self.place = str(sink.root if isinstance(sink, LayoutSink) else sink.output)
-        self.name = f"{self.place}:{image.name if image else ''}"
-        self._puts: dict[str, _Put] = {}
-
-    def head_manifest(self, reference: str) -> Found | None:
-        put = self._puts.get(reference)
-        if put is None:
-            return None  # not yet listed here: written again (blobs that exist are kept)
-        d = put.descriptor
-        return Found(d.digest, d.media_type, d.size)
-
-    def get_manifest(self, reference: str) -> tuple[bytes, str]:
-        put = self._puts.get(reference)
-        if put is None:
-            raise NotFound(f"{self.name}: no manifest {reference}")
-        return put.raw, put.descriptor.media_type
-
-    def put_manifest(self, reference: str, raw: bytes, media_type: str) -> Stored:
-        digest = self.sink.put_manifest(reference, raw, media_type)
-        children: tuple[Digest, ...] = ()
-        listing = is_referrer_tag(reference) and "." not in reference  # a referrers tag
-        if mt.is_index(media_type) and not listing:  # its entries are referrers, not content
-            children = tuple(d.digest for d in Index.parse(raw, media_type).manifests)
-        self._puts[reference] = _Put(Descriptor(media_type, digest, len(raw)), raw, children)
-        subject = load_json(raw, "manifest").get("subject")
-        return Stored(digest, Descriptor.from_json(subject, "subject").digest
-                      if isinstance(subject, dict) else None)
-
-    def has_blob(self, digest: Digest) -> bool:
-        return self.sink.has_blob(digest)
-
-    def open_blob(self, digest: Digest) -> BinaryIO:
-        raise NotFound(f"{self.name}: a layout being written is not read from")
-
-    def put_blob(self, digest: Digest, size: int, source: BlobSource) -> bool:
-        self.sink.upload(digest, size, lambda: source.open_blob(digest),
-                         what=f"blob {digest.short} of a referrer")
-        return True
-
-    def supports_referrers(self) -> bool:
-        return True  # a layout lists referrers as manifests with a subject
-
-    def flush(self) -> None:
-        """Add every manifest written to the layout's `index.json` entries."""
-        children = {c for put in self._puts.values() for c in put.children}
-        for reference, put in self._puts.items():
-            by_digest = Digest.is_valid(reference)
-            if by_digest and put.descriptor.digest in children:
-                continue
-            self.sink.add_root(put.descriptor, self._name(reference, put, by_digest))
-
-    def _name(self, reference: str, put: _Put, by_digest: bool) -> Reference | None:
-        if self.image is None:
-            return None
-        if by_digest:
-            return self.image.with_digest(put.descriptor.digest)
-        return self.image.with_tag(reference)
