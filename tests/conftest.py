@@ -69,8 +69,10 @@ def registry_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Regis
     when ``users`` is given); all are stopped at session end."""
     started: list[Registry] = []
 
-    def start(*, users: dict[str, str] | None = None, name: str = "registry") -> Registry:
-        registry = start_registry(tmp_path_factory.mktemp(name), users=users, name=name)
+    def start(*, users: dict[str, str] | None = None, name: str = "registry",
+              read_only: bool = False) -> Registry:
+        registry = start_registry(tmp_path_factory.mktemp(name), users=users, name=name,
+                                  read_only=read_only)
         started.append(registry)
         return registry
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from freight.errors import EXIT_AUTH, EXIT_BAD_INPUT, EXIT_NETWORK
+from freight.errors import EXIT_AUTH, EXIT_BAD_INPUT, EXIT_NETWORK, EXIT_REGISTRY
 from support.badarchives import BAD_KINDS
 from support.consumers import pull_and_run, skopeo_copy_to_layout, verify_layout_image
 from support.docker import DockerEngine
@@ -416,6 +416,28 @@ def test_push_with_credentials_to_htpasswd_registry(
                  dirs=dirs)  # fmt: skip
     [(_, digest)] = assert_ok(right)
     assert manifest(secured, "private/app", "1").digest == digest
+
+
+def test_a_read_only_registry_says_it_takes_no_pushes(
+    legacy_archive: Path,
+    registry: Registry,
+    registry_factory: Callable[..., Registry],
+    dirs: UserDirs,
+) -> None:
+    """distribution in maintenance mode (read-only, as for garbage collection) answers a
+    push with a bare 405 "Method not allowed": the error says what that means, push and
+    copy alike, and nothing is tagged or left in TMPDIR."""
+    frozen = registry_factory(name="read-only", read_only=True)
+    run = push(str(legacy_archive), f"{frozen.host}/frozen/app:1", dirs=dirs)
+    assert_failed(run, EXIT_REGISTRY)
+    assert "HTTP 405" in run.stderr and "read-only mode" in run.stderr, run.describe()
+    source = f"{registry.host}/frozen/source:1"
+    assert_ok(push(str(legacy_archive), source, dirs=dirs))
+    copied = run_freight("copy", source, f"{frozen.host}/frozen/app:1", dirs=dirs)
+    assert_failed(copied, EXIT_REGISTRY)
+    assert "read-only mode" in copied.stderr
+    assert tags(frozen, "frozen/app") == []
+    assert dirs.leftovers() == []
 
 
 def test_unreachable_registry_is_a_network_error(legacy_archive: Path, dirs: UserDirs) -> None:

@@ -42,14 +42,16 @@ class Registry:
         self.service.stop()
 
 
-def _config(port: int, storage: Path, htpasswd: Path | None) -> dict[str, Any]:
+def _config(port: int, storage: Path, htpasswd: Path | None,
+            read_only: bool = False) -> dict[str, Any]:
     config: dict[str, Any] = {
         "version": 0.1,
         "log": {"level": "warn", "accesslog": {"disabled": False}},
         "storage": {
             "filesystem": {"rootdirectory": str(storage)},
             "delete": {"enabled": True},
-            "maintenance": {"uploadpurging": {"enabled": False}},
+            "maintenance": {"uploadpurging": {"enabled": False},
+                            "readonly": {"enabled": read_only}},
         },
         "http": {"addr": f"127.0.0.1:{port}", "secret": "freight-tests"},
     }
@@ -69,9 +71,11 @@ def write_htpasswd(path: Path, users: dict[str, str]) -> Path:
 
 
 def start_registry(
-    workdir: Path, *, users: dict[str, str] | None = None, name: str = "registry"
+    workdir: Path, *, users: dict[str, str] | None = None, name: str = "registry",
+    read_only: bool = False,
 ) -> Registry:
-    """Start ``docker-registry serve`` in ``workdir``; with ``users``, htpasswd auth is on.
+    """Start ``docker-registry serve`` in ``workdir``; with ``users``, htpasswd auth is on;
+    ``read_only`` is distribution's maintenance mode (every write refused, as during GC).
 
     The registry's config is JSON, which is YAML too.
     """
@@ -83,7 +87,7 @@ def start_registry(
     for attempt in range(START_ATTEMPTS):
         port = free_port()
         config = workdir / "config.yml"
-        config.write_text(json.dumps(_config(port, storage, htpasswd), indent=2))
+        config.write_text(json.dumps(_config(port, storage, htpasswd, read_only), indent=2))
         service = Service([binary, "serve", str(config)], log=workdir / f"{name}.{attempt}.log")
         host = f"127.0.0.1:{port}"
         try:

@@ -49,6 +49,7 @@ HTTPS_ONLY_ANSWERS = (b"HTTP request to an HTTPS server",
 CONNECT_TIMEOUT = 30.0  # seconds; a registry that takes longer to accept is not answering
 IO_TIMEOUT = 300.0  # seconds without a byte moving; large blobs commit slowly on some registries
 USER_AGENT = "freight/0.1"
+WRITES = frozenset({"POST", "PUT", "PATCH"})  # a 405 to one of these: the registry takes no pushes
 REAUTH = "freight.reauth"  # response extension: the 401 taught auth something, send again
 # The most bytes read into memory from one answer: above distribution's 4 MiB manifest limit,
 # and a page of 1000 tags or repositories is far less. Blob downloads are streamed instead.
@@ -310,6 +311,9 @@ class RegistryClient:
                              status=status, code=code, detail=detail)
         if status == 404:
             return NotFound(message, status=status, code=code, detail=detail)
+        if status == 405 and response.request.method in WRITES:
+            message += ("; it takes no writes: a registry in read-only mode (as for garbage "
+                        "collection), a pull-through cache, or a mirror")
         return RegistryError(message, status=status, code=code, detail=detail,
                              retryable=retryable)
 
