@@ -23,6 +23,7 @@ def copy(
     connection: Connection | None = None, progress: Progress | None = None,
     compression: str | None = None, image: str | None = None, force: bool = False,
     all_platforms: bool = False, dry_run: bool = False, referrers: bool = True,
+    manifest_format: str | None = None,
 ) -> list[ImageResult]:
     """Copy `source` to `destination`: references, `docker-archive:PATH[:IMAGE]`,
     `oci:DIR[:REF]`, `oci-archive:PATH[:REF]`, `docker://REF`, or plain paths.
@@ -34,11 +35,13 @@ def copy(
     bytes (and so the digests) unless `compression` says otherwise. With `referrers`
     (the default), each image's signatures, SBOMs and attestations go with it, into
     registries, OCI layouts and OCI archives (a docker archive cannot hold them: a note
-    says so).
+    says so). `manifest_format="oci"` writes OCI manifests where the source has Docker's
+    (new digests for those), as skopeo's `--format oci`.
     """
     options = TransferOptions(compression=compression, jobs=jobs, platform=platform,
                               all_tags=all_tags, image=image, force=force,
-                              all_platforms=all_platforms, dry_run=dry_run)
+                              all_platforms=all_platforms, dry_run=dry_run,
+                              manifest_format=manifest_format)
     connection = connection or Connection()
     after = referrer_hook(referrers, source_connection or connection, progress)
     return transfer(source, destination, options=options, connection=connection,

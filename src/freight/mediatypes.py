@@ -23,6 +23,11 @@ DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 DOCKER_FOREIGN_LAYER_GZIP = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
 
 MANIFESTS = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
+# --manifest-format: "oci" writes OCI manifests and indexes where the source has Docker's
+# (skopeo's --format oci); "keep" writes each as the source has it, unless a conversion
+# of its layers needs another (zstd layers need OCI)
+OCI_FORMAT = "oci"
+MANIFEST_FORMATS = ("keep", OCI_FORMAT)
 INDEXES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
 # What we send in Accept: every manifest kind we can handle (protocol.md §3.3).
 ACCEPT_MANIFESTS = (OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST)

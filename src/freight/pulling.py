@@ -20,7 +20,7 @@ def pull(
     references: list[str] | str, output: str, *, format: str = "docker",
     platform: str | None = None, all_platforms: bool = False, jobs: int = DEFAULT_JOBS,
     connection: Connection | None = None, progress: Progress | None = None,
-    force: bool = False, referrers: bool = True,
+    force: bool = False, referrers: bool = True, manifest_format: str | None = None,
 ) -> list[ImageResult]:
     """Pull `references` into `output`: one tar (`format="docker"`, also an OCI layout), an
     OCI layout directory (`format="oci"`; blobs already there are not downloaded again) or
@@ -31,7 +31,8 @@ def pull(
     streaming; on failure nothing appears at `output`; an existing tar is replaced only
     with `force`. With `referrers` (the default) each image's signatures, SBOMs and
     attestations are stored beside it in an OCI layout (`format="oci"`); a docker tar
-    cannot hold them, and a note says so when there are any.
+    cannot hold them, and a note says so when there are any. `manifest_format="oci"`
+    writes OCI manifests where the registry has Docker's (new digests), as skopeo does.
     """
     if format not in FORMATS:
         raise UsageError(f"unknown format {format!r}: use docker, oci or oci-archive")
@@ -43,7 +44,8 @@ def pull(
                          "with --all-platforms")
     # as docker pull does, an index is narrowed to this machine's platform by default
     options = TransferOptions(jobs=jobs, platform=platform, all_platforms=all_platforms,
-                              host_platform=not all_platforms, force=force)
+                              host_platform=not all_platforms, force=force,
+                              manifest_format=manifest_format)
     connection = connection or Connection()
     return transfer(sources, destination, options=options, connection=connection,
                     progress=progress, verb="pull",

@@ -24,7 +24,7 @@ def push(
     username: str | None = None, password: str | None = None,
     platform: str | None = None, progress: Progress | None = None,
     connection: Connection | None = None, stream: bool | None = None, dry_run: bool = False,
-    referrers: bool = True,
+    referrers: bool = True, manifest_format: str | None = None,
 ) -> list[PushResult]:
     """Push the images of `source` (archive or layout; `-` reads standard input; or any
     location, `docker-archive:PATH[:IMAGE]`, `oci:DIR[:REF]`…) to `destination`.
@@ -37,7 +37,8 @@ def push(
     `dry_run`, nothing is sent: the results say which blobs would be (action `planned`).
     With `referrers` (the default), the referrers an OCI layout or archive holds for an
     image (signatures, SBOMs, attestations) are pushed with it, through the referrers API
-    or, where the registry has none, the referrers tag.
+    or, where the registry has none, the referrers tag. `manifest_format="oci"` pushes
+    OCI manifests where the source has Docker's (or none: a legacy docker archive).
     """
     text = os.fspath(source)
     src = parse_location(text, local=True)
@@ -45,6 +46,6 @@ def push(
     connection = connection or Connection(plain_http, insecure, username, password)
     options = TransferOptions(compression=compression, jobs=jobs, chunk_size=chunk_size,
                               stream=stream, platform=platform, image=image,
-                              dry_run=dry_run)
+                              dry_run=dry_run, manifest_format=manifest_format)
     return transfer(src, dst, options=options, connection=connection, progress=progress,
                     verb="push", after=referrer_hook(referrers, connection, progress))

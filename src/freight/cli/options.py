@@ -138,3 +138,15 @@ def ask_password(prompt: str) -> str:
     if not line:
         raise click.UsageError(f"no password given: standard input is empty ({prompt})")
     return line.rstrip("\r\n")
+
+
+def manifest_format_option(command: Command) -> Command:
+    """`--manifest-format` of the commands that move images (push, pull, copy)."""
+    from freight.mediatypes import MANIFEST_FORMATS
+
+    return click.option(
+        "--manifest-format", type=click.Choice(MANIFEST_FORMATS), default="keep",
+        show_default=True,
+        help="oci: OCI manifests (and indexes) where the source has Docker's, as skopeo's "
+             "--format oci writes (skopeo and podman find an image in an OCI layout by tag "
+             "only then); new digests for those. keep: as the source has them.")(command)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import click
 
-from freight.cli.options import connection_options, copy_connection_options
+from freight.cli.options import (
+    connection_options,
+    copy_connection_options,
+    manifest_format_option,
+)
 from freight.cli.output import print_results, progress_for, progress_option
 from freight.connect import Connection
 from freight.convert import SETTINGS
@@ -29,11 +33,13 @@ from freight.pulling import DEFAULT_JOBS, FORMATS, pull
                    "--format oci; a docker tar cannot hold them).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per pulled image.")
+@manifest_format_option
 @progress_option
 @connection_options
 def pull_command(references: tuple[str, ...], output: str, fmt: str, platform: str | None,
                  all_platforms: bool, jobs: int, force: bool, no_referrers: bool, quiet: bool,
-                 as_json: bool, progress_mode: str, connection: Connection) -> None:
+                 as_json: bool, manifest_format: str, progress_mode: str,
+                 connection: Connection) -> None:
     """Pull REFERENCES into OUTPUT (a tar, or a directory with --format oci); `-` sends
     the tar to standard output (`freight pull REF - | docker load`). OUTPUT may also say
     its kind as copy reads it: oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE.
@@ -47,7 +53,8 @@ def pull_command(references: tuple[str, ...], output: str, fmt: str, platform: s
     with progress_for(quiet=quiet or as_json, mode=progress_mode) as progress:
         results = pull(list(references), output, format=fmt, platform=platform,
                        all_platforms=all_platforms, jobs=jobs, connection=connection,
-                       progress=progress, force=force, referrers=not no_referrers)
+                       progress=progress, force=force, referrers=not no_referrers,
+                       manifest_format=manifest_format)
     print_results(results, as_json=as_json, err=writes_stdout(output))
 
 
@@ -74,12 +81,13 @@ def pull_command(references: tuple[str, ...], output: str, fmt: str, platform: s
                    "into registries, OCI layouts and OCI archives).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per copied image.")
+@manifest_format_option
 @progress_option
 @copy_connection_options
 def copy_command(source: str, destination: str, platform: str | None, all_platforms: bool,
                  all_tags: bool, image: str | None, compression: str | None, jobs: int,
                  force: bool, dry_run: bool, no_referrers: bool, quiet: bool, as_json: bool,
-                 progress_mode: str, source_connection: Connection,
+                 manifest_format: str, progress_mode: str, source_connection: Connection,
                  connection: Connection) -> None:
     """Copy SOURCE to DESTINATION: any two of a registry reference (or docker://REF),
     docker-archive:PATH[:IMAGE], oci:DIR[:REF], oci-archive:PATH[:REF] or a plain path.
@@ -93,5 +101,6 @@ def copy_command(source: str, destination: str, platform: str | None, all_platfo
             source, destination, referrers=not no_referrers, platform=platform,
             all_tags=all_tags, jobs=jobs, source_connection=source_connection,
             connection=connection, progress=progress, compression=compression, image=image,
-            force=force, all_platforms=all_platforms, dry_run=dry_run)
+            force=force, all_platforms=all_platforms, dry_run=dry_run,
+            manifest_format=manifest_format)
     print_results(results, as_json=as_json, dry_run=dry_run, err=writes_stdout(destination))

@@ -6,7 +6,7 @@ import re
 
 import click
 
-from freight.cli.options import connection_options
+from freight.cli.options import connection_options, manifest_format_option
 from freight.cli.output import print_results, progress_for, progress_option
 from freight.connect import Connection
 from freight.convert import SETTINGS
@@ -51,12 +51,14 @@ def parse_size(text: str) -> int:
                    "archive holds for its images (pushed with them by default).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per pushed image.")
+@manifest_format_option
 @progress_option
 @connection_options
 def push_command(source: str, destination: str, image: str | None, compression: str,
                  platform: str | None, jobs: int, chunk_size: str | None,
                  stream: bool | None, dry_run: bool, no_referrers: bool, quiet: bool,
-                 as_json: bool, progress_mode: str, connection: Connection) -> None:
+                 as_json: bool, manifest_format: str, progress_mode: str,
+                 connection: Connection) -> None:
     """Push the images in SOURCE to DESTINATION.
 
     SOURCE is a `docker save` archive (any format, optionally gzip/zstd-compressed), an OCI
@@ -69,5 +71,6 @@ def push_command(source: str, destination: str, image: str | None, compression: 
         results = push(source, destination, image=image, compression=compression, jobs=jobs,
                        chunk_size=parse_size(chunk_size) if chunk_size else None,
                        connection=connection, platform=platform, progress=progress,
-                       stream=stream, dry_run=dry_run, referrers=not no_referrers)
+                       stream=stream, dry_run=dry_run, referrers=not no_referrers,
+                       manifest_format=manifest_format)
     print_results(results, as_json=as_json, dry_run=dry_run)

@@ -79,12 +79,14 @@ class Engine:
 
     def __init__(self, targets: list[Target], *, setting: str, jobs: int, cache: Cache,
                  progress: Progress, spool_dir: str, verb: str,
-                 cancel: CancelToken | None = None, dry_run: bool = False) -> None:
+                 cancel: CancelToken | None = None, dry_run: bool = False,
+                 oci: bool = False) -> None:
         self.targets, self.cache, self.progress, self.verb = targets, cache, progress, verb
         self.cancel = cancel or CancelToken()
         self.mover = Mover(cache=cache, progress=progress, cancel=self.cancel)
         self.workers = Workers(jobs)
-        self._steps = {id(t): [plan_image(i, setting) for i in images_in(t.node)]
+        self.oci = oci  # OCI manifests and indexes wherever the source has Docker's
+        self._steps = {id(t): [plan_image(i, setting, oci=oci) for i in images_in(t.node)]
                        for t in targets}
         self._present: dict[tuple[int, object], Action] = {}
         self._tally = Tally(progress)
@@ -231,10 +233,11 @@ class Engine:
             results.extend(placed[i].blobs)
             children.append(Descriptor(d.media_type, d.digest, d.size, desc.platform,
                                        desc.annotations, desc.extra))
-        if children == list(node.index.manifests):
+        converted = self.oci and node.index.media_type != mt.OCI_INDEX
+        if children == list(node.index.manifests) and not converted:
             return Moved(node.index.descriptor(), node.index.raw, tuple(results))
         kind = node.index.media_type
-        if any(c.media_type == mt.OCI_MANIFEST for c in children):
+        if self.oci or any(c.media_type == mt.OCI_MANIFEST for c in children):
             kind = mt.OCI_INDEX
         index = Index.build(kind, children, node.index.annotations or None)
         return Moved(index.descriptor(), index.raw, tuple(results))

@@ -52,31 +52,38 @@ def memo_key(blob: Blob, target: str) -> MemoKey:
     return (blob.diff_id or blob.digest or blob, target)
 
 
-def plan_image(node: ImageNode, setting: str) -> ImageStep:
+def plan_image(node: ImageNode, setting: str, *, oci: bool = False) -> ImageStep:
     """An artifact's blobs go as they are, whatever the setting: they are not filesystem
-    layers, and compressing one would hand its users other bytes."""
+    layers, and compressing one would hand its users other bytes. With `oci`, an image
+    whose manifest is Docker's gets an OCI one (the same blobs, OCI media types)."""
     artifact = not mt.is_image_config(node.config.media_type)
     targets = [None if b.urls or artifact else target_compression(setting, b.media_type)
                for b in node.layers]
-    kind = manifest_kind(node, targets)
+    kind = manifest_kind(node, targets, oci=oci and not artifact)
     layers = tuple(LayerStep(b, t, _layer_type(b, t, kind))
                    for b, t in zip(node.layers, targets, strict=True))
     return ImageStep(node, kind, _config_type(node.config, kind), layers)
 
 
-def manifest_kind(node: ImageNode, targets: list[str | None]) -> str | None:
+def manifest_kind(node: ImageNode, targets: list[str | None], *,
+                  oci: bool = False) -> str | None:
     """The manifest type to write; None keeps the source's manifest (nothing converted).
 
     Docker schema2 when the source is Docker (or a legacy archive) and every layer ends up
-    gzip, since schema2 has no standard type for other layers; OCI otherwise. A source
-    manifest whose layers are out of rootfs order (Docker 25.0.0 wrote them so), or whose
-    layer labels the source corrected (a plain tar labelled gzip), is rebuilt.
+    gzip, since schema2 has no standard type for other layers; OCI otherwise, and always
+    with `oci`. A source manifest whose layers are out of rootfs order (Docker 25.0.0 wrote
+    them so), or whose layer labels the source corrected (a plain tar labelled gzip), is
+    rebuilt.
     """
     as_listed = node.manifest is not None and [
         (d.digest, d.media_type) for d in node.manifest.layers] == [
         (b.digest, b.media_type) for b in node.layers]  # the order, and no label corrected
-    if as_listed and not any(targets):
+    already = not oci or (node.manifest is not None
+                          and node.manifest.media_type == mt.OCI_MANIFEST)
+    if as_listed and not any(targets) and already:
         return None
+    if oci:
+        return mt.OCI_MANIFEST
     finals = [t or mt.layer_compression(b.media_type)
               for t, b in zip(targets, node.layers, strict=True)]
     docker_source = node.manifest is None or node.manifest.media_type == mt.DOCKER_MANIFEST

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from freight import mediatypes as mt
 from freight.cache import Cache, default_cache_dir
 from freight.connect import Connection
 from freight.convert import AUTO, KEEP, SETTINGS
@@ -34,7 +35,7 @@ from freight.locations import (
 )
 from freight.manifest import Platform, host_platform
 from freight.progress import Progress, Silent, Summary
-from freight.reference import is_loopback
+from freight.reference import Reference, is_loopback
 from freight.results import Action, BlobResult, ImageResult
 from freight.sources.model import SourceImage
 
@@ -71,6 +72,7 @@ class TransferOptions:
     all_tags: bool = False  # every tag of a registry repository
     force: bool = False  # replace an existing output file
     dry_run: bool = False  # only say what would be sent, skipped (nothing mounted or written)
+    manifest_format: str | None = None  # "oci": OCI manifests for Docker ones (skopeo's --format)
 
 
 def streams_by_default(registry: str, cache: Cache) -> bool:
@@ -147,6 +149,9 @@ def _check(options: TransferOptions, srcs: list[Location], dst: Location) -> Non
     if options.compression is not None and options.compression not in SETTINGS:
         raise UsageError(f"unknown compression {options.compression!r}: use one of "
                          f"{', '.join(SETTINGS)}")
+    if options.manifest_format not in (None, *mt.MANIFEST_FORMATS):
+        raise UsageError(f"unknown manifest format {options.manifest_format!r}: use "
+                         f"{' or '.join(mt.MANIFEST_FORMATS)}")
     if options.jobs < 1:
         raise UsageError("jobs must be at least 1")
     if options.chunk_size is not None and options.chunk_size < 1:
@@ -193,8 +198,10 @@ def _run(destination: Destination, located: list[tuple[Location, OpenedSource]],
     targets = [Target(img.root, p.sink, stream=stream) for img, p in placements]
     destination.ping()
     results: list[ImageResult] = []
+    oci = options.manifest_format == mt.OCI_FORMAT
     with Engine(targets, setting=setting, jobs=options.jobs, cache=cache, progress=progress,
-                spool_dir=spool, verb=verb, cancel=cancel, dry_run=options.dry_run) as engine:
+                spool_dir=spool, verb=verb, cancel=cancel, dry_run=options.dry_run,
+                oci=oci) as engine:
         _mount_hints(engine, destination, opened)
         for (img, placement), target in zip(placements, targets, strict=True):
             if options.dry_run:
@@ -206,6 +213,8 @@ def _run(destination: Destination, located: list[tuple[Location, OpenedSource]],
                 written = _one(engine, destination, placement, target)
                 moved.append(MovedImage(origin[id(img)], img, tuple(written)))
                 results.extend(written)
+                if not oci:
+                    _note_docker_in_layout(destination, written, progress)
     progress.end(_summary(verb, results, time.monotonic() - started, options.dry_run))
     return results
 
@@ -216,6 +225,23 @@ def _one(engine: Engine, destination: Destination, placement: Placement,
     d = moved.descriptor
     written = destination.write_root(placement, str(d.digest), moved.raw, d.media_type)
     return [ImageResult(name, d.digest, d.size, d.media_type, moved.blobs) for name in written]
+
+
+def _note_docker_in_layout(destination: Destination, written: list[ImageResult],
+                           progress: Progress) -> None:
+    """skopeo and podman find an image in an OCI layout by its tag only when its manifest
+    is OCI's (`oci:DIR:TAG` says "no descriptor found" for a Docker one): say so, and how
+    to get one, when a Docker manifest is written under a tag into an OCI layout."""
+    location = destination.location
+    if not isinstance(location, LocalLocation) or local_kind(location) not in (
+            Kind.OCI_LAYOUT, Kind.OCI_ARCHIVE):
+        return
+    for result in written:
+        if result.media_type in (mt.DOCKER_MANIFEST, mt.DOCKER_MANIFEST_LIST) and \
+                isinstance(result.reference, Reference) and result.reference.tag:
+            progress.note(f"{result.reference} keeps its Docker manifest (and digest): skopeo "
+                          f"and podman find only OCI manifests by tag in a layout; "
+                          "--manifest-format oci writes an OCI one (a new digest)")
 
 
 def _check_names(destination: Destination, images: list[SourceImage]) -> None:
