@@ -198,6 +198,7 @@ def _run(destination: Destination, located: list[tuple[Location, OpenedSource]],
     targets = [Target(img.root, p.sink, stream=stream) for img, p in placements]
     destination.ping()
     results: list[ImageResult] = []
+    docker_in_layout: list[str] = []
     oci = options.manifest_format == mt.OCI_FORMAT
     with Engine(targets, setting=setting, jobs=options.jobs, cache=cache, progress=progress,
                 spool_dir=spool, verb=verb, cancel=cancel, dry_run=options.dry_run,
@@ -214,7 +215,9 @@ def _run(destination: Destination, located: list[tuple[Location, OpenedSource]],
                 moved.append(MovedImage(origin[id(img)], img, tuple(written)))
                 results.extend(written)
                 if not oci:
-                    _note_docker_in_layout(destination, written, progress)
+                    docker_in_layout += _docker_in_layout(destination, written)
+    if docker_in_layout:
+        progress.note(_kept_docker_note(docker_in_layout))
     progress.end(_summary(verb, results, time.monotonic() - started, options.dry_run))
     return results
 
@@ -227,21 +230,24 @@ def _one(engine: Engine, destination: Destination, placement: Placement,
     return [ImageResult(name, d.digest, d.size, d.media_type, moved.blobs) for name in written]
 
 
-def _note_docker_in_layout(destination: Destination, written: list[ImageResult],
-                           progress: Progress) -> None:
-    """skopeo and podman find an image in an OCI layout by its tag only when its manifest
-    is OCI's (`oci:DIR:TAG` says "no descriptor found" for a Docker one): say so, and how
-    to get one, when a Docker manifest is written under a tag into an OCI layout."""
+def _docker_in_layout(destination: Destination, written: list[ImageResult]) -> list[str]:
+    """The names under which a Docker manifest was written into an OCI layout: skopeo and
+    podman find an image there by its tag only when its manifest is OCI's (`oci:DIR:TAG`
+    says "no descriptor found" for a Docker one)."""
     location = destination.location
     if not isinstance(location, LocalLocation) or local_kind(location) not in (
             Kind.OCI_LAYOUT, Kind.OCI_ARCHIVE):
-        return
-    for result in written:
-        if result.media_type in (mt.DOCKER_MANIFEST, mt.DOCKER_MANIFEST_LIST) and \
-                isinstance(result.reference, Reference) and result.reference.tag:
-            progress.note(f"{result.reference} keeps its Docker manifest (and digest): skopeo "
-                          f"and podman find only OCI manifests by tag in a layout; "
-                          "--manifest-format oci writes an OCI one (a new digest)")
+        return []
+    return [str(r.reference) for r in written
+            if r.media_type in (mt.DOCKER_MANIFEST, mt.DOCKER_MANIFEST_LIST)
+            and isinstance(r.reference, Reference) and r.reference.tag]
+
+
+def _kept_docker_note(names: list[str]) -> str:
+    more = f" (and {len(names) - 1} more)" if len(names) > 1 else ""
+    return (f"{names[0]}{more} keeps its Docker manifest (and digest): skopeo and podman find "
+            "only OCI manifests by tag in a layout; --manifest-format oci writes OCI ones "
+            "(new digests)")
 
 
 def _check_names(destination: Destination, images: list[SourceImage]) -> None:
