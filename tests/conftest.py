@@ -43,19 +43,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         items[-1].add_marker(pytest.mark.timeout(SLOW_SETUP_TIMEOUT))
 
 
-_CONFIG_NUMBERS = itertools.count()
+_STATE_NUMBERS = itertools.count()
 
 
-@pytest.fixture(scope="session")
-def _docker_configs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("docker-configs")
+@pytest.fixture(scope="session", autouse=True)
+def _user_states(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Where the tests' user state lives; session and module fixtures (which run before
+    any test's own) share one state of their own, never the user's."""
+    root = tmp_path_factory.mktemp("user-states")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DOCKER_CONFIG", str(root / "fixtures" / "docker"))
+        patch.setenv("FREIGHT_CACHE_DIR", str(root / "fixtures" / "cache"))
+        yield root
 
 
 @pytest.fixture(autouse=True)
-def _own_docker_config(_docker_configs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test's default credentials file is its own, not yet made: a test (or a mutant
-    that drops an explicit `config=`) never reads or writes the user's ~/.docker."""
-    monkeypatch.setenv("DOCKER_CONFIG", str(_docker_configs / str(next(_CONFIG_NUMBERS))))
+def _own_user_state(_user_states: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's default credentials file and freight cache are its own, not yet made:
+    a test (or a mutant that drops an explicit `config=`) never reads or writes the user's
+    ~/.docker, and what one test's pushes taught the cache (mount hints, conversions)
+    never changes what another test's push does."""
+    state = _user_states / str(next(_STATE_NUMBERS))
+    monkeypatch.setenv("DOCKER_CONFIG", str(state / "docker"))
+    monkeypatch.setenv("FREIGHT_CACHE_DIR", str(state / "cache"))
 
 
 def _short_tempdir(prefix: str) -> Path:
