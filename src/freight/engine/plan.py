@@ -78,9 +78,9 @@ def manifest_kind(node: ImageNode, targets: list[str | None], *,
     as_listed = node.manifest is not None and [
         (d.digest, d.media_type) for d in node.manifest.layers] == [
         (b.digest, b.media_type) for b in node.layers]  # the order, and no label corrected
-    already = not oci or (node.manifest is not None
-                          and node.manifest.media_type == mt.OCI_MANIFEST)
-    if as_listed and not any(targets) and already:
+    format_kept = not oci or (node.manifest is not None
+                              and node.manifest.media_type == mt.OCI_MANIFEST)
+    if as_listed and not any(targets) and format_kept:
         return None
     if oci:
         return mt.OCI_MANIFEST
