@@ -129,7 +129,6 @@ def test_plain_http_clients_load_no_ca_bundle(monkeypatch: pytest.MonkeyPatch) -
     tls.default_context.cache_clear()
 
 
-
 def _system_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, dir_cas: list[trustme.CA],
                   bundle_cas: list[trustme.CA]) -> ssl.DefaultVerifyPaths:
     """A system CA store of these CAs: OpenSSL's hashed directory and its bundle."""
