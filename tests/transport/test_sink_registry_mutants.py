@@ -19,6 +19,7 @@ from freight.errors import AuthError, DigestMismatch, NetworkError, RegistryErro
 from freight.sinks.registry import MAX_FAILURES, RegistrySink
 from freight.sinks.resume import UploadJournal
 from freight.transport.client import RegistryClient
+from freight.transport.retry import RetryPolicy
 
 from .conftest import StubFactory
 from .stubregistry import CUT, Answer, Seen, StubRegistry, error
@@ -581,3 +582,87 @@ def test_a_journal_entry_holding_more_than_the_blob_is_cancelled(
     (cancelled,) = stub.requests("DELETE")
     assert cancelled.path == stale.removeprefix(f"http://{stub.host}")
     assert stub.shared.blobs[str(Digest.of(small))] == small
+
+
+@pytest.mark.parametrize(("last", "status"), [(error(413, "SIZE_INVALID"), 413),
+                                              (error(404, "BLOB_UNKNOWN"), 404)])
+def test_the_last_of_failures_in_a_row_is_the_registry_answer_reported(
+        stubs: StubFactory, client_for: ClientFor, last: Answer, status: int) -> None:
+    """Whole PUTs cut MAX_FAILURES - 1 times, then refused in a way that would change how
+    the blob is sent (a 413: chunks; BLOB_UNKNOWN: one PATCH): the budget is spent, and
+    the user reads that last refusal, not a crash."""
+    stub = stubs()
+    puts: list[int] = []
+
+    def hook(seen: Seen) -> Answer | None:
+        if seen.method != "PUT" or seen.body_length == 0:
+            return None
+        puts.append(1)
+        return CUT if len(puts) < MAX_FAILURES else last
+
+    stub.script.append(hook)
+    with pytest.raises(RegistryError, match=rf"HTTP {status} while uploading blob") as caught:
+        upload(RegistrySink(client_for(stub), "team/app"))
+    assert caught.value.status == status
+    assert len(puts) == MAX_FAILURES and not stub.requests("PATCH")
+
+
+def test_a_resumed_upload_sends_exactly_the_rest_after_an_odd_offset(
+        stubs: StubFactory, client_for: ClientFor, tmp_path: Path) -> None:
+    """An earlier run left more than a read block in a session, but not a whole number of
+    them: the prefix is read (and hashed) up to exactly there, the rest goes from there."""
+    held = 2 * MiB + 1000
+    stub = stubs()
+    journal = UploadJournal(tmp_path / "journal", stub.host)
+    sink = RegistrySink(client_for(stub), "team/app", journal=journal)
+    url = sink.stream(sink.start(), iter([DATA[:held]]))
+    journal.save("team/app", DIGEST, url, held)
+    sink.bytes_sent = 0
+    upload(sink)
+    assert stub.shared.blobs[str(DIGEST)] == DATA
+    assert sink.bytes_resumed == held and sink.bytes_sent == len(DATA) - held
+    assert stub.requests("PATCH")[1].headers["content-range"] == f"{held}-{len(DATA) - 1}"
+
+
+def test_the_byte_counts_add_up_over_the_blobs_of_one_sink(
+        stubs: StubFactory, client_for: ClientFor, tmp_path: Path) -> None:
+    stub = stubs()
+    journal = UploadJournal(tmp_path / "journal", stub.host)
+    sink = RegistrySink(client_for(stub), "team/app", chunk_size=MiB, journal=journal)
+    other = DATA[::-1]
+    url = sink.stream(sink.start(), iter([other[:1000]]))  # an earlier run left 1000 bytes
+    journal.save("team/app", Digest.of(other), url, 1000)
+    sink.bytes_sent = 0
+    stub.script.append(once("PATCH", error(416, "RANGE_INVALID"), nth=3))
+    upload(sink, other)  # resumed first: the count that is 0 for the next blob must stay
+    first = (sink.bytes_sent, sink.bytes_resent, sink.bytes_resumed)
+    assert first[1] > 0 and first[2] == 1000
+    stub.script.clear()
+    _refuse_third_chunk(stub)
+    upload(sink)
+    assert stub.shared.blobs[str(Digest.of(other))] == other
+    assert (sink.bytes_sent, sink.bytes_resent, sink.bytes_resumed) == \
+        (first[0] + len(DATA) + MiB, first[1] + MiB, 1000)
+
+
+def test_a_blob_has_its_own_failure_limits_whatever_the_client_allows(
+        stubs: StubFactory) -> None:
+    """A client allowing one request 2 failures in all: a blob's upload, many requests,
+    still gets its own budget (MAX_FAILURES in a row, 3 times that in all)."""
+    stub = stubs()
+    for nth in (2, 4, 6):  # every other PATCH refused once: progress between failures
+        stub.script.append(once("PATCH", error(416, "RANGE_INVALID"), nth=nth))
+    client = RegistryClient(stub.host, config_credentials=False,
+                            retry=RetryPolicy(max_total_failures=2, sleep=lambda _: None))
+    try:
+        upload(RegistrySink(client, "team/app", chunk_size=MiB))
+    finally:
+        client.close()
+    assert stub.shared.blobs[str(DIGEST)] == DATA
+
+
+def test_a_wrong_blob_uploaded_without_a_label_is_called_a_blob(
+        stubs: StubFactory, client_for: ClientFor) -> None:
+    sink = RegistrySink(client_for(stubs()), "team/app")
+    with pytest.raises(DigestMismatch, match=r"^blob: the content does not match"):
+        sink.upload(Digest.of(b"another"), len(DATA), lambda: io.BytesIO(DATA))
