@@ -666,3 +666,20 @@ def test_a_wrong_blob_uploaded_without_a_label_is_called_a_blob(
     sink = RegistrySink(client_for(stubs()), "team/app")
     with pytest.raises(DigestMismatch, match=r"^blob: the content does not match"):
         sink.upload(Digest.of(b"another"), len(DATA), lambda: io.BytesIO(DATA))
+
+
+class FailsToClose(io.BytesIO):
+    """A source whose close fails, as a file on a lost network mount can."""
+
+    def close(self) -> None:
+        super().close()
+        raise OSError("stale file handle")
+
+
+def test_a_source_that_fails_to_close_fails_no_upload(stubs: StubFactory,
+                                                      client_for: ClientFor) -> None:
+    """The blob is stored by then: a failed close of what was read must not turn it into
+    an error."""
+    stub = stubs()
+    upload(RegistrySink(client_for(stub), "team/app"), opener=lambda: FailsToClose(DATA))
+    assert stub.shared.blobs[str(DIGEST)] == DATA
