@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, cast
 
+import httpx
 import pytest
 
 from freight.digest import Digest
@@ -19,10 +20,12 @@ from freight.errors import AuthError, DigestMismatch, NetworkError, RegistryErro
 from freight.sinks.registry import MAX_FAILURES, RegistrySink
 from freight.sinks.resume import UploadJournal
 from freight.transport.client import RegistryClient
+from freight.transport.credentials import Credentials
 from freight.transport.retry import RetryPolicy
+from support.tokenserver import TokenServer
 
 from .conftest import StubFactory
-from .stubregistry import CUT, Answer, Seen, StubRegistry, error
+from .stubregistry import CUT, Answer, Seen, Shared, StubRegistry, error
 
 MiB = 1024 * 1024
 DATA = os.urandom(3 * MiB + 123)
@@ -683,3 +686,34 @@ def test_a_source_that_fails_to_close_fails_no_upload(stubs: StubFactory,
     stub = stubs()
     upload(RegistrySink(client_for(stub), "team/app"), opener=lambda: FailsToClose(DATA))
     assert stub.shared.blobs[str(DIGEST)] == DATA
+
+
+def test_a_sink_asks_for_push_on_its_repository_in_the_first_token(
+        stubs: StubFactory, client_for: ClientFor) -> None:
+    """Before any upload: a token for the first request (a blob check, challenged for pull
+    only) already carries push, so the first POST is not refused for want of it."""
+    server = TokenServer(users={"alice": "wonderland"}).start()
+    try:
+        client = client_for(stubs(), credentials=Credentials("alice", "wonderland"))
+        RegistrySink(client, "team/app")
+        head = httpx.Request("HEAD", f"{client.base}/v2/team/app/blobs/{DIGEST}")
+        challenge = httpx.Response(401, request=head, headers={
+            "WWW-Authenticate": f'Bearer realm="{server.realm}",service="svc",'
+                                'scope="repository:team/app:pull"'})
+        assert client.auth.learn(challenge, head, None) and client.auth.header_for(head)
+        assert "repository:team/app:pull,push" in server.requests[0].scopes
+    finally:
+        server.stop()
+
+
+def test_a_relative_location_from_the_upload_host_stays_on_that_host(
+        stubs: StubFactory, client_for: ClientFor) -> None:
+    """The registry sends uploads to another host, which answers with relative Locations:
+    they name that host's paths, never the registry's."""
+    shared = Shared()
+    registry = stubs(location="other", shared=shared)
+    registry.other = stubs(location="relative", shared=shared)
+    upload(RegistrySink(client_for(registry), "team/app", chunk_size=MiB))
+    assert shared.blobs[str(DIGEST)] == DATA
+    assert [s.method for s in registry.seen] == ["POST"]
+    assert len(registry.other.requests("PATCH")) == 4
