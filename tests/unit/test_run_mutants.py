@@ -391,3 +391,15 @@ def test_a_location_given_parsed_is_taken_as_is(tmp_path: Path) -> None:
     results = transfer(parse_location(_archive(tmp_path)),
                        parse_location(f"oci:{tmp_path}/out"))
     assert len(results) == 1
+
+
+def test_the_summary_counts_a_foreign_layer_left_at_its_url(tmp_path: Path) -> None:
+    from .test_core_mutants import _with_foreign
+    from .test_oci_layout_mutants import Layout
+
+    layout = Layout(tmp_path / "layout")
+    _with_foreign(layout)
+    ended = Ended()
+    transfer(f"oci:{layout.root}", f"oci:{tmp_path / 'out'}:v1", progress=ended)
+    (summary,) = ended.summaries
+    assert (summary.external, summary.uploaded) == (1, 2)  # the config and the other layer
