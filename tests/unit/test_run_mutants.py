@@ -403,3 +403,15 @@ def test_the_summary_counts_a_foreign_layer_left_at_its_url(tmp_path: Path) -> N
     transfer(f"oci:{layout.root}", f"oci:{tmp_path / 'out'}:v1", progress=ended)
     (summary,) = ended.summaries
     assert (summary.external, summary.uploaded) == (1, 2)  # the config and the other layer
+
+
+def test_a_registry_source_after_a_local_one_still_mounts(tmp_path: Path, registry: Registry,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sources are looked at one by one for blobs to mount: a local archive first (nothing
+    to mount) does not end the look before the registry's own repository."""
+    transfer(_archive(tmp_path, seed=6), f"{registry.host}/run/first:1")
+    monkeypatch.setenv("FREIGHT_CACHE_DIR", str(tmp_path / "fresh"))  # the source says so
+    local = str(random_image(tmp_path / "local.tar", layers=1, seed=7, tags=["local/app:2"]).path)
+    results = transfer([local, f"{registry.host}/run/first:1"], f"{registry.host}/run/both")
+    mounted = {str(r.reference): {b.action for b in r.blobs} for r in results}
+    assert mounted[f"{registry.host}/run/both:1"] == {Action.MOUNTED}
