@@ -21,6 +21,7 @@ from freight.cache import Cache
 from freight.digest import Digest
 from freight.engine import TransferOptions, transfer
 from freight.engine.run import MovedImage, streams_by_default
+from freight.engine.workers import Cancelled, CancelToken
 from freight.errors import UsageError
 from freight.locations import parse_location
 from freight.manifest import Descriptor, Index, Platform
@@ -415,3 +416,15 @@ def test_a_registry_source_after_a_local_one_still_mounts(tmp_path: Path, regist
     results = transfer([local, f"{registry.host}/run/first:1"], f"{registry.host}/run/both")
     mounted = {str(r.reference): {b.action for b in r.blobs} for r in results}
     assert mounted[f"{registry.host}/run/both:1"] == {Action.MOUNTED}
+
+
+def test_a_cancelled_transfer_stops_and_writes_nothing(tmp_path: Path) -> None:
+    """The caller's token reaches the engine: cancelled (Ctrl-C, a stopped job), the run
+    ends as interrupted instead of moving the image."""
+    token = CancelToken()
+    token.cancel()
+    out = tmp_path / "out.tar"
+    with pytest.raises(Cancelled):
+        transfer(_archive(tmp_path), str(out), cancel=token)
+    assert not out.exists()
+    assert not os.listdir(tmp_path / "tmp")  # the spool is gone too
