@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from freight import mediatypes as mt
-from freight.cache import Cache
+from freight.cache import Cache, default_cache_dir
+from freight.connect import Connection
 from freight.digest import Digest
 from freight.engine import TransferOptions, transfer
 from freight.engine.run import MovedImage, streams_by_default
@@ -28,6 +29,7 @@ from freight.manifest import Descriptor, Index, Platform
 from freight.progress import Silent, Summary
 from freight.results import Action, ImageResult
 from freight.testing import ImageSpec, Registry, random_image, serve_in_thread, write_images
+from support.forward_proxy import ForwardProxy
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -428,3 +430,22 @@ def test_a_cancelled_transfer_stops_and_writes_nothing(tmp_path: Path) -> None:
         transfer(_archive(tmp_path), str(out), cancel=token)
     assert not out.exists()
     assert not os.listdir(tmp_path / "tmp")  # the spool is gone too
+
+
+def test_a_push_to_a_registry_elsewhere_asks_the_cache_whether_to_stream(
+        tmp_path: Path, registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not on loopback (here `registry.test:5000`, reached through a proxy), whether to
+    stream is the cache's to say: this one never pushed there, and remembers it did."""
+    host, port = registry.host.rsplit(":", 1)
+    proxy = ForwardProxy({"registry.test:5000": (host, int(port))}).start()
+    for name in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("http_proxy", proxy.url)
+    try:
+        (result,) = transfer(_archive(tmp_path, seed=8), "registry.test:5000/run/remote:1",
+                             connection=Connection(plain_http=True))
+    finally:
+        proxy.stop()
+    assert {b.action for b in result.blobs} == {Action.UPLOADED}
+    assert proxy.seen and Cache(default_cache_dir()).has_pushed_to("registry.test:5000")
