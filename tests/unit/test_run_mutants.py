@@ -10,6 +10,7 @@ import json
 import os
 import tarfile
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -449,3 +450,15 @@ def test_a_push_to_a_registry_elsewhere_asks_the_cache_whether_to_stream(
         proxy.stop()
     assert {b.action for b in result.blobs} == {Action.UPLOADED}
     assert proxy.seen and Cache(default_cache_dir()).has_pushed_to("registry.test:5000")
+
+
+def test_the_summary_says_how_long_the_run_took(tmp_path: Path) -> None:
+    """The duration (and the rate shown from it) lies within the call: no clock
+    arithmetic gone wrong. A bound, not a speed: nothing here depends on how fast."""
+    source = _archive(tmp_path)
+    ended = Ended()
+    before = time.monotonic()
+    transfer(source, str(tmp_path / "out.tar"), progress=ended)
+    took = time.monotonic() - before
+    (summary,) = ended.summaries
+    assert 0 <= summary.seconds <= took
