@@ -118,6 +118,13 @@ def test_a_tagged_destination_takes_one_image(tmp_path: Path, registry: Registry
         transfer(source, f"{registry.host}/team/two:1")
 
 
+def test_the_image_asked_for_is_the_one_moved(tmp_path: Path) -> None:
+    source = str(random_image(tmp_path / "two.tar", layers=1, images=2).path)
+    (only,) = transfer(source, str(tmp_path / "second.tar"),
+                       options=TransferOptions(image="random/image-2:1"))
+    assert str(only.reference) == "docker.io/random/image-2:1"
+
+
 def test_two_images_that_would_share_a_name_are_refused(tmp_path: Path,
                                                         registry: Registry) -> None:
     source = str(write_images(tmp_path / "clash.tar", [
