@@ -22,6 +22,7 @@ from freight.cache import Cache, default_cache_dir
 from freight.connect import Connection
 from freight.digest import Digest
 from freight.engine import TransferOptions, transfer
+from freight.engine.destinations import Destination
 from freight.engine.run import MovedImage, streams_by_default
 from freight.engine.workers import Cancelled, CancelToken
 from freight.errors import UsageError
@@ -353,15 +354,17 @@ def test_a_dry_run_of_an_unnamed_image_is_named_by_the_destination(tmp_path: Pat
 
 def test_the_after_hook_sees_every_image_before_the_commit(tmp_path: Path) -> None:
     seen: list[tuple[bool, list[MovedImage]]] = []
+    into: list[str] = []
     out = tmp_path / "out"
 
-    def after(destination: object, moved: list[MovedImage]) -> None:
+    def after(destination: Destination, moved: list[MovedImage]) -> None:
         seen.append(((out / "index.json").exists(), moved))
+        into.append(str(destination.location))  # the destination still open, to add to
 
     source = _archive(tmp_path)
     transfer(source, f"oci:{out}", after=after)
     ((committed, moved),) = seen
-    assert not committed
+    assert not committed and into == [str(parse_location(f"oci:{out}"))]
     (image,) = moved
     assert str(image.source) == source and [str(r.reference) for r in image.results] == [
         "docker.io/random/image:1"]
