@@ -93,7 +93,7 @@ def _restorer(reader: BundleReader, client: RegistryClient, dry_run: bool,
         tag = reader.tag(entry)
         repository = reader.repository(entry) or ""
         into = f"{prefix}/{repository}" if prefix and repository else repository
-        at = f"{':' + tag if tag else '@' + str(entry.digest)}"
+        at = f":{tag}" if tag else f"@{entry.digest}"
         where, dst = f"{reader.path}:{repository}{at}", f"{client.host}/{into}{at}"
         return retrying(lambda attempt: _restore_one(reader, client, entry, into, where, dst,
                                                      dry_run, attempt),
