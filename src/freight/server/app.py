@@ -16,6 +16,7 @@ from freight.server import blobs, listing, manifests, referrers
 from freight.server.auth import BasicAuth
 from freight.server.exchange import (
     MAX_HEADER_BYTES,
+    SPLICE,
     ZEROCOPY,
     ClientGone,
     Context,
@@ -127,8 +128,10 @@ class Registry:
         if route is not None and route.kind in UPLOAD_ROUTES:
             self.sessions.record(route, request.method, response)
         try:
+            extensions = scope.get("extensions", {})
             sent = await response.send(send, receive, head=request.method == "HEAD",
-                                       zerocopy=ZEROCOPY in scope.get("extensions", {}))
+                                       zerocopy=ZEROCOPY in extensions,
+                                       splice=SPLICE in extensions)
         except (ClientGone, OSError):
             sent = -1
         self._done(request, route, response.status, sent, started, user)

@@ -21,6 +21,7 @@ from freight.distribution.headers import parse_uint
 from freight.errors import UsageError
 from freight.server.cache import Immutable
 from freight.server.storage import Storage
+from freight.server.storage.base import LoopBody, LoopReadable
 from freight.server.threads import start
 from freight.server.uploads import UploadStore
 
@@ -36,6 +37,8 @@ API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
 STREAM_CHUNK = 1 << 20  # 1 MiB per body message: few event-loop turns, bounded memory
 MAX_HEADER_BYTES = 64 * 1024  # request line + headers, as distribution and nginx allow
 ZEROCOPY = "http.response.zerocopysend"  # the ASGI extension protocol.py serves
+SPLICE = "freight.splice"  # protocol.py's own: a body spliced from a socket (splice.py)
+SPLICE_MIN = 1 << 20  # smaller bodies go as pieces: a pipe and its waits cost more
 
 
 class HTTPError(Exception):
@@ -146,12 +149,13 @@ class Response:
                    error_body(exc.code, exc.message, exc.detail))
 
     async def send(self, send: Send, receive: Receive, *, head: bool,
-                   zerocopy: bool = False) -> int:
+                   zerocopy: bool = False, splice: bool = False) -> int:
         """Send the response (headers only for HEAD); return the number of body bytes sent.
 
         `receive` is watched while a file streams, to stop reading it if the client leaves.
         With `zerocopy` (the server offers the ASGI extension, protocol.py), a file that is an
-        OS file goes to the socket in one `http.response.zerocopysend` message.
+        OS file goes to the socket in one `http.response.zerocopysend` message; with
+        `splice`, a large body arriving on a plain socket (S3) in one `freight.splice`.
         """
         size = self.length if self.file is not None else len(self.body)
         names = {name.lower() for name, _ in self.headers}
@@ -173,13 +177,32 @@ class Response:
             finally:
                 self.file.close()
             return self.length
-        return await self._stream(send, receive)
+        return await self._stream(send, receive, splice=splice)
 
-    async def _stream(self, send: Send, receive: Receive) -> int:
-        """The file's bytes, each chunk read (in a thread) while the one before is sent, so
-        a store's read and the client's socket run at once."""
+    async def _stream(self, send: Send, receive: Receive, *, splice: bool = False) -> int:
+        """The file's bytes: on the event loop where the file can be read there (S3),
+        else each chunk read (in a thread) while the one before is sent, so a store's
+        read and the client's socket run at once."""
         file = self.file
         assert file is not None
+        if self.length == 0:  # the empty blob: nothing to read, but the body must end
+            file.close()
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return 0
+        if isinstance(file, LoopReadable):
+            try:
+                body = await file.on_loop(self.offset, self.length, whole=self.status == 200)
+            except BaseException:
+                file.close()
+                raise
+            if body is not None:
+                try:
+                    detached = body.detach() if splice and self.length >= SPLICE_MIN else None
+                    if detached is not None:
+                        return await self._splice(body, detached, send)
+                    return await self._stream_on_loop(body, send, receive)
+                finally:
+                    file.close()
         sent, left = 0, self.length
         gone = asyncio.ensure_future(_disconnect(receive))
         reading: Future[bytes] | None = None
@@ -202,6 +225,37 @@ class Response:
         finally:
             gone.cancel()
             _close_after(file, reading)
+        return sent
+
+    async def _splice(self, body: LoopBody, detached: tuple[int, bytes], send: Send) -> int:
+        """`body` spliced from its socket to the client's: one message, no bytes in Python
+        but those read before (`detached`: the socket and them)."""
+        fd, received = detached
+        try:
+            await send({"type": SPLICE, "fd": fd, "head": received, "count": self.length,
+                        "more_body": False})
+            body.spliced(self.length - len(received))
+        finally:
+            body.close()
+        return self.length
+
+    async def _stream_on_loop(self, body: LoopBody, send: Send, receive: Receive) -> int:
+        """`body`'s pieces, each sent as it arrives (the file's store paces them)."""
+        sent, left = 0, self.length
+        gone = asyncio.ensure_future(_disconnect(receive))
+        try:
+            while left > 0:
+                if gone.done():
+                    raise ClientGone()
+                piece = await body.read()
+                if not piece:  # the body ended short: end the response short, never pad
+                    raise ClientGone()
+                left -= len(piece)
+                sent += len(piece)
+                await send({"type": "http.response.body", "body": piece, "more_body": left > 0})
+        finally:
+            gone.cancel()
+            body.close()
         return sent
 
 

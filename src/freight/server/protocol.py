@@ -26,8 +26,10 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol, RequestResponseCycle
 
 from freight.distribution.errors import error_body
-from freight.server.exchange import ZEROCOPY
+from freight.server import splice
+from freight.server.exchange import SPLICE, ZEROCOPY
 
+STORE_SILENCE = 60.0  # seconds a spliced body's source may send nothing (botocore's read timeout)
 TLS_HANDSHAKE = b"\x16"  # the first byte of a TLS handshake record (a ClientHello)
 
 
@@ -120,14 +122,17 @@ class _Length:
 
 
 def _with_zerocopy(app: Any) -> Any:
-    """`app`, offered the zero-copy extension on connections without TLS (sendfile writes
-    to the socket itself, so it cannot go through a TLS transport)."""
+    """`app`, offered the zero-copy extensions on connections without TLS (sendfile and
+    splice write to the socket itself, so they cannot go through a TLS transport)."""
 
     async def wrapped(scope: Any, receive: Any, send: Any) -> None:
         cycle = getattr(send, "__self__", None)
         if scope.get("type") == "http" and isinstance(cycle, RequestResponseCycle) \
                 and cycle.transport.get_extra_info("sslcontext") is None:
-            scope.setdefault("extensions", {})[ZEROCOPY] = {}
+            extensions = scope.setdefault("extensions", {})
+            extensions[ZEROCOPY] = {}
+            if splice.AVAILABLE:
+                extensions[SPLICE] = {}
             send = functools.partial(_send, cycle, send)
         await app(scope, receive, send)
 
@@ -135,28 +140,32 @@ def _with_zerocopy(app: Any) -> Any:
 
 
 async def _send(cycle: RequestResponseCycle, send: Any, message: Any) -> None:
-    """uvicorn's `send`, plus the zero-copy message: `count` bytes of `file` from `offset`.
+    """uvicorn's `send`, plus the zero-copy messages: `count` bytes of `file` from `offset`
+    (ZEROCOPY), or `head` and then the rest of `count` bytes from socket `fd` (SPLICE).
 
-    A file shorter than `count` or a write that fails closes the connection (the body ends
-    short, never padded) and raises OSError; the response then counts as cut by the client.
+    A source shorter than `count` or a write that fails closes the connection (the body
+    ends short, never padded) and raises OSError; the response then counts as cut.
     """
-    if message["type"] != ZEROCOPY:
+    if message["type"] not in (ZEROCOPY, SPLICE):
         await send(message)
         return
     if cycle.disconnected:
         return
     if not cycle.response_started or cycle.response_complete:
-        raise RuntimeError(f"unexpected ASGI message {ZEROCOPY!r}")
+        raise RuntimeError(f"unexpected ASGI message {message['type']!r}")
     if cycle.flow.write_paused:
         await cycle.flow.drain()
-    count, offset = int(message["count"]), int(message.get("offset", 0))
+    count = int(message["count"])
     pieces = cycle.conn.send_with_data_passthrough(h11.Data(data=cast(bytes, _Length(count)))) or []
     try:
         for piece in pieces:
             if not isinstance(piece, _Length):
                 cycle.transport.write(piece)
+            elif message["type"] == SPLICE:
+                await _splice(cycle, message["head"], message["fd"], count)
             elif count and await asyncio.get_running_loop().sendfile(
-                    cycle.transport, message["file"], offset, count) != count:
+                    cycle.transport, message["file"], int(message.get("offset", 0)),
+                    count) != count:
                 raise OSError("the file ended before the body did")
     except (OSError, RuntimeError):  # RuntimeError: the transport closed meanwhile
         cycle.disconnected = True
@@ -164,6 +173,24 @@ async def _send(cycle: RequestResponseCycle, send: Any, message: Any) -> None:
         raise OSError("zero-copy body cut short") from None
     if not message.get("more_body", False):
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _splice(cycle: RequestResponseCycle, head: bytes, fd: int, count: int) -> None:
+    """`head`, then `count - len(head)` bytes spliced from socket `fd`, once every byte
+    written before has left the transport's buffer (the splice writes behind its back)."""
+    transport = cycle.transport
+    transport.write(head)
+    low, high = transport.get_write_buffer_limits()
+    transport.set_write_buffer_limits(0, 0)  # paused until its buffer is empty, then resumed
+    try:
+        while transport.get_write_buffer_size():
+            await cycle.flow.drain()
+        if transport.is_closing():
+            raise OSError("the client has gone")
+        client = transport.get_extra_info("socket").fileno()
+        await splice.relay(fd, client, count - len(head), timeout=STORE_SILENCE)
+    finally:
+        transport.set_write_buffer_limits(high, low)
 
 
 def protocol_options(header_timeout: float, max_header_bytes: int) -> dict[str, Any]:

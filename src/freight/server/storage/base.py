@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from freight.digest import Digest, Hasher
 from freight.server.uploads import SESSION_ID, LiveSessions, UploadConflict, UploadStore
@@ -47,6 +47,29 @@ class TagEntry:
     tag: str
     digest: Digest
     mtime: float
+
+
+class LoopBody(Protocol):
+    """A blob's bytes arriving on the event loop: `read` gives the next piece (b"" after
+    the last; OSError if they stop short), `close` lets go of what is left. Or, for
+    splice(2) (server/splice.py), `detach` gives the socket they arrive on and the bytes
+    read from it already (None if it cannot be spliced), and `spliced` counts the rest."""
+
+    async def read(self) -> bytes: ...
+
+    def detach(self) -> tuple[int, bytes] | None: ...
+
+    def spliced(self, count: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class LoopReadable(Protocol):
+    """A blob file (of `open_blob`) that can also be read on the event loop, with no
+    worker thread per piece (S3: s3_loop.py); `on_loop` gives None where it cannot."""
+
+    async def on_loop(self, offset: int, length: int, *, whole: bool) -> LoopBody | None: ...
 
 
 class Storage(Protocol):

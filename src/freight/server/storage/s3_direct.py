@@ -56,6 +56,7 @@ class DirectReads:
         self.base = probe.removesuffix(PROBE_KEY)
         self.region: str = client.meta.region_name
         self.credentials = credentials
+        self.verify = verify  # True, False or a CA bundle's path (s3_loop.py)
         # As botocore's own client: Nagle off (a request goes out as headers, then body, in
         # two writes; with Nagle each write waited for a delayed ACK, 40 ms), keep-alive on.
         options = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),
@@ -91,18 +92,25 @@ class DirectReads:
     def _send(self, method: str, key: str, headers: dict[str, str], body: bytes, *,
               stream: bool = False) -> Any:
         """The signed request's reply, or None if it could not be sent."""
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            return self.http.send(self.signed(method, key, headers, body, stream=stream))
+        except BotoCoreError:
+            return None
+
+    def signed(self, method: str, key: str, headers: dict[str, str], body: bytes = b"", *,
+               stream: bool = False) -> Any:
+        """The request for the full `key`, signed as boto3 would sign it: a botocore
+        AWSPreparedRequest (`url`, `headers`). Raises BotoCoreError (no credentials)."""
         from botocore.auth import S3SigV4Auth
         from botocore.awsrequest import AWSRequest
-        from botocore.exceptions import BotoCoreError
 
         request = AWSRequest(method=method, url=self.base + quote(key, safe="/~"),
                              headers=headers, data=body, stream_output=stream)
-        try:
-            frozen = self.credentials.get_frozen_credentials()  # refreshed when they expire
-            S3SigV4Auth(frozen, "s3", self.region).add_auth(request)
-            return self.http.send(request.prepare())
-        except BotoCoreError:
-            return None
+        frozen = self.credentials.get_frozen_credentials()  # refreshed when they expire
+        S3SigV4Auth(frozen, "s3", self.region).add_auth(request)
+        return request.prepare()
 
     def request(self, method: str, key: str, byte_range: str | None = None) -> Reply | None:
         """The plain answer to `method` (GET or HEAD) of the full `key`; None otherwise."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from freight.errors import UsageError
 from freight.server.storage.s3_direct import DirectReads
+from freight.server.storage.s3_loop import Body, LoopReads
 
 MAX_CONNECTIONS = 64  # botocore's pool (default 10) would queue the app's worker threads
 MAX_ATTEMPTS = 5  # botocore "standard" retries: throttling and 5xx from the store
@@ -112,9 +113,12 @@ class S3Objects:
         self.location = location
         self.bucket, self.prefix = location.bucket, location.prefix
         self.direct: DirectReads | None = None
+        self.loop_reads: LoopReads | None = None
         if client is None:
             session, client = make_client()
             self.direct = _direct_reads(session, client, self.bucket)
+            if self.direct is not None:
+                self.loop_reads = LoopReads(self.direct)
         self.client = client
         self.ClientError = ClientError
 
@@ -254,6 +258,14 @@ class S3Reader(io.RawIOBase):
         data: bytes = self.body.read(None if size is None or size < 0 else size)
         self.position += len(data)
         return data
+
+    async def on_loop(self, offset: int, length: int, *, whole: bool) -> Body | None:
+        """The object's bytes from `offset` (`whole`: all of it), read on the running event
+        loop (s3_loop.py); None where that cannot be done (then read() as usual)."""
+        reads = self.objects.loop_reads
+        if reads is None:
+            return None
+        return await reads.body(self.objects.full(self.key), offset, length, whole=whole)
 
     def readinto(self, buffer: Any) -> int:
         data = self.read(len(buffer))
