@@ -52,7 +52,6 @@ class Link(asyncio.Protocol):
         self.queued = 0
         self.paused = False
         self.ended = False  # the store closed its side, or the connection is lost
-        self.silent = False  # READ_SECONDS passed with nothing received
         self.waiter: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -80,16 +79,15 @@ class Link(asyncio.Protocol):
             self.waiter.set_result(None)
 
     def _silence(self) -> None:
-        self.silent = True
-        self._wake()
+        """READ_SECONDS passed with nothing received: the reader's wait ends in StoreGone."""
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(StoreGone(f"the store sent nothing for {READ_SECONDS:.0f} s"))
 
     async def take(self) -> bytes:
         """The next piece received; b"" once the store has closed the connection."""
         while not self.pieces:
             if self.ended:
                 return b""
-            if self.silent:
-                raise StoreGone(f"the store sent nothing for {READ_SECONDS:.0f} s")
             self.waiter = self.loop.create_future()
             timer = self.loop.call_later(READ_SECONDS, self._silence)
             try:
@@ -143,12 +141,18 @@ class Body:
         piece = await self.link.take()
         if not piece:
             raise StoreGone("the store closed the connection before the body's end")
-        if len(piece) > self.left:  # more than its Content-Length: never reuse this one
-            piece, self.reusable = piece[:self.left], False
-        self.left -= len(piece)
+        piece = self._count(piece)
         if self.left == 0:
             self.close()
         return piece
+
+    def _count(self, data: bytes) -> bytes:
+        """`data` as far as the body goes, counted (more than its Content-Length: the
+        connection is out of step, never reuse it)."""
+        if len(data) > self.left:
+            data, self.reusable = data[:self.left], False
+        self.left -= len(data)
+        return data
 
     def detach(self) -> tuple[int, bytes] | None:
         """For a splice (server/splice.py): stop reading the connection and give its
@@ -161,10 +165,7 @@ class Body:
         received = b"".join(self.link.pieces)
         self.link.pieces.clear()
         self.link.queued = 0
-        if len(received) > self.left:
-            received, self.reusable = received[:self.left], False
-        self.left -= len(received)
-        return transport.get_extra_info("socket").fileno(), received
+        return transport.get_extra_info("socket").fileno(), self._count(received)
 
     def spliced(self, count: int) -> None:
         self.left -= count
