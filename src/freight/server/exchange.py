@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import parse_qs
@@ -20,9 +19,9 @@ from freight.distribution.errors import error_body, status_of
 from freight.distribution.headers import parse_uint
 from freight.errors import UsageError
 from freight.server.cache import Immutable
+from freight.server.readahead import ReadAhead
 from freight.server.storage import Storage
-from freight.server.storage.base import LoopBody, LoopReadable
-from freight.server.threads import start
+from freight.server.storage.base import LoopBody, LoopReadable, Pieces
 from freight.server.uploads import UploadStore
 
 if TYPE_CHECKING:
@@ -180,72 +179,54 @@ class Response:
         return await self._stream(send, receive, splice=splice)
 
     async def _stream(self, send: Send, receive: Receive, *, splice: bool = False) -> int:
-        """The file's bytes: on the event loop where the file can be read there (S3),
-        else each chunk read (in a thread) while the one before is sent, so a store's
-        read and the client's socket run at once."""
+        """The file's bytes, spliced or as pieces (`_body`): a store's read and the
+        client's socket run at once either way."""
         file = self.file
         assert file is not None
         if self.length == 0:  # the empty blob: nothing to read, but the body must end
             file.close()
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return 0
-        if isinstance(file, LoopReadable):
-            try:
-                body = await file.on_loop(self.offset, self.length, whole=self.status == 200)
-            except BaseException:
-                file.close()
-                raise
-            if body is not None:
-                try:
-                    detached = body.detach() if splice and self.length >= SPLICE_MIN else None
-                    if detached is not None:
-                        return await self._splice(body, detached, send)
-                    return await self._stream_on_loop(body, send, receive)
-                finally:
-                    file.close()
-        sent, left = 0, self.length
-        gone = asyncio.ensure_future(_disconnect(receive))
-        reading: Future[bytes] | None = None
         try:
-            file.seek(self.offset)
-            reading = start(file.read, min(left, STREAM_CHUNK))
-            while left > 0:
-                if gone.done():  # uvicorn drops what we send after a disconnect, silently
-                    raise ClientGone()
-                assert reading is not None  # started for every chunk still to come
-                chunk = await asyncio.wrap_future(reading)
-                reading = None
-                if not chunk:  # the file shrank under us: end the body short, never pad
-                    raise ClientGone()
-                left -= len(chunk)
-                sent += len(chunk)
-                if left > 0:
-                    reading = start(file.read, min(left, STREAM_CHUNK))
-                await send({"type": "http.response.body", "body": chunk, "more_body": left > 0})
+            body = await self._body(file)
+        except BaseException:
+            file.close()
+            raise
+        try:
+            if splice and self.length >= SPLICE_MIN and isinstance(body, LoopBody):
+                detached = body.detach()
+                if detached is not None:
+                    return await self._splice(body, detached, send)
+            return await self._pieces(body, send, receive)
         finally:
-            gone.cancel()
-            _close_after(file, reading)
-        return sent
+            body.close()
+
+    async def _body(self, file: BinaryIO) -> Pieces:
+        """The file's bytes on the event loop where it can (S3), else read ahead in
+        threads. The pieces own the file from here: closing them closes it."""
+        if isinstance(file, LoopReadable):
+            body = await file.on_loop(self.offset, self.length, whole=self.status == 200)
+            if body is not None:
+                file.close()  # it never sent a request of its own: the body holds the GET
+                return body
+        return ReadAhead(file, self.offset, self.length, STREAM_CHUNK)
 
     async def _splice(self, body: LoopBody, detached: tuple[int, bytes], send: Send) -> int:
         """`body` spliced from its socket to the client's: one message, no bytes in Python
         but those read before (`detached`: the socket and them)."""
         fd, received = detached
-        try:
-            await send({"type": SPLICE, "fd": fd, "head": received, "count": self.length,
-                        "more_body": False})
-            body.spliced(self.length - len(received))
-        finally:
-            body.close()
+        await send({"type": SPLICE, "fd": fd, "head": received, "count": self.length,
+                    "more_body": False})
+        body.spliced(self.length - len(received))
         return self.length
 
-    async def _stream_on_loop(self, body: LoopBody, send: Send, receive: Receive) -> int:
-        """`body`'s pieces, each sent as it arrives (the file's store paces them)."""
+    async def _pieces(self, body: Pieces, send: Send, receive: Receive) -> int:
+        """`body`'s pieces, each sent as it arrives, until `length` bytes have gone."""
         sent, left = 0, self.length
         gone = asyncio.ensure_future(_disconnect(receive))
         try:
             while left > 0:
-                if gone.done():
+                if gone.done():  # uvicorn drops what we send after a disconnect, silently
                     raise ClientGone()
                 piece = await body.read()
                 if not piece:  # the body ended short: end the response short, never pad
@@ -255,7 +236,6 @@ class Response:
                 await send({"type": "http.response.body", "body": piece, "more_body": left > 0})
         finally:
             gone.cancel()
-            body.close()
         return sent
 
 
@@ -267,16 +247,6 @@ def origin_form(path: str) -> str:
             _, slash, rest = path[len(scheme):].partition("/")
             return slash + rest if slash else "/"
     return path
-
-
-def _close_after(file: BinaryIO, reading: Future[bytes] | None) -> None:
-    """Close `file` now, or once its read in flight has ended (never under it: another
-    thread reading a closed file could read whatever the descriptor number means next).
-    The callback runs in that read's thread, or here if it is over already."""
-    if reading is None:
-        file.close()
-    else:
-        reading.add_done_callback(lambda _: file.close())
 
 
 def _is_os_file(file: BinaryIO) -> bool:

@@ -49,19 +49,24 @@ class TagEntry:
     mtime: float
 
 
-class LoopBody(Protocol):
-    """A blob's bytes arriving on the event loop: `read` gives the next piece (b"" after
-    the last; OSError if they stop short), `close` lets go of what is left. Or, for
-    splice(2) (server/splice.py), `detach` gives the socket they arrive on and the bytes
-    read from it already (None if it cannot be spliced), and `spliced` counts the rest."""
+class Pieces(Protocol):
+    """A blob's bytes as they come: `read` gives the next piece (b"" after the last, or
+    where they end early; OSError if the store fails), `close` lets go of what is left."""
 
     async def read(self) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class LoopBody(Pieces, Protocol):
+    """Pieces arriving on the event loop (S3: s3_loop.py). Or, for splice(2)
+    (server/splice.py), `detach` gives the socket they arrive on and the bytes read from
+    it already (None if it cannot be spliced), and `spliced` counts the rest."""
 
     def detach(self) -> tuple[int, bytes] | None: ...
 
     def spliced(self, count: int) -> None: ...
-
-    def close(self) -> None: ...
 
 
 @runtime_checkable
