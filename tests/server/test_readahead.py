@@ -6,8 +6,6 @@ reader stops or is cancelled."""
 from __future__ import annotations
 
 import asyncio
-import io
-import threading
 import time
 from collections.abc import Callable
 
@@ -15,42 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from freight.server.readahead import ReadAhead
-
-
-class Recorded(io.RawIOBase):
-    """A file whose reads (each `delay` long) are recorded against its close."""
-
-    def __init__(self, data: bytes, delay: float) -> None:
-        self.data, self.delay, self.position = data, delay, 0
-        self.started = self.finished = 0
-        self.closes = 0
-        self.read_while_closed = False
-        self.lock = threading.Lock()
-
-    def readable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self.position = offset
-        return offset
-
-    def read(self, size: int | None = -1) -> bytes:
-        with self.lock:
-            self.started += 1
-        time.sleep(self.delay)
-        if self.closed:
-            self.read_while_closed = True
-        n = len(self.data) - self.position if size is None or size < 0 else size
-        chunk = self.data[self.position:self.position + n]
-        self.position += len(chunk)
-        with self.lock:
-            self.finished += 1
-        return chunk
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closes += 1
-        super().close()
+from support.slowfile import SlowFile
 
 
 def _until(condition: Callable[[], bool]) -> None:
@@ -60,7 +23,7 @@ def _until(condition: Callable[[], bool]) -> None:
     assert condition()
 
 
-def _wait_closed(file: Recorded) -> None:
+def _wait_closed(file: SlowFile) -> None:
     _until(lambda: file.closed)  # a close behind a read in flight runs in that read's thread
 
 
@@ -70,7 +33,7 @@ def _wait_closed(file: Recorded) -> None:
 def test_the_bytes_asked_for_in_order_with_the_next_read_in_flight(
         size: int, offset: int, length: int, chunk: int, delay: float) -> None:
     data = bytes(i % 251 for i in range(size))
-    file = Recorded(data, delay)
+    file = SlowFile(data, delay)
     want = data[offset:offset + length]
 
     async def main() -> list[bytes]:
@@ -83,7 +46,7 @@ def test_the_bytes_asked_for_in_order_with_the_next_read_in_flight(
                     return pieces
                 pieces.append(piece)
                 if sum(map(len, pieces)) < length:
-                    _until(lambda: file.started == len(pieces) + 1)  # asked before read()
+                    _until(lambda: file.count("read") == len(pieces) + 1)  # asked before read()
         finally:
             body.close()
 
@@ -91,15 +54,15 @@ def test_the_bytes_asked_for_in_order_with_the_next_read_in_flight(
     assert b"".join(pieces) == want  # short where the file ends early, never padded
     assert all(0 < len(p) <= chunk for p in pieces)
     _wait_closed(file)
-    assert file.closes == 1 and not file.read_while_closed
-    assert file.started == file.finished
+    assert file.count("close") == 1 and not file.read_while_closed
+    assert file.count("read") == file.count("read done")
 
 
 @settings(max_examples=40, deadline=None)
 @given(reads=st.integers(0, 4), cancel=st.booleans())
 def test_a_reader_that_stops_or_is_cancelled_never_closes_the_file_under_a_read(
         reads: int, cancel: bool) -> None:
-    file = Recorded(b"x" * 10_000, delay=0.02)
+    file = SlowFile(b"x" * 10_000, delay=0.02)
 
     async def main() -> None:
         body = ReadAhead(file, 0, 10_000, 1000)
@@ -116,4 +79,4 @@ def test_a_reader_that_stops_or_is_cancelled_never_closes_the_file_under_a_read(
 
     asyncio.run(main())
     _wait_closed(file)
-    assert file.closes == 1 and not file.read_while_closed
+    assert file.count("close") == 1 and not file.read_while_closed

@@ -5,47 +5,13 @@ a client that leaves mid-body never gets the file closed under a reading thread.
 from __future__ import annotations
 
 import asyncio
-import io
-import threading
 import time
 from typing import Any
 
 import pytest
 
 from freight.server.exchange import STREAM_CHUNK, ClientGone, Response
-
-
-class SlowFile(io.RawIOBase):
-    """A readable file that takes `delay` per read and records reads against its close."""
-
-    def __init__(self, data: bytes, delay: float) -> None:
-        self.data, self.delay, self.position = data, delay, 0
-        self.events: list[str] = []
-        self.read_while_closed = False
-        self.reading = threading.Event()
-
-    def readable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self.position = offset
-        return offset
-
-    def read(self, size: int | None = -1) -> bytes:
-        self.reading.set()
-        self.events.append("read")
-        time.sleep(self.delay)
-        if self.closed:
-            self.read_while_closed = True
-        n = len(self.data) - self.position if size is None or size < 0 else size
-        chunk = self.data[self.position:self.position + n]
-        self.position += len(chunk)
-        self.events.append("read done")
-        return chunk
-
-    def close(self) -> None:
-        self.events.append("close")
-        super().close()
+from support.slowfile import SlowFile
 
 
 def _run(file: SlowFile, *, leave_after: int | None) -> tuple[list[bytes], BaseException | None]:
