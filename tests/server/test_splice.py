@@ -12,6 +12,8 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from hypothesis import given, settings
@@ -155,3 +157,74 @@ def test_the_loop_serves_others_while_a_relay_waits() -> None:
         return done
 
     assert asyncio.run(asyncio.wait_for(both(), 30)) == ["other", "relay"]
+
+
+class _Served(asyncio.Protocol):
+    """The server side of a client connection, with uvicorn's flow control on its
+    transport, as protocol._splice finds it in a request's cycle."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        from uvicorn.protocols.http.flow_control import FlowControl
+
+        self.transport = cast(asyncio.Transport, transport)
+        self.flow = FlowControl(self.transport)
+        # A small send buffer: most of what is written waits in the transport's buffer.
+        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF,
+                                                     16 << 10)
+
+    def pause_writing(self) -> None:
+        self.flow.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.flow.resume_writing()
+
+
+@settings(max_examples=20, deadline=None)
+@given(preamble=st.integers(0, 6 << 20), head=st.integers(0, 2 << 20),
+       body=st.integers(1, 3 << 20), reader_pause=st.sampled_from([0.0, 0.003]))
+def test_a_splice_begins_only_once_what_the_transport_holds_has_left(
+        preamble: int, head: int, body: int, reader_pause: float) -> None:
+    """The response head and the bytes read from the store before (`head`) go through
+    the transport's buffer; the spliced rest writes to the socket behind its back. Under
+    any pace of the client, the client reads them in order: nothing spliced overtakes a
+    byte still buffered."""
+    from freight.server import protocol
+
+    first = os.urandom(preamble)
+    received_before = os.urandom(head)
+    rest = os.urandom(body)
+    count = head + body
+
+    async def serve() -> bytes:
+        loop = asyncio.get_running_loop()
+        served = _Served()
+        server = await loop.create_server(lambda: served, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = socket.socket()
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 10)
+        client.connect(("127.0.0.1", port))
+        got = bytearray()
+        reading = threading.Thread(target=_read, args=(client, preamble + count, got,
+                                                       reader_pause))
+        with _relay_sockets() as (writer, source, _target, _reader):
+            feeding = threading.Thread(target=_write, args=(writer, rest, [], 0.0))
+            try:
+                while not hasattr(served, "transport"):
+                    await asyncio.sleep(0.001)
+                reading.start()
+                feeding.start()
+                served.transport.write(first)  # the response head, as uvicorn writes it
+                cycle = SimpleNamespace(transport=served.transport, flow=served.flow)
+                await protocol._splice(cast(Any, cycle), received_before, source.fileno(),
+                                       count)
+                await loop.run_in_executor(None, reading.join, 30)
+            finally:
+                feeding.join(30)
+                served.transport.close()
+                client.close()
+                server.close()
+        return bytes(got)
+
+    got = asyncio.run(asyncio.wait_for(serve(), 60))
+    assert len(got) == preamble + count
+    assert got == first + received_before + rest

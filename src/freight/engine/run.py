@@ -303,7 +303,7 @@ def _mount_hints(engine: Engine, destination: Destination,
 
 
 def _summary(verb: str, results: list[ImageResult], seconds: float,
-             dry_run: bool = False) -> Summary:
+             dry_run: bool) -> Summary:
     seen: dict[object, BlobResult] = {}
     for result in results:
         for blob in result.blobs:
