@@ -18,7 +18,7 @@ from freight.distribution import routes
 from freight.distribution.errors import error_body, status_of
 from freight.distribution.headers import parse_uint
 from freight.errors import UsageError
-from freight.server.cache import Immutable
+from freight.server.cache import Immutable, Recent
 from freight.server.readahead import ReadAhead
 from freight.server.storage import Storage
 from freight.server.storage.base import LoopBody, LoopReadable, Pieces
@@ -267,18 +267,28 @@ async def _disconnect(receive: Receive) -> None:
 MANIFEST_CACHE_BYTES = 32 << 20  # manifest bytes kept per process (~10 000 of a few KB)
 
 
+REVISIONS_KEPT = 10_000  # (repository, digest) -> Content-Type of manifests lately named by tags
+REVISION_SECONDS = 2.0  # how long one is trusted without reading it again (see cache.Recent)
+
+
 def _manifest_cache() -> Immutable[Digest, bytes]:
     return Immutable(MANIFEST_CACHE_BYTES, len)
+
+
+def _revision_cache() -> Recent[tuple[str, Digest], str]:
+    return Recent(REVISIONS_KEPT, REVISION_SECONDS)
 
 
 @dataclass
 class Context:
     """What every handler gets: the content store, the upload sessions, the bytes of
-    manifests read lately (content-addressed, see cache.py) and the blob size limit."""
+    manifests read lately (content-addressed) and the revisions tags named lately (see
+    cache.py), and the blob size limit."""
 
     storage: Storage
     uploads: UploadStore
     manifests: Immutable[Digest, bytes] = field(default_factory=_manifest_cache)
+    revisions: Recent[tuple[str, Digest], str] = field(default_factory=_revision_cache)
     blob_limit: BlobSizeLimit | None = None
 
 

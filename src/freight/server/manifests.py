@@ -85,17 +85,26 @@ def accepted_types(header: str | None) -> frozenset[str] | None:
 
 def _resolve(ctx: Context, repo: str, ref: str) -> tuple[Digest, str]:
     """(digest, stored Content-Type) of the manifest `ref` names: one read of the tag (if
-    it is one) and one of the revision link, never cached (tags and links change).
+    it is one, never cached: tags change) and one of the revision link, which a tag read
+    just now lets come from `ctx.revisions` for a moment (cache.Recent says why).
 
     A reference that is no valid tag or digest names no manifest: MANIFEST_UNKNOWN (404), as
     the OCI spec and its conformance suite want for GET and HEAD.
     """
     digest: Digest | None = None
+    content_type: str | None = None
     if routes.looks_like_digest(ref):
         digest = Digest.parse(ref) if Digest.is_valid(ref) else None
+        if digest is not None:
+            content_type = ctx.storage.manifest_type(repo, digest)
     elif routes.valid_tag(ref):
         digest = ctx.storage.resolve_tag(repo, ref)
-    content_type = ctx.storage.manifest_type(repo, digest) if digest is not None else None
+        if digest is not None:
+            content_type = ctx.revisions.get((repo, digest))
+            if content_type is None:
+                content_type = ctx.storage.manifest_type(repo, digest)
+                if content_type is not None:
+                    ctx.revisions.put((repo, digest), content_type)
     if digest is None or content_type is None:
         raise HTTPError("MANIFEST_UNKNOWN", ref[:200])
     return digest, content_type
@@ -143,6 +152,7 @@ async def delete_manifest(ctx: Context, req: Request, route: routes.Route) -> Re
     tag, digest = reference(route)
     if digest is not None:
         done = await offload(ctx.storage.delete_manifest, repo, digest)
+        ctx.revisions.forget((repo, digest))
     else:
         done = await offload(ctx.storage.delete_tag, repo, str(tag))
     if not done:
@@ -163,6 +173,7 @@ async def put_manifest(ctx: Context, req: Request, route: routes.Route) -> Respo
                             base_type(content_type), document)
     await offload(ctx.storage.put_manifest, repo, digest, content_type, data,
                   tag=tag, subject=subject)
+    ctx.revisions.forget((repo, digest))  # pushed again, maybe with another Content-Type
     try:  # again, now that the revision is visible to a gc (see gc.py, "Sweep")
         await offload(check_references, ctx.storage, repo, data, base_type(content_type),
                       document)
