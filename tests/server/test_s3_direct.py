@@ -76,3 +76,38 @@ def test_missing_bucket_is_an_error_not_an_absent_key(seaweed: Seaweed) -> None:
     objects = S3Objects(S3Location.parse("s3://no-such-bucket-here/p"))
     with pytest.raises(objects.ClientError):
         objects.get("tag")
+
+
+def test_a_proxy_in_the_environment_carries_every_store_request(
+        seaweed: Seaweed, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As botocore does: HTTP_PROXY for a plain-http store (and no event-loop reads, which
+    would connect to the store itself); NO_PROXY naming the store turns both back."""
+    from urllib.parse import urlsplit
+
+    from support.forward_proxy import ForwardProxy
+
+    store = urlsplit(seaweed.endpoint)
+    assert store.hostname is not None and store.port is not None
+    proxy = ForwardProxy({store.netloc: (store.hostname, store.port)}).start()
+    try:
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        objects = S3Objects(S3Location.parse(seaweed.url()))
+        monkeypatch.delenv("HTTP_PROXY")
+        assert objects.direct is not None and objects.loop_reads is None
+        objects.put("through", b"the proxy")
+        assert objects.get("through") == b"the proxy"
+        assert objects.head("through") is not None
+        seen = len(proxy.seen)
+        assert seen >= 1 and all(store.netloc in line for line in proxy.seen)
+
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", store.hostname)
+        bypassing = S3Objects(S3Location.parse(seaweed.url()))
+        assert bypassing.direct is not None and bypassing.loop_reads is not None
+        bypassing.put("around", b"it")
+        assert bypassing.get("around") == b"it"
+        assert len(proxy.seen) == seen
+    finally:
+        proxy.stop()

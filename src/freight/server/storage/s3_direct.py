@@ -48,6 +48,7 @@ class DirectReads:
     def __init__(self, client: Any, bucket: str, credentials: Any, *,
                  max_connections: int, verify: Any = True) -> None:
         from botocore.httpsession import URLLib3Session
+        from botocore.utils import get_environ_proxies
 
         # botocore's endpoint rules (path or virtual-host style, custom endpoint) give the
         # URL of a key: the presigned URL of a probe key, query and key cut off.
@@ -61,8 +62,10 @@ class DirectReads:
         # two writes; with Nagle each write waited for a delayed ACK, 40 ms), keep-alive on.
         options = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),
                    (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
+        # A proxy as botocore picks one for the endpoint (HTTP(S)_PROXY, NO_PROXY).
+        self.proxies: dict[str, str] = get_environ_proxies(self.base)
         self.http = URLLib3Session(verify=verify, max_pool_connections=max_connections,
-                                   socket_options=options)
+                                   socket_options=options, proxies=self.proxies or None)
 
     def write(self, method: str, key: str, body: bytes = b"", *,
               exclusive: bool = False) -> bool | None:

@@ -117,8 +117,8 @@ class S3Objects:
         if client is None:
             session, client = make_client()
             self.direct = _direct_reads(session, client, self.bucket)
-            if self.direct is not None:
-                self.loop_reads = LoopReads(self.direct)
+            if self.direct is not None and not self.direct.proxies:
+                self.loop_reads = LoopReads(self.direct)  # it connects to the store itself
         self.client = client
         self.ClientError = ClientError
 
