@@ -46,4 +46,3 @@ class ReadAhead:
             file.close()
         else:  # the callback runs in that read's thread, or here if it is over already
             reading.add_done_callback(lambda _: file.close())
-
