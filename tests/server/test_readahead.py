@@ -6,25 +6,23 @@ reader stops or is cancelled."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from freight.server.readahead import ReadAhead
+from support.procs import wait_until
 from support.slowfile import SlowFile
 
 
-def _until(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 10
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.001)  # work started in the storage pool shows up in its thread
-    assert condition()
+def _until(condition: Callable[[], bool], what: str) -> None:
+    # work started in the storage pool shows up in its thread: poll it often
+    wait_until(condition, what=what, timeout=10, interval=0.001)
 
 
 def _wait_closed(file: SlowFile) -> None:
-    _until(lambda: file.closed)  # a close behind a read in flight runs in that read's thread
+    _until(lambda: file.closed, "the close")  # behind a read in flight: in its thread
 
 
 @settings(max_examples=60, deadline=None)
@@ -46,7 +44,8 @@ def test_the_bytes_asked_for_in_order_with_the_next_read_in_flight(
                     return pieces
                 pieces.append(piece)
                 if sum(map(len, pieces)) < length:
-                    _until(lambda: file.count("read") == len(pieces) + 1)  # asked before read()
+                    _until(lambda: file.count("read") == len(pieces) + 1,  # asked before read()
+                           "the next read")
         finally:
             body.close()
 

@@ -26,15 +26,17 @@ def free_port() -> int:
 
 
 def wait_until(
-    ready: Callable[[], bool], *, what: str, timeout: float = READY_TIMEOUT_SECONDS
+    ready: Callable[[], bool], *, what: str, timeout: float = READY_TIMEOUT_SECONDS,
+    interval: float = 0.1,
 ) -> None:
-    """Poll ``ready`` until it returns True; raise TimeoutError naming ``what``."""
+    """Poll ``ready`` every ``interval`` seconds until it returns True; raise TimeoutError
+    naming ``what``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(Exception):
             if ready():
                 return
-        time.sleep(0.1)
+        time.sleep(interval)
     raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
 
 
