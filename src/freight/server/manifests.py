@@ -100,14 +100,21 @@ def _resolve(ctx: Context, repo: str, ref: str) -> tuple[Digest, str]:
     elif routes.valid_tag(ref):
         digest = ctx.storage.resolve_tag(repo, ref)
         if digest is not None:
-            content_type = ctx.revisions.get((repo, digest))
-            if content_type is None:
-                content_type = ctx.storage.manifest_type(repo, digest)
-                if content_type is not None:
-                    ctx.revisions.put((repo, digest), content_type)
+            content_type = _tagged_revision(ctx, repo, digest)
     if digest is None or content_type is None:
         raise HTTPError("MANIFEST_UNKNOWN", ref[:200])
     return digest, content_type
+
+
+def _tagged_revision(ctx: Context, repo: str, digest: Digest) -> str | None:
+    """The Content-Type of the revision a tag just read names: from `ctx.revisions` if
+    read within its seconds, else from the store (and kept there if present)."""
+    content_type = ctx.revisions.get((repo, digest))
+    if content_type is None:
+        content_type = ctx.storage.manifest_type(repo, digest)
+        if content_type is not None:
+            ctx.revisions.put((repo, digest), content_type)
+    return content_type
 
 
 def _lookup(ctx: Context, repo: str, wanted: Wanted) -> tuple[Digest, str, bytes | None]:
